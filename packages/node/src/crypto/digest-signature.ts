@@ -1,0 +1,101 @@
+// ECDSA P-384 signatures over a 32-byte SHA-256 digest treated as already
+// hashed, as CCF signs Merkle roots for receipts: CCF's Python verifier does
+//   public_key.verify(sig, root, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+// with a DER-encoded signature. node:crypto's sign/verify always hash their
+// input, so the raw ECDSA operation comes from @noble/curves with
+// `prehash: false`. Verification accepts high-S signatures (`lowS: false`)
+// because OpenSSL-produced signatures are not normalised.
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { p384 } from "@noble/curves/nist.js";
+import { DIGEST_BYTES } from "./hash.ts";
+
+const P384_SCALAR_BYTES = 48;
+/** Parsed keys kept per PEM string; small, since a node uses only a handful of keys. */
+const KEY_CACHE_LIMIT = 64;
+
+const privateScalars = new Map<string, Uint8Array>();
+const publicPoints = new Map<string, Uint8Array>();
+
+function remember(cache: Map<string, Uint8Array>, pem: string, value: Uint8Array): void {
+  if (cache.size >= KEY_CACHE_LIMIT) {
+    const oldest = cache.keys().next();
+    if (!oldest.done) cache.delete(oldest.value);
+  }
+  cache.set(pem, value);
+}
+
+function base64urlField(jwk: { [key: string]: unknown }, name: string): Buffer {
+  const value = jwk[name];
+  if (typeof value !== "string") throw new Error(`JWK has no ${name}`);
+  const bytes = Buffer.from(value, "base64url");
+  if (bytes.length !== P384_SCALAR_BYTES) throw new Error(`JWK ${name} is not ${P384_SCALAR_BYTES} bytes`);
+  return bytes;
+}
+
+function p384Jwk(key: KeyObject): { [key: string]: unknown } {
+  if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "secp384r1") {
+    throw new Error("key is not an EC P-384 (secp384r1) key");
+  }
+  const jwk = key.export({ format: "jwk" }) as { [key: string]: unknown };
+  if (jwk["crv"] !== "P-384") throw new Error("key is not an EC P-384 key");
+  return jwk;
+}
+
+function privateScalarOf(privateKeyPem: string): Uint8Array {
+  const cached = privateScalars.get(privateKeyPem);
+  if (cached) return cached;
+  const d = new Uint8Array(base64urlField(p384Jwk(createPrivateKey(privateKeyPem)), "d"));
+  remember(privateScalars, privateKeyPem, d);
+  return d;
+}
+
+/** Uncompressed SEC1 point (0x04 ‖ x ‖ y) from a SPKI public key PEM or a certificate PEM. */
+function publicPointOf(publicKeyOrCertPem: string): Uint8Array {
+  const cached = publicPoints.get(publicKeyOrCertPem);
+  if (cached) return cached;
+  const key = publicKeyOrCertPem.includes("-----BEGIN CERTIFICATE-----")
+    ? new X509Certificate(publicKeyOrCertPem).publicKey
+    : createPublicKey(publicKeyOrCertPem);
+  const jwk = p384Jwk(key);
+  const point = new Uint8Array(1 + 2 * P384_SCALAR_BYTES);
+  point[0] = 0x04;
+  point.set(base64urlField(jwk, "x"), 1);
+  point.set(base64urlField(jwk, "y"), 1 + P384_SCALAR_BYTES);
+  remember(publicPoints, publicKeyOrCertPem, point);
+  return point;
+}
+
+/**
+ * DER-encoded ECDSA P-384 signature over `digest` (a 32-byte SHA-256 value)
+ * taken as already hashed. Deterministic nonces (RFC 6979); low-S output.
+ */
+export function signDigest(privateKeyPem: string, digest: Uint8Array): Buffer {
+  if (digest.length !== DIGEST_BYTES) {
+    throw new Error(`signDigest expects a ${DIGEST_BYTES}-byte digest, got ${digest.length} bytes`);
+  }
+  const signature = p384.sign(digest, privateScalarOf(privateKeyPem), { prehash: false, format: "der" });
+  return Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength);
+}
+
+/**
+ * Whether `derSignature` is a valid ECDSA P-384 signature over the 32-byte
+ * `digest` (taken as already hashed) by the key in `publicKeyOrCertPem`
+ * (SPKI PEM or certificate PEM). Accepts high-S signatures. Returns false,
+ * never throws, for a malformed key, digest or signature.
+ */
+export function verifyDigestSignature(
+  publicKeyOrCertPem: string,
+  digest: Uint8Array,
+  derSignature: Uint8Array,
+): boolean {
+  try {
+    if (digest.length !== DIGEST_BYTES) return false;
+    return p384.verify(derSignature, digest, publicPointOf(publicKeyOrCertPem), {
+      prehash: false,
+      lowS: false,
+      format: "der",
+    });
+  } catch {
+    return false;
+  }
+}

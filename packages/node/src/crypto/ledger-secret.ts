@@ -1,0 +1,86 @@
+// The ledger secret: the AES-256-GCM key that encrypts every private write set,
+// and the root of the commit-evidence nonces (revealed only in receipts of
+// committed transactions, so a Pending transaction cannot be passed off as
+// committed).
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomFillSync } from "node:crypto";
+import { sha256 } from "./hash.ts";
+
+export const LEDGER_SECRET_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+/** Ciphertext layout: IV ‖ GCM tag ‖ encrypted bytes. */
+export const SEAL_OVERHEAD_BYTES = IV_BYTES + TAG_BYTES;
+
+export class DecryptionError extends Error {}
+
+/** IVs are drawn from the CSPRNG in batches: a fresh random 96-bit IV per entry, without a syscall per entry. */
+class IvPool {
+  private pool = Buffer.alloc(0);
+  private used = 0;
+  next(): Buffer {
+    if (this.used + IV_BYTES > this.pool.length) {
+      this.pool = randomFillSync(Buffer.allocUnsafe(IV_BYTES * 4096));
+      this.used = 0;
+    }
+    const iv = this.pool.subarray(this.used, this.used + IV_BYTES);
+    this.used += IV_BYTES;
+    return iv;
+  }
+}
+
+export class LedgerSecret {
+  private readonly ivs = new IvPool();
+  /** Key of the commit-evidence PRF, derived so the encryption key is never used for anything else. */
+  private readonly commitKey: Buffer;
+  /** A short public fingerprint, to name the secret in errors without revealing it. */
+  readonly fingerprint: string;
+
+  constructor(readonly key: Buffer) {
+    if (key.length !== LEDGER_SECRET_BYTES) throw new Error(`ledger secret must be ${LEDGER_SECRET_BYTES} bytes`);
+    this.commitKey = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "confide commit evidence", 32));
+    this.fingerprint = sha256(Buffer.concat([Buffer.from("confide ledger secret id:"), key])).toString("hex").slice(0, 16);
+  }
+
+  static generate(): LedgerSecret {
+    return new LedgerSecret(randomBytes(LEDGER_SECRET_BYTES));
+  }
+
+  /** AES-256-GCM with a random IV; `aad` (the transaction id) is authenticated, not encrypted. */
+  seal(plaintext: Uint8Array, aad: Uint8Array): Buffer {
+    const iv = this.ivs.next();
+    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
+    cipher.setAAD(aad);
+    const body = cipher.update(plaintext);
+    cipher.final();
+    const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + body.length);
+    iv.copy(out, 0);
+    cipher.getAuthTag().copy(out, IV_BYTES);
+    body.copy(out, SEAL_OVERHEAD_BYTES);
+    return out;
+  }
+
+  open(sealed: Uint8Array, aad: Uint8Array): Buffer {
+    if (sealed.length < SEAL_OVERHEAD_BYTES) throw new DecryptionError("ciphertext shorter than IV and tag");
+    const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    const decipher = createDecipheriv("aes-256-gcm", this.key, bytes.subarray(0, IV_BYTES));
+    decipher.setAAD(aad);
+    decipher.setAuthTag(bytes.subarray(IV_BYTES, SEAL_OVERHEAD_BYTES));
+    const body = decipher.update(bytes.subarray(SEAL_OVERHEAD_BYTES));
+    try {
+      decipher.final();
+    } catch {
+      throw new DecryptionError("authentication tag mismatch (wrong ledger secret, or altered ciphertext)");
+    }
+    return body;
+  }
+
+  /**
+   * CCF's commit evidence "ce:<view>.<seqno>:<64 hex nonce>". The nonce is a PRF
+   * of the tx id under the commit key: only the secret holder can produce it.
+   */
+  commitEvidence(view: number, seqno: number): string {
+    const txId = `${view}.${seqno}`;
+    const nonce = sha256(Buffer.concat([this.commitKey, Buffer.from(txId)]));
+    return `ce:${txId}:${nonce.toString("hex")}`;
+  }
+}

@@ -1,0 +1,264 @@
+// The commit pipeline of a node: a committed transaction becomes one ledger
+// entry (public writes in clear, private writes sealed), one Merkle leaf and an
+// update of the store; every N transactions or T ms a signature transaction
+// signs the Merkle root, and once the fsync covering it returns, everything up
+// to it is Committed. Execution is synchronous; only durability is awaited.
+import { mkdirSync } from "node:fs";
+import { sha256 } from "../crypto/hash.ts";
+import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { signDigest } from "../crypto/digest-signature.ts";
+import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
+import type { Store } from "../kv/store.ts";
+import type { Tx } from "../kv/tx.ts";
+import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
+import { encodeFrame, leafOf, txIdBytes } from "../ledger/entry.ts";
+import { Ledger } from "../ledger/ledger.ts";
+import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX } from "../limits.ts";
+import type { MerkleTree } from "../merkle/tree.ts";
+import type { Receipt } from "../merkle/receipt.ts";
+import { buildReceipt } from "./receipts.ts";
+import { replayLedger } from "./replay.ts";
+import { signatureWrites, type SignatureRecord } from "./signatures.ts";
+
+/** The node identity that signs the Merkle root. */
+export interface Signer {
+  nodeId: string;
+  /** Node certificate (PEM), endorsed by the service key. */
+  certPem: string;
+  privateKeyPem: string;
+}
+
+export interface HistoryOptions {
+  ledgerDir: string;
+  secret: LedgerSecret;
+  signer: Signer;
+  /** Service certificate: every signature found at replay must come from a node it endorsed. */
+  serviceCertPem?: string;
+  signatureIntervalTx?: number;
+  signatureIntervalMs?: number;
+  chunkBytes?: number;
+  merkleLeavesInMemory?: number;
+  log?: (message: string) => void;
+}
+
+export class NotCommittedError extends Error {}
+
+const EMPTY = Buffer.alloc(0);
+
+export class History {
+  private readonly ledger: Ledger;
+  private readonly tree: MerkleTree;
+  private readonly signatureSeqnos: number[];
+  private readonly viewStarts: Array<{ view: number; seqno: number }>;
+  private readonly signatureIntervalTx: number;
+  private readonly leavesInMemory: number;
+  private currentView: View;
+  private committed: SeqNo;
+  private txsSinceSignature = 0;
+  private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private failure: Error | undefined;
+  private closing = false;
+
+  private constructor(
+    readonly store: Store,
+    private readonly options: HistoryOptions,
+    parts: ReturnType<typeof replayLedger>,
+  ) {
+    this.tree = parts.verifier.tree;
+    this.signatureSeqnos = parts.verifier.signatureSeqnos;
+    this.viewStarts = parts.viewStarts;
+    this.ledger = new Ledger(options.ledgerDir, parts.chunks, store.lastSeqno + 1, options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes });
+    this.signatureIntervalTx = options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX;
+    this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
+    // Everything replayed was covered by a durable signature.
+    this.committed = store.lastSeqno;
+    // A restarted node starts a new view, so a Pending tx id lost in the crash can never be confused with a new one.
+    this.currentView = toView((this.viewStarts.at(-1)?.view ?? 0) + 1);
+  }
+
+  /** Replays the ledger in `ledgerDir` (creating it if absent) and opens it for appending. */
+  static async open(options: HistoryOptions): Promise<History> {
+    mkdirSync(options.ledgerDir, { recursive: true });
+    const log = options.log ?? ((message: string) => console.warn(message));
+    const parts = replayLedger(options.ledgerDir, {
+      secret: options.secret,
+      warn: log,
+      ...(options.serviceCertPem === undefined ? {} : { serviceCertPem: options.serviceCertPem }),
+      ...(options.merkleLeavesInMemory === undefined ? {} : { merkleLeavesInMemory: options.merkleLeavesInMemory }),
+    });
+    const history = new History(parts.store, options, parts);
+    if (history.tree.size > 0) {
+      // Mark the new view durably before serving, as a new CCF primary does.
+      await history.waitForCommit(history.emitSignature());
+    }
+    history.timer = setInterval(() => {
+      if (history.txsSinceSignature > 0 && !history.failure) history.emitSignature();
+    }, options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS);
+    history.timer.unref();
+    return history;
+  }
+
+  get view(): View {
+    return this.currentView;
+  }
+
+  get lastSeqno(): SeqNo {
+    return this.store.lastSeqno;
+  }
+
+  get lastCommitted(): TxId {
+    return { view: toView(this.viewOf(this.committed) ?? 0), seqno: this.committed };
+  }
+
+  begin(): Tx {
+    return this.store.begin();
+  }
+
+  /**
+   * Commits a finished-or-open transaction: returns its tx id, or undefined if it
+   * wrote nothing (read-only transactions get no seqno). Throws TxConflictError
+   * if the transaction must be re-executed.
+   */
+  commit(tx: Tx): TxId | undefined {
+    this.assertWritable();
+    const writes = tx.finish();
+    if (writes.size === 0) return undefined;
+    const id = this.append(writes, tx.claimsDigest, false);
+    if (++this.txsSinceSignature >= this.signatureIntervalTx) this.emitSignature();
+    return id;
+  }
+
+  /** Appends a signature transaction over everything so far; returns its seqno. */
+  emitSignature(): SeqNo {
+    this.assertWritable();
+    const seqno = seqNo(this.lastSeqno + 1);
+    const root = this.tree.root();
+    const record: SignatureRecord = {
+      view: this.currentView,
+      seqno,
+      node: this.options.signer.nodeId,
+      root: root.toString("hex"),
+      sig: signDigest(this.options.signer.privateKeyPem, root).toString("base64"),
+      commit_view: this.lastCommitted.view,
+      commit_seqno: this.committed,
+      cert: this.options.signer.certPem,
+    };
+    this.append(signatureWrites(record), undefined, true);
+    this.signatureSeqnos.push(seqno);
+    this.txsSinceSignature = 0;
+    this.tree.evictBlocksBefore(Math.max(0, this.tree.size - this.leavesInMemory));
+    this.ledger.sync().then(
+      () => this.markCommitted(seqno),
+      (error: unknown) => this.fail(error),
+    );
+    return seqno;
+  }
+
+  /** CCF's trigger_ledger_chunk: the current chunk ends at the next signature. */
+  triggerLedgerChunk(): void {
+    this.ledger.requestChunkAtNextSignature();
+  }
+
+  /** Status of a tx id as GET /node/tx reports it. */
+  txStatus(id: TxId): TxStatus {
+    const viewAtSeqno = this.viewOf(id.seqno);
+    if (viewAtSeqno === undefined) return id.view < this.currentView ? "Invalid" : "Unknown";
+    if (viewAtSeqno !== id.view) return "Invalid";
+    return id.seqno <= this.committed ? "Committed" : "Pending";
+  }
+
+  /** View of the transaction at `seqno`, or undefined if there is none yet. */
+  viewOf(seqno: number): number | undefined {
+    if (seqno < 1 || seqno > this.lastSeqno) return undefined;
+    let lo = 0;
+    let hi = this.viewStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.viewStarts[mid]!.seqno <= seqno) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.viewStarts[lo]?.view;
+  }
+
+  /** Resolves once `seqno` is committed (a durable signature covers it). */
+  waitForCommit(seqno: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (seqno <= this.committed) return Promise.resolve();
+    return new Promise((resolve, reject) => this.commitWaiters.push({ seqno, resolve, reject }));
+  }
+
+  /** The receipt of a committed transaction (from memory, or rebuilt from the ledger files). */
+  receipt(seqno: number): Receipt {
+    if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    return buildReceipt(seqno, {
+      ledger: this.ledger,
+      tree: this.tree,
+      secret: this.options.secret,
+      signatureSeqnos: this.signatureSeqnos,
+    });
+  }
+
+  /** Emits a last signature if needed, waits for it to be durable and closes the ledger. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    if (this.timer) clearInterval(this.timer);
+    if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
+    this.closing = true;
+    await this.ledger.close();
+  }
+
+  /** Stops as a crash would: buffered ledger bytes are lost, nothing is signed. For crash tests. */
+  abandon(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.closing = true;
+    this.ledger.abandon();
+  }
+
+  private append(writes: WriteSet, claimsDigest: Buffer | undefined, isSignature: boolean): TxId {
+    const seqno = seqNo(this.lastSeqno + 1);
+    const v = this.currentView;
+    const { publicWrites, privateWrites } = splitByDomain(writes);
+    const commitEvidence = this.options.secret.commitEvidence(v, seqno);
+    const fields = {
+      view: v,
+      seqno,
+      isSignature,
+      commitEvidenceDigest: sha256(commitEvidence),
+      claimsDigest,
+      publicWriteSet: publicWrites.size > 0 ? encodeWriteSet(publicWrites) : EMPTY,
+      privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : EMPTY,
+    };
+    const { frame, writeSetDigest } = encodeFrame(fields);
+    this.ledger.append(frame, seqno, isSignature);
+    this.store.apply(writes, seqno);
+    this.tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: fields.commitEvidenceDigest, claimsDigest }));
+    if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
+    return { view: v, seqno };
+  }
+
+  private markCommitted(seqno: SeqNo): void {
+    if (seqno <= this.committed) return;
+    this.committed = seqno;
+    this.ledger.markCommitted(seqno);
+    let kept = 0;
+    for (const waiter of this.commitWaiters) {
+      if (waiter.seqno <= seqno) waiter.resolve();
+      else this.commitWaiters[kept++] = waiter;
+    }
+    this.commitWaiters.length = kept;
+  }
+
+  private fail(error: unknown): void {
+    this.failure = error instanceof Error ? error : new Error(String(error));
+    (this.options.log ?? console.error)(`ledger: cannot make entries durable, refusing further writes: ${this.failure.message}`);
+    for (const waiter of this.commitWaiters.splice(0)) waiter.reject(this.failure);
+  }
+
+  private assertWritable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error("history is closed");
+  }
+}
+
+export type { View, SeqNo };

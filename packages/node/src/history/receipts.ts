@@ -1,0 +1,56 @@
+// Builds CCF receipts for committed transactions. Leaf components come from the
+// ledger entry (re-read from its chunk file), the proof from the Merkle tree:
+// from memory for recent transactions, rebuilt from the ledger files for
+// transactions whose part of the tree was evicted.
+import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { leafOf, ZERO_DIGEST } from "../ledger/entry.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { Receipt } from "../merkle/receipt.ts";
+import type { MerkleTree } from "../merkle/tree.ts";
+import { readSignatureRecord } from "./signatures.ts";
+
+export interface ReceiptSources {
+  ledger: Ledger;
+  tree: MerkleTree;
+  secret: LedgerSecret;
+  /** Seqnos of all signature transactions, ascending. */
+  signatureSeqnos: readonly number[];
+}
+
+/** First signature at or after `seqno` (the one that committed it). */
+function signatureCovering(signatureSeqnos: readonly number[], seqno: number): number | undefined {
+  let lo = 0;
+  let hi = signatureSeqnos.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (signatureSeqnos[mid]! < seqno) lo = mid + 1;
+    else hi = mid;
+  }
+  return signatureSeqnos[lo];
+}
+
+export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
+  const { ledger, tree, secret } = sources;
+  const signatureSeqno = signatureCovering(sources.signatureSeqnos, seqno);
+  if (signatureSeqno === undefined) throw new Error(`no signature covers seqno ${seqno}`);
+  const signature = readSignatureRecord(ledger.readEntry(signatureSeqno).publicWriteSet);
+  const signed = { cert: signature.cert, node_id: signature.node, signature: signature.sig };
+  if (signatureSeqno === seqno) return { ...signed, leaf: signature.root, proof: [] };
+
+  const entry = ledger.readEntry(seqno);
+  const blockLoader = (block: number, blockLeaves: number) => {
+    const first = block * blockLeaves + 1;
+    return ledger.readEntries(first, first + blockLeaves - 1).map(leafOf);
+  };
+  // The signature at S signs the root of the tree over seqnos 1..S-1 (leaves 0..S-2).
+  const proof = tree.proof(seqno - 1, signatureSeqno - 1, (block) => blockLoader(block, 2 ** tree.blockLeavesLog2));
+  return {
+    ...signed,
+    proof: proof.map((step) => ("left" in step ? { left: step.left.toString("hex") } : { right: step.right.toString("hex") })),
+    leaf_components: {
+      write_set_digest: entry.writeSetDigest.toString("hex"),
+      commit_evidence: secret.commitEvidence(entry.view, entry.seqno),
+      claims_digest: (entry.claimsDigest ?? ZERO_DIGEST).toString("hex"),
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// Rebuilds a node's state from its ledger files: every entry is checked
+// (framing, digest, seqno order), the Merkle tree is rebuilt and every
+// signature checked against it, private write sets are decrypted, and the store
+// receives exactly the transactions covered by a signature. A torn last frame
+// and unsigned entries after the last signature are cut off with a warning;
+// anything else inconsistent stops the replay with an error naming file and seqno.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
+import { seqNo, type SeqNo } from "../ids.ts";
+import { Store } from "../kv/store.ts";
+import { decodeWriteSet, WriteSetFormatError, type WriteSet } from "../kv/write-set.ts";
+import { chunkName } from "../ledger/chunk-files.ts";
+import { txIdBytes, type DecodedEntry } from "../ledger/entry.ts";
+import type { ChunkIndex } from "../ledger/ledger.ts";
+import { LedgerCorruptionError, readLedger, type LedgerRecord } from "../ledger/reader.ts";
+import { renameSync } from "node:fs";
+import { MERKLE_LEAVES_IN_MEMORY } from "../limits.ts";
+import { LedgerVerifier, VerificationError } from "./verifier.ts";
+
+export interface ReplayOptions {
+  secret: LedgerSecret;
+  serviceCertPem?: string;
+  warn?: (message: string) => void;
+  merkleLeavesInMemory?: number;
+}
+
+export interface ReplayResult {
+  store: Store;
+  verifier: LedgerVerifier;
+  chunks: ChunkIndex[];
+  /** View of each seqno range: [view, first seqno] in order. */
+  viewStarts: Array<{ view: number; seqno: number }>;
+}
+
+/** Decodes an entry's public and (decrypted) private writes into one write set. */
+export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet {
+  const writes = decodeWriteSet(entry.publicWriteSet);
+  if (entry.privateSealed.length > 0) {
+    const plain = secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno));
+    for (const [name, mapWrites] of decodeWriteSet(plain)) writes.set(name, mapWrites);
+  }
+  return writes;
+}
+
+export function replayLedger(dir: string, options: ReplayOptions): ReplayResult {
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const store = new Store();
+  const verifier = new LedgerVerifier(options.serviceCertPem);
+  const leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
+  const chunks: ChunkIndex[] = [];
+  const viewStarts: Array<{ view: number; seqno: number }> = [];
+  let unsigned: Array<{ seqno: SeqNo; writes: WriteSet }> = [];
+
+  const records = readLedger(dir, {
+    onTornTail: (tail) => warn(`ledger: ${tail.path} ends with a torn entry (${tail.tornBytes} bytes after offset ${tail.validBytes}); truncating it`),
+  });
+  for (const record of records) {
+    const { entry } = record;
+    const chunk = indexChunk(chunks, record);
+    chunk.offsets.push(record.offset);
+    chunk.bytes = record.offset + entry.frameBytes;
+    if (viewStarts.at(-1)?.view !== entry.view) viewStarts.push({ view: entry.view, seqno: entry.seqno });
+    try {
+      verifier.add(entry);
+      unsigned.push({ seqno: entry.seqno, writes: entryWrites(entry, options.secret) });
+    } catch (error) {
+      throw asCorruption(error, record, options.secret);
+    }
+    if (entry.isSignature) {
+      for (const tx of unsigned) store.apply(tx.writes, tx.seqno);
+      unsigned = [];
+      verifier.tree.evictBlocksBefore(Math.max(0, verifier.tree.size - leavesInMemory));
+    }
+  }
+
+  if (unsigned.length > 0) {
+    const firstUnsigned = unsigned[0]!.seqno;
+    warn(`ledger: discarding ${unsigned.length} unsigned entries from seqno ${firstUnsigned} (written after the last signature, never committed)`);
+    dropFrom(dir, chunks, firstUnsigned);
+    verifier.tree.truncate(firstUnsigned - 1);
+    while (viewStarts.length > 0 && viewStarts.at(-1)!.seqno >= firstUnsigned) viewStarts.pop();
+  }
+  finishChunkNames(dir, chunks);
+  return { store, verifier, chunks, viewStarts };
+}
+
+function indexChunk(chunks: ChunkIndex[], record: LedgerRecord): ChunkIndex {
+  const last = chunks.at(-1);
+  if (last && last.name === record.chunk.name) return last;
+  const { start, end, committed, name } = record.chunk;
+  const chunk: ChunkIndex = { start, end, committed, name, offsets: [], bytes: 0 };
+  chunks.push(chunk);
+  return chunk;
+}
+
+/** Forgets entries from `seqno` on: their chunk keeps only what precedes them (the Ledger truncates the file). */
+function dropFrom(dir: string, chunks: ChunkIndex[], seqno: SeqNo): void {
+  while (chunks.length > 0) {
+    const last = chunks.at(-1)!;
+    if (last.start >= seqno) {
+      rmSync(join(dir, last.name));
+      chunks.pop();
+      continue;
+    }
+    const keep = seqno - last.start;
+    if (keep < last.offsets.length) {
+      last.bytes = last.offsets[keep]!;
+      last.offsets.length = keep;
+    }
+    return;
+  }
+}
+
+/** Every chunk that is followed by another ends at a signature: name it finished and committed. */
+function finishChunkNames(dir: string, chunks: ChunkIndex[]): void {
+  for (const [i, chunk] of chunks.entries()) {
+    if (i === chunks.length - 1 && chunk.end === undefined) break;
+    chunk.end = chunk.start + chunk.offsets.length - 1;
+    const name = chunkName(chunk.start, chunk.end, true);
+    if (chunk.name !== name) {
+      renameSync(join(dir, chunk.name), join(dir, name));
+      chunk.name = name;
+      chunk.committed = true;
+    }
+  }
+}
+
+function asCorruption(error: unknown, record: LedgerRecord, secret: LedgerSecret): Error {
+  const at = (detail: string) => new LedgerCorruptionError(record.chunk.name, record.offset, record.entry.seqno, detail);
+  if (error instanceof VerificationError) return at(error.message.replace(/^seqno \d+: /, ""));
+  if (error instanceof DecryptionError) {
+    return at(`cannot decrypt the private write set with ledger secret ${secret.fingerprint}: wrong ledger secret, or the entry was altered`);
+  }
+  if (error instanceof WriteSetFormatError) return at(`malformed write set: ${error.message}`);
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export { seqNo };

@@ -1,0 +1,59 @@
+// Signature transactions: every N transactions or T ms the node signs the
+// Merkle root of all earlier transactions and records it, as CCF does, in
+// public:ccf.internal.signatures. A transaction is committed once a durable
+// signature follows it.
+import { keyString, type WriteSet } from "../kv/write-set.ts";
+import { decodeWriteSet } from "../kv/write-set.ts";
+
+export const SIGNATURES_MAP = "public:ccf.internal.signatures";
+/** CCF keeps one value in this map, at a fixed key. */
+const SIGNATURE_KEY = keyString(Buffer.alloc(8));
+
+/** The value CCF writes: the root of the tree over seqnos 1..seqno-1, and who signed it. */
+export interface SignatureRecord {
+  view: number;
+  seqno: number;
+  node: string;
+  /** Hex SHA-256 Merkle root. */
+  root: string;
+  /** Base64 DER ECDSA signature over the root as a pre-hashed digest. */
+  sig: string;
+  commit_view: number;
+  commit_seqno: number;
+  cert: string;
+}
+
+export function signatureWrites(record: SignatureRecord): WriteSet {
+  const value = Buffer.from(JSON.stringify(record));
+  return new Map([[SIGNATURES_MAP, new Map([[SIGNATURE_KEY, value]])]]);
+}
+
+export class SignatureFormatError extends Error {}
+
+/** The signature record in a signature entry's public write set. */
+export function readSignatureRecord(publicWriteSet: Buffer): SignatureRecord {
+  let value: Buffer | null | undefined;
+  try {
+    value = decodeWriteSet(publicWriteSet).get(SIGNATURES_MAP)?.get(SIGNATURE_KEY);
+  } catch (error) {
+    throw new SignatureFormatError(`signature entry has a malformed write set: ${(error as Error).message}`);
+  }
+  if (!value) throw new SignatureFormatError(`signature entry does not write ${SIGNATURES_MAP}`);
+  let record: unknown;
+  try {
+    record = JSON.parse(value.toString("utf8"));
+  } catch {
+    throw new SignatureFormatError("signature record is not JSON");
+  }
+  if (!isSignatureRecord(record)) throw new SignatureFormatError("signature record lacks required fields");
+  return record;
+}
+
+function isSignatureRecord(value: unknown): value is SignatureRecord {
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    ["view", "seqno", "commit_view", "commit_seqno"].every((k) => Number.isSafeInteger(r[k])) &&
+    ["node", "root", "sig", "cert"].every((k) => typeof r[k] === "string")
+  );
+}

@@ -1,0 +1,84 @@
+// Checks a ledger as it is read, entry by entry: rebuilds the Merkle tree from
+// the entries and, at every signature transaction, checks that the signed root
+// is the tree's root and that the signature verifies with a node certificate
+// the service endorsed. Shared by replay (node start) and the offline audit.
+import { fromHex } from "../crypto/hash.ts";
+import { isCertIssuedBy } from "../crypto/certs.ts";
+import { verifyDigestSignature } from "../crypto/digest-signature.ts";
+import { leafOf, type DecodedEntry } from "../ledger/entry.ts";
+import { MerkleTree } from "../merkle/tree.ts";
+import { readSignatureRecord, SignatureFormatError, type SignatureRecord } from "./signatures.ts";
+
+export class VerificationError extends Error {
+  constructor(
+    readonly seqno: number,
+    detail: string,
+  ) {
+    super(`seqno ${seqno}: ${detail}`);
+  }
+}
+
+export class LedgerVerifier {
+  readonly tree: MerkleTree;
+  /** Seqnos of the signature transactions seen, in order. */
+  readonly signatureSeqnos: number[] = [];
+  lastSignature: SignatureRecord | undefined;
+  private readonly endorsedCerts = new Set<string>();
+
+  constructor(
+    /** When given, every signing node certificate must be issued by this service certificate. */
+    private readonly serviceCertPem: string | undefined,
+    tree?: MerkleTree,
+  ) {
+    this.tree = tree ?? new MerkleTree();
+  }
+
+  /** Accepts the next entry (seqno tree.size + 1); returns its signature record if it is a signature. */
+  add(entry: DecodedEntry): SignatureRecord | undefined {
+    if (entry.seqno !== this.tree.size + 1) {
+      throw new VerificationError(entry.seqno, `expected seqno ${this.tree.size + 1}`);
+    }
+    const record = entry.isSignature ? this.checkSignature(entry) : undefined;
+    this.tree.append(leafOf(entry));
+    if (record) {
+      this.signatureSeqnos.push(entry.seqno);
+      this.lastSignature = record;
+    }
+    return record;
+  }
+
+  private checkSignature(entry: DecodedEntry): SignatureRecord {
+    let record: SignatureRecord;
+    try {
+      record = readSignatureRecord(entry.publicWriteSet);
+    } catch (error) {
+      if (error instanceof SignatureFormatError) throw new VerificationError(entry.seqno, error.message);
+      throw error;
+    }
+    if (record.seqno !== entry.seqno || record.view !== entry.view) {
+      throw new VerificationError(entry.seqno, `signature record names tx ${record.view}.${record.seqno}, not its own`);
+    }
+    if (this.tree.size === 0) throw new VerificationError(entry.seqno, "signature with no transactions before it");
+    const root = this.tree.root();
+    if (record.root !== root.toString("hex")) {
+      throw new VerificationError(entry.seqno, `signed root ${record.root.slice(0, 16)}… differs from the root of the entries before it ${root.toString("hex").slice(0, 16)}… (an earlier entry was altered)`);
+    }
+    if (!verifyDigestSignature(record.cert, fromHex(record.root), Buffer.from(record.sig, "base64"))) {
+      throw new VerificationError(entry.seqno, "signature over the Merkle root does not verify with the signing node's certificate");
+    }
+    this.checkEndorsed(entry.seqno, record.cert);
+    return record;
+  }
+
+  private checkEndorsed(seqno: number, certPem: string): void {
+    if (this.serviceCertPem === undefined || this.endorsedCerts.has(certPem)) return;
+    let endorsed = false;
+    try {
+      endorsed = isCertIssuedBy(certPem, this.serviceCertPem);
+    } catch {
+      endorsed = false;
+    }
+    if (!endorsed) throw new VerificationError(seqno, "signing node certificate is not issued by the service certificate");
+    this.endorsedCerts.add(certPem);
+  }
+}

@@ -1,0 +1,80 @@
+// The key-value store: named maps of byte keys to byte values, each value
+// tagged with the seqno of the transaction that last wrote it.
+//
+// The store only holds committed state. Transactions (tx.ts) read it and
+// collect writes; the commit pipeline assigns a seqno and calls apply().
+import { seqNo, type SeqNo } from "../ids.ts";
+import type { KeyString, WriteSet } from "./write-set.ts";
+import { Tx } from "./tx.ts";
+
+export interface VersionedValue {
+  readonly value: Buffer;
+  readonly version: SeqNo;
+}
+
+export class MapState {
+  readonly entries = new Map<KeyString, VersionedValue>();
+  /** Seqno of the last committed write (including deletions) to this map: drives conflict detection. */
+  lastWriteVersion: SeqNo = seqNo(0);
+}
+
+export class Store {
+  private readonly maps = new Map<string, MapState>();
+  private version: SeqNo = seqNo(0);
+
+  /** Seqno of the last transaction applied to the store (0 when empty). */
+  get lastSeqno(): SeqNo {
+    return this.version;
+  }
+
+  /** A read-write transaction reading the state as of now. */
+  begin(): Tx {
+    return new Tx(this, this.version, false);
+  }
+
+  /** A transaction whose maps refuse writes (CCF's read-only endpoints). */
+  beginReadOnly(): Tx {
+    return new Tx(this, this.version, true);
+  }
+
+  mapState(name: string): MapState | undefined {
+    return this.maps.get(name);
+  }
+
+  mapNames(): string[] {
+    return [...this.maps.keys()];
+  }
+
+  /** Applies a committed write set at `seqno`, which must be the next seqno. */
+  apply(writes: WriteSet, seqno: SeqNo): void {
+    if (seqno !== this.version + 1) {
+      throw new Error(`store at seqno ${this.version} cannot apply seqno ${seqno}`);
+    }
+    for (const [name, mapWrites] of writes) {
+      let state = this.maps.get(name);
+      if (!state) {
+        state = new MapState();
+        this.maps.set(name, state);
+      }
+      for (const [key, value] of mapWrites) {
+        if (value === null) state.entries.delete(key);
+        else state.entries.set(key, { value, version: seqno });
+      }
+      state.lastWriteVersion = seqno;
+    }
+    this.version = seqno;
+  }
+
+  /** Moves the store's version forward without writes (a snapshot's seqno, after loading its maps). */
+  setVersion(seqno: SeqNo): void {
+    this.version = seqno;
+    for (const state of this.maps.values()) state.lastWriteVersion = seqno;
+  }
+
+  /** Replaces one map's content wholesale (used when loading a snapshot). */
+  loadMap(name: string, entries: Iterable<[KeyString, VersionedValue]>): void {
+    const state = new MapState();
+    for (const [key, entry] of entries) state.entries.set(key, entry);
+    this.maps.set(name, state);
+  }
+}

@@ -1,0 +1,146 @@
+// One ledger entry per committed transaction, framed for files and replication.
+//
+// Frame (all integers little-endian):
+//   u32 entryBytes, u32 ~entryBytes       a length with its complement: a flipped
+//                                          bit here is corruption, not a torn tail
+//   [32] write-set digest = SHA-256(entry) checks the entry in place, and is the
+//                                          Merkle leaf's first component (CCF)
+//   entry:
+//     u8 format (1), u8 flags, u16 zero
+//     u32 publicBytes, u32 privateBytes
+//     u64 view, u64 seqno                  the tx id; also the AES-GCM associated data
+//     [32] SHA-256(commit evidence)        lets auditors rebuild leaves without the secret
+//     [32] claims digest                   only when FLAG_CLAIMS
+//     public write set (clear)
+//     private write set (sealed: IV ‖ tag ‖ AES-256-GCM ciphertext)
+import { DIGEST_BYTES, sha256 } from "../crypto/hash.ts";
+import { seqNo, view as toView, type SeqNo, type View } from "../ids.ts";
+
+export const FRAME_PREFIX_BYTES = 8 + DIGEST_BYTES;
+const FORMAT_VERSION = 1;
+export const FLAG_SIGNATURE = 1;
+const FLAG_CLAIMS = 2;
+const KNOWN_FLAGS = FLAG_SIGNATURE | FLAG_CLAIMS;
+const FIXED_HEADER_BYTES = 28 + DIGEST_BYTES;
+const TX_ID_OFFSET = 12;
+const TX_ID_BYTES = 16;
+const ZERO_DIGEST = Buffer.alloc(DIGEST_BYTES);
+
+export interface EntryFields {
+  view: View;
+  seqno: SeqNo;
+  isSignature: boolean;
+  commitEvidenceDigest: Buffer;
+  /** 32 bytes set by the app (ccf.rpc.setClaimsDigest), or undefined. */
+  claimsDigest: Buffer | undefined;
+  publicWriteSet: Buffer;
+  /** Sealed private write set; empty when the transaction wrote no private map. */
+  privateSealed: Buffer;
+}
+
+export interface DecodedEntry extends EntryFields {
+  /** SHA-256 of the entry bytes: CCF's write_set_digest. */
+  writeSetDigest: Buffer;
+  /** Whole frame length in bytes. */
+  frameBytes: number;
+}
+
+export class EntryFormatError extends Error {}
+
+function writeU64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32LE(value >>> 0, at);
+  buf.writeUInt32LE(Math.floor(value / 0x1_0000_0000), at + 4);
+}
+
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x1_0000_0000;
+}
+
+/** The tx id bytes (view ‖ seqno) that authenticate the private write set. */
+export function txIdBytes(v: View, s: SeqNo): Buffer {
+  const out = Buffer.allocUnsafe(TX_ID_BYTES);
+  writeU64(out, v, 0);
+  writeU64(out, s, 8);
+  return out;
+}
+
+/** Encodes a frame; `privateSealed` must already be sealed with txIdBytes(view, seqno) as AAD. */
+export function encodeFrame(fields: EntryFields): { frame: Buffer; writeSetDigest: Buffer } {
+  const claims = fields.claimsDigest;
+  const headerBytes = FIXED_HEADER_BYTES + (claims ? DIGEST_BYTES : 0);
+  const entryBytes = headerBytes + fields.publicWriteSet.length + fields.privateSealed.length;
+  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + entryBytes);
+  frame.writeUInt32LE(entryBytes, 0);
+  frame.writeUInt32LE(~entryBytes >>> 0, 4);
+  const e = FRAME_PREFIX_BYTES;
+  frame[e] = FORMAT_VERSION;
+  frame[e + 1] = (fields.isSignature ? FLAG_SIGNATURE : 0) | (claims ? FLAG_CLAIMS : 0);
+  frame.writeUInt16LE(0, e + 2);
+  frame.writeUInt32LE(fields.publicWriteSet.length, e + 4);
+  frame.writeUInt32LE(fields.privateSealed.length, e + 8);
+  writeU64(frame, fields.view, e + TX_ID_OFFSET);
+  writeU64(frame, fields.seqno, e + TX_ID_OFFSET + 8);
+  let at = e + FIXED_HEADER_BYTES - DIGEST_BYTES;
+  at += fields.commitEvidenceDigest.copy(frame, at);
+  if (claims) at += claims.copy(frame, at);
+  at += fields.publicWriteSet.copy(frame, at);
+  fields.privateSealed.copy(frame, at);
+  const writeSetDigest = sha256(frame.subarray(e));
+  writeSetDigest.copy(frame, 8);
+  return { frame, writeSetDigest };
+}
+
+/** Length of the frame starting at `bytes[at]`, or undefined if fewer than 8 bytes remain. Throws on a corrupt length. */
+export function frameLength(bytes: Buffer, at: number, entryBytesMax: number): number | undefined {
+  if (bytes.length - at < 8) return undefined;
+  const entryBytes = bytes.readUInt32LE(at);
+  if ((~bytes.readUInt32LE(at + 4) >>> 0) !== entryBytes) {
+    throw new EntryFormatError("frame length check failed (corrupted length field)");
+  }
+  if (entryBytes < FIXED_HEADER_BYTES || entryBytes > entryBytesMax) {
+    throw new EntryFormatError(`frame length ${entryBytes} out of range`);
+  }
+  return FRAME_PREFIX_BYTES + entryBytes;
+}
+
+/** Decodes and checks one complete frame (digest, header, sizes). */
+export function decodeFrame(frame: Buffer): DecodedEntry {
+  const entry = frame.subarray(FRAME_PREFIX_BYTES);
+  const writeSetDigest = sha256(entry);
+  if (!writeSetDigest.equals(frame.subarray(8, FRAME_PREFIX_BYTES))) {
+    throw new EntryFormatError("entry digest mismatch (entry bytes altered)");
+  }
+  if (entry[0] !== FORMAT_VERSION) throw new EntryFormatError(`unknown entry format ${entry[0]}`);
+  const flags = entry[1]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new EntryFormatError(`unknown entry flags ${flags}`);
+  const publicBytes = entry.readUInt32LE(4);
+  const privateBytes = entry.readUInt32LE(8);
+  const hasClaims = (flags & FLAG_CLAIMS) !== 0;
+  const headerBytes = FIXED_HEADER_BYTES + (hasClaims ? DIGEST_BYTES : 0);
+  if (headerBytes + publicBytes + privateBytes !== entry.length) {
+    throw new EntryFormatError("entry section sizes do not add up to the entry length");
+  }
+  let at = FIXED_HEADER_BYTES - DIGEST_BYTES;
+  const commitEvidenceDigest = entry.subarray(at, at + DIGEST_BYTES);
+  at += DIGEST_BYTES;
+  const claimsDigest = hasClaims ? entry.subarray(at, at + DIGEST_BYTES) : undefined;
+  at = headerBytes;
+  return {
+    view: toView(readU64(entry, TX_ID_OFFSET)),
+    seqno: seqNo(readU64(entry, TX_ID_OFFSET + 8)),
+    isSignature: (flags & FLAG_SIGNATURE) !== 0,
+    commitEvidenceDigest,
+    claimsDigest,
+    publicWriteSet: entry.subarray(at, at + publicBytes),
+    privateSealed: entry.subarray(at + publicBytes, at + publicBytes + privateBytes),
+    writeSetDigest,
+    frameBytes: frame.length,
+  };
+}
+
+/** The entry's Merkle leaf: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest), as CCF. */
+export function leafOf(entry: Pick<DecodedEntry, "writeSetDigest" | "commitEvidenceDigest" | "claimsDigest">): Buffer {
+  return sha256(Buffer.concat([entry.writeSetDigest, entry.commitEvidenceDigest, entry.claimsDigest ?? ZERO_DIGEST]));
+}
+
+export { ZERO_DIGEST };

@@ -1,0 +1,284 @@
+// The ledger of one node: appends framed entries to chunk files, makes them
+// durable on request (group commit: many entries, one fsync), finishes chunks
+// at signatures, and reads any entry back by seqno.
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, unlinkSync, writevSync } from "node:fs";
+import { join } from "node:path";
+import { LEDGER_CHUNK_BYTES, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
+import { chunkName } from "./chunk-files.ts";
+import { decodeFrame, type DecodedEntry } from "./entry.ts";
+
+/** Where each entry of a chunk starts: offsets[seqno - start]. */
+export interface ChunkIndex {
+  start: number;
+  /** Set once the chunk is finished (its last entry is a signature). */
+  end: number | undefined;
+  committed: boolean;
+  name: string;
+  offsets: number[];
+  /** Bytes in the file, including those still buffered. */
+  bytes: number;
+}
+
+export interface LedgerOptions {
+  chunkBytes?: number;
+}
+
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+export class Ledger {
+  private readonly chunkBytes: number;
+  /** The chunk receiving appends (always the last in `chunks`), or none until the next append. */
+  private open: OpenChunk | undefined;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private flushScheduled = false;
+  private finishAtNextSignature = false;
+  /** Finished chunks waiting for the fsync that lets them be renamed ledger_<start>-<end>. */
+  private finishing: OpenChunk[] = [];
+  private syncChain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    /** Chunks found by replay, in order; the last may be unfinished and is appended to. */
+    private readonly chunks: ChunkIndex[],
+    /** Seqno the next append must have. */
+    private nextSeqno: number,
+    options: LedgerOptions = {},
+  ) {
+    this.chunkBytes = options.chunkBytes ?? LEDGER_CHUNK_BYTES;
+    const last = chunks.at(-1);
+    if (last && last.end === undefined) {
+      // Drop whatever replay did not accept (torn or unsigned tail), then append after it.
+      truncateSync(join(dir, last.name), last.bytes);
+      this.open = { index: last, fd: openSync(join(dir, last.name), "r+"), written: last.bytes };
+    }
+  }
+
+  get lastSeqno(): number {
+    return this.nextSeqno - 1;
+  }
+
+  /** Appends one frame. A signature frame may finish the chunk (size reached or forced). */
+  append(frame: Buffer, seqno: number, isSignature: boolean): void {
+    if (this.closed) throw new Error("ledger is closed");
+    if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
+    const open = this.open ?? this.startChunk(seqno);
+    open.index.offsets.push(open.index.bytes);
+    open.index.bytes += frame.length;
+    this.buffered.push(frame);
+    this.bufferedBytes += frame.length;
+    this.nextSeqno++;
+    if (isSignature && (open.index.bytes >= this.chunkBytes || this.finishAtNextSignature)) {
+      this.finishChunk(seqno);
+    } else if (this.bufferedBytes >= LEDGER_WRITE_BUFFER_BYTES) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      // Hand bytes to the OS soon even without an fsync, so a process crash loses little.
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        if (!this.closed) this.flush();
+      });
+    }
+  }
+
+  /** CCF's trigger_ledger_chunk: finish the current chunk at the next signature. */
+  requestChunkAtNextSignature(): void {
+    this.finishAtNextSignature = true;
+  }
+
+  /** Writes buffered frames to the open chunk file (no fsync). */
+  flush(): void {
+    if (this.bufferedBytes === 0 || !this.open) return;
+    writevAll(this.open.fd, this.buffered, this.open.written);
+    this.open.written += this.bufferedBytes;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+  }
+
+  /**
+   * Makes everything appended so far durable: flush, fsync every file with new
+   * data, then give finished chunks their ledger_<start>-<end> name. Calls are
+   * serialised, so durability is reported in append order.
+   */
+  sync(): Promise<void> {
+    this.flush();
+    const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
+    const finished = this.finishing;
+    this.finishing = [];
+    const run = async () => {
+      await Promise.all(fds.map(fsyncAsync));
+      for (const chunk of finished) {
+        closeSync(chunk.fd);
+        this.rename(chunk.index, chunkName(chunk.index.start, chunk.index.end));
+      }
+      if (finished.length > 0) this.syncDirectory();
+    };
+    this.syncChain = this.syncChain.then(run);
+    return this.syncChain;
+  }
+
+  /** Marks finished chunks up to `seqno` committed (rename to .committed). */
+  markCommitted(seqno: number): void {
+    let renamed = false;
+    for (const chunk of this.chunks) {
+      if (chunk.end === undefined || chunk.committed || chunk.end > seqno) continue;
+      if (this.finishing.some((f) => f.index === chunk)) continue;
+      chunk.committed = true;
+      this.rename(chunk, chunkName(chunk.start, chunk.end, true));
+      renamed = true;
+    }
+    if (renamed) this.syncDirectory();
+  }
+
+  /** Reads and decodes the entry at `seqno` from its chunk file. */
+  readEntry(seqno: number): DecodedEntry {
+    return this.readEntries(seqno, seqno)[0]!;
+  }
+
+  /** Reads and decodes entries `first..last` (inclusive) from their chunk files. */
+  readEntries(first: number, last: number): DecodedEntry[] {
+    const entries: DecodedEntry[] = [];
+    let seqno = first;
+    while (seqno <= last) {
+      const chunk = this.chunkOf(seqno);
+      if (!chunk) throw new Error(`seqno ${seqno} is not in the ledger`);
+      const firstIndex = seqno - chunk.start;
+      const lastIndex = Math.min(last - chunk.start, chunk.offsets.length - 1);
+      const from = chunk.offsets[firstIndex]!;
+      const to = chunk.offsets[lastIndex + 1] ?? chunk.bytes;
+      const bytes = this.readChunkBytes(chunk, from, to);
+      for (let i = firstIndex; i <= lastIndex; i++) {
+        const start = chunk.offsets[i]! - from;
+        const end = (chunk.offsets[i + 1] ?? chunk.bytes) - from;
+        entries.push(decodeFrame(bytes.subarray(start, end)));
+      }
+      seqno = chunk.start + lastIndex + 1;
+    }
+    return entries;
+  }
+
+  private readChunkBytes(chunk: ChunkIndex, from: number, to: number): Buffer {
+    const isOpen = this.open?.index === chunk;
+    if (isOpen) this.flush();
+    const bytes = Buffer.allocUnsafe(to - from);
+    const fd = isOpen ? this.open!.fd : openSync(join(this.dir, chunk.name), "r");
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const n = readSync(fd, bytes, done, bytes.length - done, from + done);
+        if (n === 0) throw new Error(`${chunk.name} is shorter than its index says`);
+        done += n;
+      }
+    } finally {
+      if (!isOpen) closeSync(fd);
+    }
+    return bytes;
+  }
+
+  /** Flushes, fsyncs and closes; the open chunk keeps its ledger_<start> name. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.sync();
+    this.closed = true;
+    if (this.open) {
+      fsyncSync(this.open.fd);
+      closeSync(this.open.fd);
+      this.open = undefined;
+    }
+  }
+
+  /** Stops without flushing buffered frames, as a crash would: for crash tests. */
+  abandon(): void {
+    this.closed = true;
+    this.buffered = [];
+    for (const fd of [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])]) closeSync(fd);
+    this.open = undefined;
+  }
+
+  get chunkList(): readonly ChunkIndex[] {
+    return this.chunks;
+  }
+
+  private chunkOf(seqno: number): ChunkIndex | undefined {
+    let lo = 0;
+    let hi = this.chunks.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const chunk = this.chunks[mid]!;
+      if (seqno < chunk.start) hi = mid - 1;
+      else if (seqno >= chunk.start + chunk.offsets.length) lo = mid + 1;
+      else return chunk;
+    }
+    return undefined;
+  }
+
+  private startChunk(start: number): OpenChunk {
+    const index: ChunkIndex = { start, end: undefined, committed: false, name: chunkName(start), offsets: [], bytes: 0 };
+    const fd = openSync(join(this.dir, index.name), "w");
+    this.chunks.push(index);
+    this.open = { index, fd, written: 0 };
+    return this.open;
+  }
+
+  private finishChunk(end: number): void {
+    this.flush();
+    const open = this.open!;
+    open.index.end = end;
+    this.finishing.push(open);
+    this.open = undefined;
+    this.finishAtNextSignature = false;
+  }
+
+  private rename(chunk: ChunkIndex, name: string): void {
+    if (chunk.name === name) return;
+    renameSync(join(this.dir, chunk.name), join(this.dir, name));
+    chunk.name = name;
+  }
+
+  private syncDirectory(): void {
+    const fd = openSync(this.dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+interface OpenChunk {
+  index: ChunkIndex;
+  fd: number;
+  /** Bytes already written to the file (the rest of index.bytes is buffered). */
+  written: number;
+}
+
+function writevAll(fd: number, buffers: Buffer[], position: number): void {
+  // writev takes at most IOV_MAX (1024) buffers and may write partially.
+  let pending = buffers;
+  while (pending.length > 0) {
+    const batch = pending.slice(0, 1024);
+    let written = writevSync(fd, batch, position);
+    position += written;
+    pending = pending.slice(batch.length);
+    const total = batch.reduce((n, b) => n + b.length, 0);
+    if (written < total) {
+      const rest: Buffer[] = [];
+      for (const b of batch) {
+        if (written >= b.length) written -= b.length;
+        else {
+          rest.push(b.subarray(written));
+          written = 0;
+        }
+      }
+      pending = [...rest, ...pending];
+    }
+  }
+}
+
+export function removeChunkFile(dir: string, name: string): void {
+  unlinkSync(join(dir, name));
+}

@@ -1,0 +1,108 @@
+// Reads ledger chunk files in order, checking every frame (length, digest,
+// header) and that seqnos run without gaps within and across files. It does not
+// judge signatures or the Merkle tree: replay and the audit tool do that on top.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LEDGER_ENTRY_BYTES_MAX } from "../limits.ts";
+import { listChunks, type ChunkFile } from "./chunk-files.ts";
+import { decodeFrame, EntryFormatError, frameLength, type DecodedEntry } from "./entry.ts";
+
+export class LedgerCorruptionError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    readonly seqno: number | undefined,
+    readonly detail: string,
+  ) {
+    super(`${file}${seqno === undefined ? "" : ` seqno ${seqno}`} (offset ${offset}): ${detail}`);
+  }
+}
+
+export interface LedgerRecord {
+  chunk: ChunkFile;
+  path: string;
+  offset: number;
+  entry: DecodedEntry;
+}
+
+/** An incomplete last frame in the chunk being written: what a crash mid-write leaves. */
+export interface TornTail {
+  path: string;
+  /** Bytes of whole frames before the tear. */
+  validBytes: number;
+  tornBytes: number;
+}
+
+export interface ReadOptions {
+  /** First seqno expected (1, or a snapshot's seqno + 1); earlier chunks are skipped. */
+  fromSeqno?: number;
+  onTornTail?: (tail: TornTail) => void;
+}
+
+/** Every entry of the ledger in `dir`, in seqno order. Throws LedgerCorruptionError on the first inconsistency. */
+export function* readLedger(dir: string, options: ReadOptions = {}): Generator<LedgerRecord> {
+  const fromSeqno = options.fromSeqno ?? 1;
+  const chunks = listChunks(dir).filter((c) => c.end === undefined || c.end >= fromSeqno);
+  let expected = fromSeqno;
+  for (const [index, chunk] of chunks.entries()) {
+    const path = join(dir, chunk.name);
+    const isLast = index === chunks.length - 1;
+    if (chunk.start > expected) {
+      throw new LedgerCorruptionError(chunk.name, 0, expected, `missing chunk: expected seqno ${expected}, this file starts at ${chunk.start}`);
+    }
+    if (chunk.start < expected && index > 0) {
+      throw new LedgerCorruptionError(chunk.name, 0, chunk.start, `chunk overlaps the previous one (expected seqno ${expected})`);
+    }
+    const bytes = readFileSync(path);
+    let at = 0;
+    let last: DecodedEntry | undefined;
+    while (at < bytes.length) {
+      let length: number | undefined;
+      let entry: DecodedEntry;
+      try {
+        length = frameLength(bytes, at, LEDGER_ENTRY_BYTES_MAX);
+        if (length === undefined || at + length > bytes.length) {
+          if (chunk.end === undefined && isLast) {
+            // Only the chunk being written can end in a torn frame (a crash mid-write).
+            options.onTornTail?.({ path, validBytes: at, tornBytes: bytes.length - at });
+            break;
+          }
+          throw new EntryFormatError("file ends inside an entry (truncated chunk)");
+        }
+        entry = decodeFrame(bytes.subarray(at, at + length));
+      } catch (error) {
+        if (!(error instanceof EntryFormatError)) throw error;
+        throw new LedgerCorruptionError(chunk.name, at, last ? last.seqno + 1 : undefined, error.message);
+      }
+      const expectedHere = last ? last.seqno + 1 : chunk.start;
+      if (entry.seqno !== expectedHere) {
+        const why = last
+          ? `expected seqno ${expectedHere}`
+          : `first entry has seqno ${entry.seqno} but the file name says ${chunk.start} (chunk renamed or reordered)`;
+        throw new LedgerCorruptionError(chunk.name, at, entry.seqno, why);
+      }
+      if (last !== undefined && entry.view < last.view) {
+        throw new LedgerCorruptionError(chunk.name, at, entry.seqno, `view goes back from ${last.view} to ${entry.view}`);
+      }
+      if (entry.seqno >= expected) {
+        yield { chunk, path, offset: at, entry };
+        expected++;
+      }
+      last = entry;
+      at += length;
+    }
+    if (chunk.end === undefined && !isLast && !last?.isSignature) {
+      // A crash between finishing a chunk and renaming it leaves an unrenamed chunk
+      // before the next one; it is sound only if it ends at a signature.
+      throw new LedgerCorruptionError(chunk.name, at, last?.seqno, "an unfinished chunk is followed by another chunk but does not end with a signature");
+    }
+    if (chunk.end !== undefined) {
+      if (last === undefined || last.seqno !== chunk.end) {
+        throw new LedgerCorruptionError(chunk.name, at, last?.seqno, `file name says the chunk ends at seqno ${chunk.end}, its last entry is ${last?.seqno ?? "none"}`);
+      }
+      if (!last.isSignature) {
+        throw new LedgerCorruptionError(chunk.name, at, last.seqno, "a complete chunk must end with a signature transaction");
+      }
+    }
+  }
+}
