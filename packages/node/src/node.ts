@@ -14,6 +14,7 @@ export interface NodeOptions {
   signatureIntervalMs?: number;
   chunkBytes?: number;
   merkleLeavesInMemory?: number;
+  snapshotIntervalTx?: number;
   log?: (message: string) => void;
 }
 
@@ -32,9 +33,10 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     ledgerDir,
     secret: identity.ledgerSecret,
     serviceCertPem: identity.serviceCertPem,
+    snapshotsDir: join(options.dir, "snapshots"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
-  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "log"] as const) {
+  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log"] as const) {
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);

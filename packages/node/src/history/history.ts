@@ -13,12 +13,21 @@ import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
 import { encodeFrame, leafOf, txIdBytes } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
-import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX } from "../limits.ts";
+import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { buildReceipt } from "./receipts.ts";
 import { replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
+import {
+  commitSnapshot,
+  encodeSnapshot,
+  evidenceWrites,
+  loadLatestSnapshot,
+  snapshotDigest,
+  writePendingSnapshot,
+  type SnapshotState,
+} from "./snapshots.ts";
 
 /** The node identity that signs the Merkle root. */
 export interface Signer {
@@ -38,6 +47,9 @@ export interface HistoryOptions {
   signatureIntervalMs?: number;
   chunkBytes?: number;
   merkleLeavesInMemory?: number;
+  /** Where snapshots are written and loaded from; no snapshots without it. */
+  snapshotsDir?: string;
+  snapshotIntervalTx?: number;
   log?: (message: string) => void;
 }
 
@@ -49,12 +61,16 @@ export class History {
   private readonly ledger: Ledger;
   private readonly tree: MerkleTree;
   private readonly signatureSeqnos: number[];
+  private readonly signaturesCompleteFrom: number;
   private readonly viewStarts: Array<{ view: number; seqno: number }>;
   private readonly signatureIntervalTx: number;
   private readonly leavesInMemory: number;
   private currentView: View;
   private committed: SeqNo;
   private txsSinceSignature = 0;
+  private lastSnapshotSeqno: number;
+  private snapshotRequested = false;
+  private readonly pendingSnapshots: Array<Promise<void>> = [];
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
@@ -67,12 +83,14 @@ export class History {
   ) {
     this.tree = parts.verifier.tree;
     this.signatureSeqnos = parts.verifier.signatureSeqnos;
+    this.signaturesCompleteFrom = parts.signaturesCompleteFrom;
     this.viewStarts = parts.viewStarts;
     this.ledger = new Ledger(options.ledgerDir, parts.chunks, store.lastSeqno + 1, options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes });
     this.signatureIntervalTx = options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX;
     this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
     // Everything replayed was covered by a durable signature.
     this.committed = store.lastSeqno;
+    this.lastSnapshotSeqno = options.snapshotsDir === undefined ? Infinity : store.lastSeqno;
     // A restarted node starts a new view, so a Pending tx id lost in the crash can never be confused with a new one.
     this.currentView = toView((this.viewStarts.at(-1)?.view ?? 0) + 1);
   }
@@ -81,9 +99,17 @@ export class History {
   static async open(options: HistoryOptions): Promise<History> {
     mkdirSync(options.ledgerDir, { recursive: true });
     const log = options.log ?? ((message: string) => console.warn(message));
+    let snapshot: SnapshotState | undefined;
+    if (options.snapshotsDir !== undefined) {
+      mkdirSync(options.snapshotsDir, { recursive: true });
+      if (options.serviceCertPem !== undefined) {
+        snapshot = loadLatestSnapshot(options.snapshotsDir, { secret: options.secret, serviceCertPem: options.serviceCertPem, log });
+      }
+    }
     const parts = replayLedger(options.ledgerDir, {
       secret: options.secret,
       warn: log,
+      ...(snapshot ? { snapshot } : {}),
       ...(options.serviceCertPem === undefined ? {} : { serviceCertPem: options.serviceCertPem }),
       ...(options.merkleLeavesInMemory === undefined ? {} : { merkleLeavesInMemory: options.merkleLeavesInMemory }),
     });
@@ -126,6 +152,8 @@ export class History {
     if (writes.size === 0) return undefined;
     const id = this.append(writes, tx.claimsDigest, false);
     if (++this.txsSinceSignature >= this.signatureIntervalTx) this.emitSignature();
+    // While transactions await a signature, the timer keeps the process alive to sign them.
+    else if (this.txsSinceSignature === 1) this.timer?.ref();
     return id;
   }
 
@@ -147,12 +175,46 @@ export class History {
     this.append(signatureWrites(record), undefined, true);
     this.signatureSeqnos.push(seqno);
     this.txsSinceSignature = 0;
+    this.timer?.unref();
     this.tree.evictBlocksBefore(Math.max(0, this.tree.size - this.leavesInMemory));
     this.ledger.sync().then(
       () => this.markCommitted(seqno),
       (error: unknown) => this.fail(error),
     );
+    if (this.snapshotRequested || seqno - this.lastSnapshotSeqno >= (this.options.snapshotIntervalTx ?? SNAPSHOT_INTERVAL_TX)) {
+      this.takeSnapshot(seqno);
+    }
     return seqno;
+  }
+
+  /** CCF's trigger_snapshot: take a snapshot at the next signature. */
+  triggerSnapshot(): void {
+    if (this.options.snapshotsDir === undefined) throw new Error("snapshots are not configured for this node");
+    this.snapshotRequested = true;
+  }
+
+  /**
+   * Snapshots the state at signature `seqno`, commits an evidence transaction
+   * whose claims digest is the snapshot's digest, and, once that is committed,
+   * completes the file with the evidence receipt (see snapshots.ts).
+   */
+  private takeSnapshot(seqno: SeqNo): void {
+    const dir = this.options.snapshotsDir!;
+    this.snapshotRequested = false;
+    this.lastSnapshotSeqno = seqno;
+    const body = encodeSnapshot(
+      { seqno, view: this.currentView, viewStarts: this.viewStarts, store: this.store, tree: this.tree },
+      this.options.secret,
+    );
+    const digest = snapshotDigest(body);
+    const evidence = this.append(evidenceWrites(digest, seqno), digest, false);
+    this.txsSinceSignature++;
+    const path = writePendingSnapshot(dir, seqno, evidence.seqno, body);
+    const done = this.waitForCommit(evidence.seqno).then(
+      () => commitSnapshot(path, this.receipt(evidence.seqno)),
+      (error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`),
+    );
+    this.pendingSnapshots.push(done);
   }
 
   /** CCF's trigger_ledger_chunk: the current chunk ends at the next signature. */
@@ -166,6 +228,16 @@ export class History {
     if (viewAtSeqno === undefined) return id.view < this.currentView ? "Invalid" : "Unknown";
     if (viewAtSeqno !== id.view) return "Invalid";
     return id.seqno <= this.committed ? "Committed" : "Pending";
+  }
+
+  /** Merkle root over the transactions 1..seqno (the root a signature at seqno+1 signs). */
+  merkleRoot(seqno: number = this.lastSeqno): Buffer {
+    return this.tree.rootAt(seqno);
+  }
+
+  /** Seqnos of every signature transaction, ascending. */
+  get signatures(): readonly number[] {
+    return this.signatureSeqnos;
   }
 
   /** View of the transaction at `seqno`, or undefined if there is none yet. */
@@ -196,6 +268,7 @@ export class History {
       tree: this.tree,
       secret: this.options.secret,
       signatureSeqnos: this.signatureSeqnos,
+      signaturesCompleteFrom: this.signaturesCompleteFrom,
     });
   }
 
@@ -204,6 +277,9 @@ export class History {
     if (this.closing) return;
     if (this.timer) clearInterval(this.timer);
     if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
+    // A snapshot taken at the last signature has its evidence after it: sign that too.
+    if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
+    await Promise.all(this.pendingSnapshots);
     this.closing = true;
     await this.ledger.close();
   }

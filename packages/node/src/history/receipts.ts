@@ -13,12 +13,27 @@ export interface ReceiptSources {
   ledger: Ledger;
   tree: MerkleTree;
   secret: LedgerSecret;
-  /** Seqnos of all signature transactions, ascending. */
+  /** Seqnos of signature transactions, ascending: all of those from signaturesCompleteFrom on. */
   signatureSeqnos: readonly number[];
+  signaturesCompleteFrom: number;
 }
 
+const SCAN_BATCH = 256;
+
 /** First signature at or after `seqno` (the one that committed it). */
-function signatureCovering(signatureSeqnos: readonly number[], seqno: number): number | undefined {
+function signatureCovering(sources: ReceiptSources, seqno: number): number | undefined {
+  const known = firstAtOrAfter(sources.signatureSeqnos, seqno);
+  if (seqno >= sources.signaturesCompleteFrom || known === undefined) return known;
+  // Behind a snapshot the list is incomplete: look for an earlier signature in the ledger.
+  for (let from = seqno; from < known; from += SCAN_BATCH) {
+    const entries = sources.ledger.readEntries(from, Math.min(from + SCAN_BATCH - 1, known - 1));
+    const signature = entries.find((entry) => entry.isSignature);
+    if (signature) return signature.seqno;
+  }
+  return known;
+}
+
+function firstAtOrAfter(signatureSeqnos: readonly number[], seqno: number): number | undefined {
   let lo = 0;
   let hi = signatureSeqnos.length;
   while (lo < hi) {
@@ -31,7 +46,7 @@ function signatureCovering(signatureSeqnos: readonly number[], seqno: number): n
 
 export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
   const { ledger, tree, secret } = sources;
-  const signatureSeqno = signatureCovering(sources.signatureSeqnos, seqno);
+  const signatureSeqno = signatureCovering(sources, seqno);
   if (signatureSeqno === undefined) throw new Error(`no signature covers seqno ${seqno}`);
   const signature = readSignatureRecord(ledger.readEntry(signatureSeqno).publicWriteSet);
   const signed = { cert: signature.cert, node_id: signature.node, signature: signature.sig };

@@ -4,22 +4,24 @@
 // receives exactly the transactions covered by a signature. A torn last frame
 // and unsigned entries after the last signature are cut off with a warning;
 // anything else inconsistent stops the replay with an error naming file and seqno.
-import { rmSync } from "node:fs";
+import { renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
-import { seqNo, type SeqNo } from "../ids.ts";
+import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
 import { decodeWriteSet, WriteSetFormatError, type WriteSet } from "../kv/write-set.ts";
-import { chunkName } from "../ledger/chunk-files.ts";
+import { chunkName, listChunks } from "../ledger/chunk-files.ts";
 import { txIdBytes, type DecodedEntry } from "../ledger/entry.ts";
 import type { ChunkIndex } from "../ledger/ledger.ts";
 import { LedgerCorruptionError, readLedger, type LedgerRecord } from "../ledger/reader.ts";
-import { renameSync } from "node:fs";
 import { MERKLE_LEAVES_IN_MEMORY } from "../limits.ts";
+import type { SnapshotState } from "./snapshots.ts";
 import { LedgerVerifier, VerificationError } from "./verifier.ts";
 
 export interface ReplayOptions {
   secret: LedgerSecret;
+  /** Start from this verified snapshot: replay only the entries after its seqno. */
+  snapshot?: SnapshotState;
   serviceCertPem?: string;
   warn?: (message: string) => void;
   merkleLeavesInMemory?: number;
@@ -31,6 +33,8 @@ export interface ReplayResult {
   chunks: ChunkIndex[];
   /** View of each seqno range: [view, first seqno] in order. */
   viewStarts: Array<{ view: number; seqno: number }>;
+  /** verifier.signatureSeqnos lists every signature from this seqno on (earlier ones are behind a snapshot). */
+  signaturesCompleteFrom: number;
 }
 
 /** Decodes an entry's public and (decrypted) private writes into one write set. */
@@ -45,21 +49,26 @@ export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet
 
 export function replayLedger(dir: string, options: ReplayOptions): ReplayResult {
   const warn = options.warn ?? ((message: string) => console.warn(message));
-  const store = new Store();
-  const verifier = new LedgerVerifier(options.serviceCertPem);
+  const snapshot = options.snapshot;
+  const store = snapshot?.store ?? new Store();
+  const verifier = new LedgerVerifier(options.serviceCertPem, snapshot?.tree);
+  if (snapshot) verifier.signatureSeqnos.push(snapshot.seqno);
+  const fromSeqno = (snapshot?.seqno ?? 0) + 1;
   const leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
-  const chunks: ChunkIndex[] = [];
-  const viewStarts: Array<{ view: number; seqno: number }> = [];
+  const chunks = skippedChunks(dir, fromSeqno);
+  const viewStarts: Array<{ view: number; seqno: number }> = [...(snapshot?.viewStarts ?? [])];
   let unsigned: Array<{ seqno: SeqNo; writes: WriteSet }> = [];
 
   const records = readLedger(dir, {
+    fromSeqno,
     onTornTail: (tail) => warn(`ledger: ${tail.path} ends with a torn entry (${tail.tornBytes} bytes after offset ${tail.validBytes}); truncating it`),
   });
   for (const record of records) {
     const { entry } = record;
     const chunk = indexChunk(chunks, record);
-    chunk.offsets.push(record.offset);
+    chunk.offsets!.push(record.offset);
     chunk.bytes = record.offset + entry.frameBytes;
+    if (record.skipped) continue;
     if (viewStarts.at(-1)?.view !== entry.view) viewStarts.push({ view: entry.view, seqno: entry.seqno });
     try {
       verifier.add(entry);
@@ -82,7 +91,14 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     while (viewStarts.length > 0 && viewStarts.at(-1)!.seqno >= firstUnsigned) viewStarts.pop();
   }
   finishChunkNames(dir, chunks);
-  return { store, verifier, chunks, viewStarts };
+  return { store, verifier, chunks, viewStarts, signaturesCompleteFrom: snapshot?.seqno ?? 1 };
+}
+
+/** Chunks entirely before `fromSeqno` (covered by a snapshot): not read now, indexed if an old entry is needed. */
+function skippedChunks(dir: string, fromSeqno: number): ChunkIndex[] {
+  return listChunks(dir)
+    .filter((c) => c.end !== undefined && c.end < fromSeqno)
+    .map(({ start, end, committed, name }) => ({ start, end, committed, name, offsets: undefined, bytes: statSync(join(dir, name)).size }));
 }
 
 function indexChunk(chunks: ChunkIndex[], record: LedgerRecord): ChunkIndex {
@@ -103,10 +119,11 @@ function dropFrom(dir: string, chunks: ChunkIndex[], seqno: SeqNo): void {
       chunks.pop();
       continue;
     }
+    const offsets = last.offsets!;
     const keep = seqno - last.start;
-    if (keep < last.offsets.length) {
-      last.bytes = last.offsets[keep]!;
-      last.offsets.length = keep;
+    if (keep < offsets.length) {
+      last.bytes = offsets[keep]!;
+      offsets.length = keep;
     }
     return;
   }
@@ -116,7 +133,7 @@ function dropFrom(dir: string, chunks: ChunkIndex[], seqno: SeqNo): void {
 function finishChunkNames(dir: string, chunks: ChunkIndex[]): void {
   for (const [i, chunk] of chunks.entries()) {
     if (i === chunks.length - 1 && chunk.end === undefined) break;
-    chunk.end = chunk.start + chunk.offsets.length - 1;
+    chunk.end ??= chunk.start + chunk.offsets!.length - 1;
     const name = chunkName(chunk.start, chunk.end, true);
     if (chunk.name !== name) {
       renameSync(join(dir, chunk.name), join(dir, name));
@@ -126,7 +143,7 @@ function finishChunkNames(dir: string, chunks: ChunkIndex[]): void {
   }
 }
 
-function asCorruption(error: unknown, record: LedgerRecord, secret: LedgerSecret): Error {
+export function asCorruption(error: unknown, record: LedgerRecord, secret: LedgerSecret): Error {
   const at = (detail: string) => new LedgerCorruptionError(record.chunk.name, record.offset, record.entry.seqno, detail);
   if (error instanceof VerificationError) return at(error.message.replace(/^seqno \d+: /, ""));
   if (error instanceof DecryptionError) {
@@ -135,5 +152,3 @@ function asCorruption(error: unknown, record: LedgerRecord, secret: LedgerSecret
   if (error instanceof WriteSetFormatError) return at(`malformed write set: ${error.message}`);
   return error instanceof Error ? error : new Error(String(error));
 }
-
-export { seqNo };

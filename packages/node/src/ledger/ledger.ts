@@ -3,9 +3,9 @@
 // at signatures, and reads any entry back by seqno.
 import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, unlinkSync, writevSync } from "node:fs";
 import { join } from "node:path";
-import { LEDGER_CHUNK_BYTES, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
+import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
 import { chunkName } from "./chunk-files.ts";
-import { decodeFrame, type DecodedEntry } from "./entry.ts";
+import { decodeFrame, frameLength, type DecodedEntry } from "./entry.ts";
 
 /** Where each entry of a chunk starts: offsets[seqno - start]. */
 export interface ChunkIndex {
@@ -14,7 +14,8 @@ export interface ChunkIndex {
   end: number | undefined;
   committed: boolean;
   name: string;
-  offsets: number[];
+  /** Undefined for chunks a snapshot let replay skip, until an old entry is read. */
+  offsets: number[] | undefined;
   /** Bytes in the file, including those still buffered. */
   bytes: number;
 }
@@ -66,7 +67,7 @@ export class Ledger {
     if (this.closed) throw new Error("ledger is closed");
     if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
     const open = this.open ?? this.startChunk(seqno);
-    open.index.offsets.push(open.index.bytes);
+    offsetsOf(open.index).push(open.index.bytes);
     open.index.bytes += frame.length;
     this.buffered.push(frame);
     this.bufferedBytes += frame.length;
@@ -146,14 +147,15 @@ export class Ledger {
     while (seqno <= last) {
       const chunk = this.chunkOf(seqno);
       if (!chunk) throw new Error(`seqno ${seqno} is not in the ledger`);
+      const offsets = this.indexOf(chunk);
       const firstIndex = seqno - chunk.start;
-      const lastIndex = Math.min(last - chunk.start, chunk.offsets.length - 1);
-      const from = chunk.offsets[firstIndex]!;
-      const to = chunk.offsets[lastIndex + 1] ?? chunk.bytes;
+      const lastIndex = Math.min(last - chunk.start, offsets.length - 1);
+      const from = offsets[firstIndex]!;
+      const to = offsets[lastIndex + 1] ?? chunk.bytes;
       const bytes = this.readChunkBytes(chunk, from, to);
       for (let i = firstIndex; i <= lastIndex; i++) {
-        const start = chunk.offsets[i]! - from;
-        const end = (chunk.offsets[i + 1] ?? chunk.bytes) - from;
+        const start = offsets[i]! - from;
+        const end = (offsets[i + 1] ?? chunk.bytes) - from;
         entries.push(decodeFrame(bytes.subarray(start, end)));
       }
       seqno = chunk.start + lastIndex + 1;
@@ -209,16 +211,32 @@ export class Ledger {
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const chunk = this.chunks[mid]!;
+      const last = chunk.end ?? chunk.start + offsetsOf(chunk).length - 1;
       if (seqno < chunk.start) hi = mid - 1;
-      else if (seqno >= chunk.start + chunk.offsets.length) lo = mid + 1;
+      else if (seqno > last) lo = mid + 1;
       else return chunk;
     }
     return undefined;
   }
 
+  /** The chunk's entry offsets, found by walking its frames if replay skipped it. */
+  private indexOf(chunk: ChunkIndex): number[] {
+    if (chunk.offsets) return chunk.offsets;
+    const bytes = this.readChunkBytes(chunk, 0, chunk.bytes);
+    const offsets: number[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const length = frameLength(bytes, at, LEDGER_ENTRY_BYTES_MAX);
+      if (length === undefined || at + length > bytes.length) throw new Error(`${chunk.name} ends inside an entry`);
+      offsets.push(at);
+      at += length;
+    }
+    chunk.offsets = offsets;
+    return offsets;
+  }
+
   private startChunk(start: number): OpenChunk {
     const index: ChunkIndex = { start, end: undefined, committed: false, name: chunkName(start), offsets: [], bytes: 0 };
-    const fd = openSync(join(this.dir, index.name), "w");
+    const fd = openSync(join(this.dir, index.name), "w+");
     this.chunks.push(index);
     this.open = { index, fd, written: 0 };
     return this.open;
@@ -247,6 +265,12 @@ export class Ledger {
       closeSync(fd);
     }
   }
+}
+
+/** Offsets of a chunk that is being appended to (always indexed). */
+function offsetsOf(chunk: ChunkIndex): number[] {
+  if (!chunk.offsets) throw new Error(`chunk ${chunk.name} is not indexed`);
+  return chunk.offsets;
 }
 
 interface OpenChunk {

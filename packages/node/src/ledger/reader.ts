@@ -23,6 +23,8 @@ export interface LedgerRecord {
   path: string;
   offset: number;
   entry: DecodedEntry;
+  /** Before `fromSeqno`: read only because it shares a chunk with later entries. */
+  skipped: boolean;
 }
 
 /** An incomplete last frame in the chunk being written: what a crash mid-write leaves. */
@@ -39,7 +41,10 @@ export interface ReadOptions {
   onTornTail?: (tail: TornTail) => void;
 }
 
-/** Every entry of the ledger in `dir`, in seqno order. Throws LedgerCorruptionError on the first inconsistency. */
+/**
+ * Every entry of the ledger in `dir`, in seqno order, from the first chunk that
+ * holds `fromSeqno`. Throws LedgerCorruptionError on the first inconsistency.
+ */
 export function* readLedger(dir: string, options: ReadOptions = {}): Generator<LedgerRecord> {
   const fromSeqno = options.fromSeqno ?? 1;
   const chunks = listChunks(dir).filter((c) => c.end === undefined || c.end >= fromSeqno);
@@ -84,10 +89,9 @@ export function* readLedger(dir: string, options: ReadOptions = {}): Generator<L
       if (last !== undefined && entry.view < last.view) {
         throw new LedgerCorruptionError(chunk.name, at, entry.seqno, `view goes back from ${last.view} to ${entry.view}`);
       }
-      if (entry.seqno >= expected) {
-        yield { chunk, path, offset: at, entry };
-        expected++;
-      }
+      const skipped = entry.seqno < expected;
+      yield { chunk, path, offset: at, entry, skipped };
+      if (!skipped) expected++;
       last = entry;
       at += length;
     }

@@ -276,7 +276,8 @@ export class MerkleTree {
     while (store === undefined) {
       const h = this.levels.length;
       // Lower-level chunks never straddle blocks, so eviction frees exactly whole blocks.
-      const chunkLog2 = h < this.blockLeavesLog2 ? Math.min(this.blockLeavesLog2 - h, CHUNK_HASHES_LOG2) : CHUNK_HASHES_LOG2;
+      const chunkLog2 =
+        h < this.blockLeavesLog2 ? Math.min(this.blockLeavesLog2 - h, CHUNK_HASHES_LOG2) : CHUNK_HASHES_LOG2;
       this.levels.push(new HashStore(chunkLog2));
       store = this.levels[level];
     }
@@ -346,18 +347,24 @@ export class MerkleTree {
     const first = block * this.blockLeaves;
     if (lookup.loadBlock === undefined) {
       throw new Error(
-        `Merkle block ${block} (leaves ${first}..${first + this.blockLeaves - 1}) is evicted from memory and no BlockLoader was given`,
+        `Merkle block ${block} (leaves ${first}..${first + this.blockLeaves - 1}) ` +
+          "is evicted from memory and no BlockLoader was given",
       );
     }
     const leaves = lookup.loadBlock(block);
     if (leaves.length !== this.blockLeaves || leaves.some((l) => l.length !== DIGEST_BYTES)) {
-      throw new Error(`BlockLoader returned ${leaves.length} leaves for block ${block}, expected ${this.blockLeaves} of ${DIGEST_BYTES} bytes`);
+      throw new Error(
+        `BlockLoader returned ${leaves.length} leaves for block ${block}, ` +
+          `expected ${this.blockLeaves} of ${DIGEST_BYTES} bytes`,
+      );
     }
     const levels: Buffer[][] = [leaves];
     for (let h = 0; h < this.blockLeavesLog2; h++) {
       const below = levels[h] ?? [];
       const above: Buffer[] = [];
-      for (let i = 0; i + 1 < below.length; i += 2) above.push(sha256Pair(below[i] ?? missing(), below[i + 1] ?? missing()));
+      for (let i = 0; i + 1 < below.length; i += 2) {
+        above.push(sha256Pair(below[i] ?? missing(), below[i + 1] ?? missing()));
+      }
       levels.push(above);
     }
     // The kept block node authenticates what the loader read back (e.g. from ledger files).

@@ -1,0 +1,182 @@
+// Snapshots: the whole store and Merkle tree at a signature seqno S, so a node
+// restarts by loading the snapshot and replaying only the ledger after S.
+//
+// As in CCF, a snapshot is trusted through the ledger: after writing it, the
+// node commits an evidence transaction (public:ccf.internal.snapshot_evidence)
+// whose claims digest is the snapshot's SHA-256; once that transaction is
+// committed its receipt is appended to the file, which is then renamed
+// snapshot_<S>_<E>.committed. Loading checks the receipt against the service
+// certificate and the digest against the snapshot bytes, so a snapshot cannot
+// be altered or forged without the service key.
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { sha256 } from "../crypto/hash.ts";
+import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { seqNo, type SeqNo } from "../ids.ts";
+import { loadMaps, serializeMaps } from "../kv/snapshot.ts";
+import { Store } from "../kv/store.ts";
+import { isPublicMap, keyString, type WriteSet } from "../kv/write-set.ts";
+import { txIdBytes } from "../ledger/entry.ts";
+import { verifyReceipt, type Receipt } from "../merkle/receipt.ts";
+import { MerkleTree } from "../merkle/tree.ts";
+import { view as toView } from "../ids.ts";
+
+export const SNAPSHOT_EVIDENCE_MAP = "public:ccf.internal.snapshot_evidence";
+const MAGIC = Buffer.from("CFSNAP01");
+const SNAPSHOT_NAME = /^snapshot_(\d+)_(\d+)(\.committed)?$/;
+
+export interface SnapshotState {
+  seqno: SeqNo;
+  view: number;
+  viewStarts: Array<{ view: number; seqno: number }>;
+  store: Store;
+  tree: MerkleTree;
+}
+
+export class SnapshotError extends Error {}
+
+/** The snapshot body: header, public maps, sealed private maps, Merkle tree. */
+export function encodeSnapshot(state: SnapshotState, secret: LedgerSecret): Buffer {
+  const header = Buffer.from(JSON.stringify({ seqno: state.seqno, view: state.view, viewStarts: state.viewStarts }));
+  const publicMaps = serializeMaps(state.store, isPublicMap);
+  const privateMaps = secret.seal(serializeMaps(state.store, (name) => !isPublicMap(name)), snapshotAad(state.view, state.seqno));
+  return joinSections([header, publicMaps, privateMaps, state.tree.serialize()]);
+}
+
+export function decodeSnapshot(body: Buffer, secret: LedgerSecret): SnapshotState {
+  const [header, publicMaps, privateMaps, tree] = splitSections(body, 4);
+  const { seqno, view, viewStarts } = JSON.parse(header!.toString("utf8")) as Pick<SnapshotState, "seqno" | "view" | "viewStarts">;
+  const store = new Store();
+  loadMaps(store, publicMaps!);
+  loadMaps(store, secret.open(privateMaps!, snapshotAad(view, seqno)));
+  store.setVersion(seqNo(seqno));
+  const merkle = MerkleTree.deserialize(tree!);
+  if (merkle.size !== seqno) throw new SnapshotError(`snapshot tree has ${merkle.size} leaves, expected ${seqno}`);
+  return { seqno: seqNo(seqno), view, viewStarts, store, tree: merkle };
+}
+
+/** The evidence transaction's writes: CCF's {hash, version} record. */
+export function evidenceWrites(digest: Buffer, seqno: number): WriteSet {
+  const value = Buffer.from(JSON.stringify({ hash: digest.toString("hex"), version: seqno }));
+  return new Map([[SNAPSHOT_EVIDENCE_MAP, new Map([[keyString(Buffer.alloc(8)), value]])]]);
+}
+
+export function snapshotDigest(body: Buffer): Buffer {
+  return sha256(body);
+}
+
+/** Writes a snapshot whose evidence is not yet committed: snapshot_<S>_<E>. */
+export function writePendingSnapshot(dir: string, seqno: number, evidenceSeqno: number, body: Buffer): string {
+  const path = join(dir, `snapshot_${seqno}_${evidenceSeqno}`);
+  const fd = openSync(path, "w", 0o600);
+  try {
+    writeSync(fd, Buffer.concat([MAGIC, joinSections([body])]));
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+/** Appends the evidence receipt, makes the file durable and names it .committed. */
+export function commitSnapshot(path: string, receipt: Receipt): void {
+  const fd = openSync(path, "a");
+  try {
+    const json = Buffer.from(JSON.stringify(receipt));
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(json.length);
+    writeSync(fd, Buffer.concat([length, json]));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(path, `${path}.committed`);
+  const dirFd = openSync(join(path, ".."), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/**
+ * The newest committed snapshot that verifies, or undefined. A snapshot that
+ * fails to verify is reported through `log` and the next older one is tried:
+ * the ledger stays the authority, so the node can always replay instead.
+ */
+export function loadLatestSnapshot(
+  dir: string,
+  options: { secret: LedgerSecret; serviceCertPem: string; log: (message: string) => void },
+): SnapshotState | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  const committed = names
+    .map((name) => ({ name, match: SNAPSHOT_NAME.exec(name) }))
+    .filter((s) => s.match?.[3] !== undefined)
+    .map((s) => ({ name: s.name, seqno: Number(s.match![1]), evidence: Number(s.match![2]) }))
+    .sort((a, b) => b.seqno - a.seqno);
+  for (const snapshot of committed) {
+    try {
+      const state = readCommittedSnapshot(join(dir, snapshot.name), snapshot.seqno, snapshot.evidence, options);
+      options.log(`snapshot: starting from ${snapshot.name}, replaying the ledger after seqno ${snapshot.seqno}`);
+      return state;
+    } catch (error) {
+      options.log(`snapshot ${snapshot.name} rejected, replaying the ledger instead: ${(error as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+function readCommittedSnapshot(
+  path: string,
+  seqno: number,
+  evidenceSeqno: number,
+  options: { secret: LedgerSecret; serviceCertPem: string },
+): SnapshotState {
+  const bytes = readFileSync(path);
+  if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
+  const [body, receiptJson] = splitSections(bytes.subarray(MAGIC.length), 2);
+  const receipt = JSON.parse(receiptJson!.toString("utf8")) as Receipt;
+  verifyReceipt(receipt, options.serviceCertPem);
+  const evidence = receipt.leaf_components;
+  if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(evidenceSeqno)) {
+    throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${evidenceSeqno}`);
+  }
+  if (evidence.claims_digest !== snapshotDigest(body!).toString("hex")) {
+    throw new SnapshotError("snapshot bytes do not match the digest its evidence transaction committed");
+  }
+  const state = decodeSnapshot(body!, options.secret);
+  if (state.seqno !== seqno) throw new SnapshotError(`file name says seqno ${seqno}, content says ${state.seqno}`);
+  return state;
+}
+
+function snapshotAad(view: number, seqno: number): Buffer {
+  return Buffer.concat([Buffer.from("snapshot"), txIdBytes(toView(view), seqNo(seqno))]);
+}
+
+function joinSections(sections: Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const section of sections) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(section.length);
+    parts.push(length, section);
+  }
+  return Buffer.concat(parts);
+}
+
+function splitSections(bytes: Buffer, count: number): Buffer[] {
+  const sections: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > bytes.length) throw new SnapshotError("snapshot truncated");
+    const length = bytes.readUInt32LE(at);
+    if (at + 4 + length > bytes.length) throw new SnapshotError("snapshot truncated");
+    sections.push(bytes.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  if (at !== bytes.length) throw new SnapshotError("snapshot has trailing bytes");
+  return sections;
+}

@@ -1,0 +1,188 @@
+// CCF commit semantics on a real ledger: transactions are Pending until a durable
+// signature covers them, signatures come every N txs or T ms, chunks end at
+// signatures, a restart starts a new view (lost Pending txs become Invalid),
+// receipts verify from memory and from ledger files, snapshots restart a node.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { view as toView, seqNo } from "../src/ids.ts";
+import { verifyReceipt } from "../src/merkle/receipt.ts";
+import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "confide-history-"));
+  dirs.push(dir);
+  return dir;
+}
+
+const b = (s: string) => Buffer.from(s);
+
+function write(core: NodeCore, i: number) {
+  const tx = core.history.begin();
+  tx.map("public:records").set(b(`k${i}`), b(`v${i}`));
+  tx.map("records").set(b(`k${i}`), b(`private${i}`));
+  return core.history.commit(tx)!;
+}
+
+async function start(dir: string, options: Partial<NodeOptions> = {}) {
+  const logs: string[] = [];
+  const core = await startNodeCore({ dir, signatureIntervalMs: 60_000, log: (m) => logs.push(m), ...options });
+  return { core, logs };
+}
+
+describe("commit and signatures", () => {
+  it("a transaction is Pending until the signature covering it is durable, then Committed", async () => {
+    const { core } = await start(tempDir(), { signatureIntervalTx: 5 });
+    const first = write(core, 0);
+    assert.deepEqual(first, { view: 1, seqno: 1 });
+    assert.equal(core.history.txStatus(first), "Pending");
+    assert.equal(core.history.txStatus({ view: toView(1), seqno: seqNo(99) }), "Unknown");
+    for (let i = 1; i < 5; i++) write(core, i);
+    // The 5th transaction triggers the signature at seqno 6.
+    assert.deepEqual(core.history.signatures, [6]);
+    await core.history.waitForCommit(6);
+    assert.equal(core.history.txStatus(first), "Committed");
+    assert.deepEqual(core.history.lastCommitted, { view: 1, seqno: 6 });
+    await core.close();
+  });
+
+  it("signs after signatureIntervalMs even when fewer than N transactions arrived", async () => {
+    const { core } = await start(tempDir(), { signatureIntervalTx: 1000, signatureIntervalMs: 20 });
+    const id = write(core, 0);
+    await core.history.waitForCommit(id.seqno);
+    assert.equal(core.history.txStatus(id), "Committed");
+    assert.equal(core.history.signatures.length, 1);
+    await core.close();
+  });
+
+  it("a transaction that writes nothing gets no seqno", async () => {
+    const { core } = await start(tempDir());
+    const tx = core.history.begin();
+    tx.map("public:x").get(b("k"));
+    assert.equal(core.history.commit(tx), undefined);
+    assert.equal(core.history.lastSeqno, 0);
+    await core.close();
+  });
+
+  it("chunks end at signatures, are named ledger_<start>-<end>.committed, and trigger_ledger_chunk cuts one early", async () => {
+    const dir = tempDir();
+    const { core } = await start(dir, { signatureIntervalTx: 4, chunkBytes: 1500 });
+    for (let i = 0; i < 30; i++) write(core, i);
+    core.history.triggerLedgerChunk();
+    write(core, 30);
+    const cut = core.history.emitSignature();
+    await core.history.waitForCommit(cut);
+    const names = readdirSync(join(dir, "ledger")).sort((x, y) => Number(x.split(/[_-]/)[1]) - Number(y.split(/[_-]/)[1]));
+    assert.ok(names.length >= 3, `several chunks: ${names}`);
+    for (const name of names) assert.match(name, /^ledger_\d+-\d+\.committed$/);
+    for (const name of names) assert.ok(core.history.signatures.includes(Number(name.split(/[-.]/)[1])), `${name} ends at a signature`);
+    assert.ok(names.at(-1)!.endsWith(`-${cut}.committed`), "the triggered chunk ends at the next signature");
+    await core.close();
+  });
+});
+
+describe("restart", () => {
+  it("replays the same state, starts a new view, and reports lost Pending transactions Invalid", async () => {
+    const dir = tempDir();
+    let { core } = await start(dir, { signatureIntervalTx: 10 });
+    for (let i = 0; i < 10; i++) write(core, i);
+    await core.history.waitForCommit(11);
+    const rootAtSignature = core.history.merkleRoot(10);
+    const lost = write(core, 99); // Pending, never signed
+    await new Promise(setImmediate); // its bytes reach the file, as a crash after a write would leave them
+    core.history.abandon();
+    const restarted = await start(dir, { signatureIntervalTx: 10 });
+    core = restarted.core;
+    assert.equal(core.history.view, 2);
+    assert.ok(restarted.logs.some((m) => /discarding 1 unsigned entries/.test(m)), restarted.logs.join("\n"));
+    assert.equal(core.history.txStatus(lost), "Invalid");
+    assert.equal(core.history.txStatus({ view: toView(1), seqno: seqNo(5) }), "Committed");
+    assert.deepEqual(core.history.merkleRoot(10), rootAtSignature);
+    const tx = core.history.store.beginReadOnly();
+    assert.equal(tx.map("records").get(b("k9"))?.toString(), "private9");
+    assert.equal(tx.map("records").get(b("k99")), undefined);
+    assert.equal(tx.map("public:records").getVersionOfPreviousWrite(b("k3")), 4);
+    const next = write(core, 100);
+    assert.equal(next.view, 2);
+    await core.close();
+  });
+});
+
+describe("receipts", () => {
+  it("verify against the service certificate, for data and signature transactions, from memory and from ledger files", async () => {
+    const dir = tempDir();
+    let { core } = await start(dir, { signatureIntervalTx: 7, merkleLeavesInMemory: 1 });
+    for (let i = 0; i < 40; i++) write(core, i);
+    await core.history.waitForCommit(core.history.emitSignature());
+    const service = core.identity.serviceCertPem;
+    for (let s = 1; s <= core.history.lastCommitted.seqno; s++) {
+      const receipt = core.history.receipt(s);
+      verifyReceipt(receipt, service);
+      if (core.history.signatures.includes(s)) assert.equal(receipt.leaf, core.history.merkleRoot(s - 1).toString("hex"));
+      else assert.match(receipt.leaf_components!.commit_evidence, new RegExp(`^ce:1\\.${s}:[0-9a-f]{64}$`));
+    }
+    assert.throws(() => core.history.receipt(core.history.lastSeqno + 1), /not committed/);
+    await core.close();
+    ({ core } = await start(dir, { merkleLeavesInMemory: 1 }));
+    verifyReceipt(core.history.receipt(3), service);
+    await core.close();
+  });
+
+  it("carry the application's claims digest", async () => {
+    const { core } = await start(tempDir());
+    const tx = core.history.begin();
+    tx.map("public:claims").set(b("k"), b("v"));
+    const claims = Buffer.alloc(32, 0xab);
+    tx.claimsDigest = claims;
+    const id = core.history.commit(tx)!;
+    await core.history.waitForCommit(core.history.emitSignature());
+    const receipt = core.history.receipt(id.seqno);
+    assert.equal(receipt.leaf_components!.claims_digest, claims.toString("hex"));
+    verifyReceipt(receipt, core.identity.serviceCertPem);
+    await core.close();
+  });
+});
+
+describe("snapshots", () => {
+  it("a restart loads the latest committed snapshot and replays only what follows; old receipts still come from the ledger", async () => {
+    const dir = tempDir();
+    const options = { signatureIntervalTx: 10, snapshotIntervalTx: 25, chunkBytes: 2000 };
+    let { core } = await start(dir, options);
+    for (let i = 0; i < 70; i++) write(core, i);
+    await core.close();
+    const snapshots = readdirSync(join(dir, "snapshots"));
+    assert.ok(snapshots.some((n) => /^snapshot_\d+_\d+\.committed$/.test(n)), snapshots.join());
+    const restarted = await start(dir, { ...options, merkleLeavesInMemory: 1 });
+    core = restarted.core;
+    assert.ok(restarted.logs.some((m) => /starting from snapshot_/.test(m)), restarted.logs.join("\n"));
+    const tx = core.history.store.beginReadOnly();
+    assert.equal(tx.map("public:records").size, 70);
+    assert.equal(tx.map("records").get(b("k0"))?.toString(), "private0");
+    assert.equal(tx.map("records").getVersionOfPreviousWrite(b("k0")), 1);
+    verifyReceipt(core.history.receipt(2), core.identity.serviceCertPem);
+    await core.close();
+  });
+
+  it("an altered snapshot is rejected with a warning and the node replays the whole ledger instead", async () => {
+    const dir = tempDir();
+    const options = { signatureIntervalTx: 10, snapshotIntervalTx: 20 };
+    let { core } = await start(dir, options);
+    for (let i = 0; i < 45; i++) write(core, i);
+    await core.close();
+    for (const name of readdirSync(join(dir, "snapshots"))) {
+      const path = join(dir, "snapshots", name);
+      const bytes = readFileSync(path);
+      bytes[40] = bytes[40]! ^ 1;
+      writeFileSync(path, bytes);
+    }
+    const restarted = await start(dir, options);
+    core = restarted.core;
+    assert.ok(restarted.logs.some((m) => /rejected, replaying the ledger instead/.test(m)), restarted.logs.join("\n"));
+    assert.equal(core.history.store.beginReadOnly().map("records").size, 45);
+    await core.close();
+  });
+});

@@ -1,0 +1,138 @@
+// CCF KV semantics: transactions read a consistent state plus their own writes,
+// commit assigns versions (getVersionOfPreviousWrite), rollback discards,
+// read-only transactions refuse writes, and concurrent commits are conflicts.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { seqNo } from "../src/ids.ts";
+import { Store } from "../src/kv/store.ts";
+import { ReadOnlyError, TxConflictError } from "../src/kv/tx.ts";
+import { decodeWriteSet, encodeWriteSet, isPublicMap, WriteSetFormatError, type WriteSet } from "../src/kv/write-set.ts";
+
+const b = (s: string) => Buffer.from(s);
+
+/** Commits a transaction straight into the store at the next seqno (what the commit pipeline does, minus the ledger). */
+function commit(store: Store, build: (tx: ReturnType<Store["begin"]>) => void): number {
+  const tx = store.begin();
+  build(tx);
+  const writes = tx.finish();
+  const seqno = seqNo(store.lastSeqno + 1);
+  store.apply(writes, seqno);
+  return seqno;
+}
+
+describe("kv transactions", () => {
+  it("reads its own writes before commit and hides them from others", () => {
+    const store = new Store();
+    const tx = store.begin();
+    const m = tx.map("public:accounts");
+    m.set(b("alice"), b("10"));
+    assert.equal(m.get(b("alice"))?.toString(), "10");
+    assert.equal(m.has(b("alice")), true);
+    assert.equal(m.size, 1);
+    assert.equal(store.begin().map("public:accounts").get(b("alice")), undefined);
+  });
+
+  it("assigns the commit seqno as each written key's version", () => {
+    const store = new Store();
+    const first = commit(store, (tx) => tx.map("m").set(b("k"), b("1")));
+    commit(store, (tx) => tx.map("other").set(b("x"), b("y")));
+    const tx = store.begin();
+    assert.equal(tx.map("m").getVersionOfPreviousWrite(b("k")), first);
+    assert.equal(tx.map("m").getVersionOfPreviousWrite(b("absent")), undefined);
+    const third = commit(store, (t) => t.map("m").set(b("k"), b("2")));
+    assert.equal(store.begin().map("m").getVersionOfPreviousWrite(b("k")), third);
+  });
+
+  it("discards writes on abort", () => {
+    const store = new Store();
+    const tx = store.begin();
+    tx.map("m").set(b("k"), b("v"));
+    tx.abort();
+    assert.equal(store.lastSeqno, 0);
+    assert.equal(store.begin().map("m").get(b("k")), undefined);
+    assert.throws(() => tx.map("m"), /finished/);
+  });
+
+  it("delete, clear, size and forEach see the transaction's view", () => {
+    const store = new Store();
+    commit(store, (tx) => {
+      const m = tx.map("m");
+      for (const k of ["a", "b", "c"]) m.set(b(k), b(k.toUpperCase()));
+    });
+    const tx = store.begin();
+    const m = tx.map("m");
+    assert.equal(m.delete(b("a")), true);
+    assert.equal(m.delete(b("zz")), false);
+    m.set(b("d"), b("D"));
+    const seen: string[] = [];
+    m.forEach((value, key) => seen.push(`${key}=${value}`));
+    assert.deepEqual(seen.sort(), ["b=B", "c=C", "d=D"]);
+    assert.equal(m.size, 3);
+    m.clear();
+    assert.equal(m.size, 0);
+    m.set(b("e"), b("E"));
+    assert.deepEqual([...tx.finish().get("m")!.entries()].map(([k, v]) => [k, v?.toString() ?? null]).sort(), [
+      ["a", null],
+      ["b", null],
+      ["c", null],
+      ["e", "E"],
+    ]);
+  });
+
+  it("read-only transactions refuse writes with a TypeError", () => {
+    const store = new Store();
+    const tx = store.beginReadOnly();
+    assert.throws(() => tx.map("m").set(b("k"), b("v")), ReadOnlyError);
+    assert.throws(() => tx.map("m").delete(b("k")), TypeError);
+    assert.throws(() => tx.map("m").clear(), /Cannot call clear on read-only map/);
+    assert.equal(tx.finish().size, 0);
+  });
+
+  it("a transaction that read a map changed by a later commit conflicts instead of reading a mixed state", () => {
+    const store = new Store();
+    commit(store, (tx) => tx.map("m").set(b("k"), b("1")));
+    const slow = store.begin();
+    assert.equal(slow.map("m").get(b("k"))?.toString(), "1");
+    commit(store, (tx) => tx.map("m").set(b("k"), b("2")));
+    assert.throws(() => slow.map("m").get(b("k")), TxConflictError);
+    assert.throws(() => slow.finish(), TxConflictError);
+    // Maps untouched since begin() stay readable.
+    const other = store.begin();
+    commit(store, (tx) => tx.map("elsewhere").set(b("x"), b("y")));
+    assert.equal(other.map("m").get(b("k"))?.toString(), "2");
+  });
+
+  it("values are copied: mutating the caller's buffer after set changes nothing", () => {
+    const store = new Store();
+    const value = b("original");
+    commit(store, (tx) => tx.map("m").set(b("k"), value));
+    value.write("mutated!");
+    assert.equal(store.begin().map("m").get(b("k"))?.toString(), "original");
+  });
+});
+
+describe("write sets", () => {
+  it("public: prefix makes a map public, everything else is private", () => {
+    assert.equal(isPublicMap("public:ccf.gov.members.certs"), true);
+    assert.equal(isPublicMap("records"), false);
+    assert.equal(isPublicMap("private:x"), false);
+  });
+
+  it("encode/decode round-trips keys, values, empty values and deletions", () => {
+    const writes: WriteSet = new Map([
+      ["public:a", new Map<string, Buffer | null>([["k1", b("v1")], ["\u0000\u00ff", Buffer.alloc(0)], ["gone", null]])],
+      ["émoji map ✓", new Map([["x", Buffer.alloc(1000, 7)]])],
+    ]);
+    const decoded = decodeWriteSet(encodeWriteSet(writes));
+    assert.deepEqual([...decoded.keys()], [...writes.keys()]);
+    for (const [name, mapWrites] of writes) assert.deepEqual(decoded.get(name), mapWrites);
+  });
+
+  it("rejects truncated or padded bytes with a clear error", () => {
+    const bytes = encodeWriteSet(new Map([["m", new Map([["k", b("value")]])]]));
+    for (let cut = 1; cut < bytes.length; cut++) {
+      assert.throws(() => decodeWriteSet(bytes.subarray(0, cut)), WriteSetFormatError);
+    }
+    assert.throws(() => decodeWriteSet(Buffer.concat([bytes, Buffer.from([0])])), /trailing/);
+  });
+});
