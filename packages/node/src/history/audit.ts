@@ -3,10 +3,12 @@
 // names), the Merkle tree is rebuilt and every signature transaction checked
 // against it (signed root, node signature and, with the service certificate,
 // that the signing node was endorsed), every public write set is decoded and,
-// with the ledger secret, every private write set decrypted and decoded. Nothing is written: a torn tail
+// with the ledger secret, every entry's commit evidence digest is checked
+// against the secret and every private write set decrypted and decoded. Nothing is written: a torn tail
 // and unsigned entries after the last signature are reported as warnings (a
 // crash leaves them and a node start truncates them); anything else
 // inconsistent throws LedgerCorruptionError naming the file, offset and seqno.
+import { sha256 } from "../crypto/hash.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
 import { parseChunkName } from "../ledger/chunk-files.ts";
@@ -46,7 +48,7 @@ export interface AuditReport {
   views: Array<{ view: number; firstSeqno: number }>;
   /** Entries carrying a sealed private write set. */
   privateEntries: number;
-  /** True if a ledger secret was given and every private write set decrypted and decoded. */
+  /** True if a ledger secret was given: every commit evidence checked, every private write set decrypted and decoded. */
   privateChecked: boolean;
   /** True if signing node certificates were checked against the service certificate. */
   endorsementChecked: boolean;
@@ -82,6 +84,15 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
       chunk.bytes = record.offset + entry.frameBytes;
       if (views.at(-1)?.view !== entry.view) views.push({ view: entry.view, firstSeqno: entry.seqno });
       if (entry.privateSealed.length > 0) privateEntries++;
+      if (secret && !sha256(secret.commitEvidence(entry.view, entry.seqno)).equals(entry.commitEvidenceDigest)) {
+        // Checked for every entry, so a wrong secret is found even where nothing is private.
+        throw new LedgerCorruptionError(
+          record.chunk.name,
+          record.offset,
+          entry.seqno,
+          `commit evidence does not match the one derived from ledger secret ${secret.fingerprint}: wrong ledger secret, or the entry was altered`,
+        );
+      }
       try {
         verifier.add(entry);
         // Decoding checks the write sets; the values themselves are not kept.

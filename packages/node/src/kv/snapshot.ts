@@ -4,7 +4,8 @@
 // serialised apart, because the private one is sealed).
 import { seqNo } from "../ids.ts";
 import type { Store, VersionedValue } from "./store.ts";
-import { WriteSetFormatError, type KeyString } from "./write-set.ts";
+import { ByteReader } from "./byte-reader.ts";
+import type { KeyString } from "./write-set.ts";
 
 // Layout (little-endian): u32 mapCount, then per map: u16 nameBytes, name,
 // u32 entryCount, then per entry: u32 keyBytes, key, u32 valueBytes, value, f64 version.
@@ -38,39 +39,18 @@ export function serializeMaps(store: Store, include: (name: string) => boolean):
 
 /** Loads maps serialised by serializeMaps into the store (replacing maps of the same name). */
 export function loadMaps(store: Store, bytes: Buffer): void {
-  let at = 0;
-  const need = (n: number) => {
-    if (at + n > bytes.length) throw new WriteSetFormatError(`snapshot maps truncated at byte ${at}`);
-  };
-  need(4);
-  const mapCount = bytes.readUInt32LE(at);
-  at += 4;
+  const reader = new ByteReader(bytes, "snapshot maps");
+  const mapCount = reader.u32();
   for (let m = 0; m < mapCount; m++) {
-    need(2);
-    const nameLength = bytes.readUInt16LE(at);
-    at += 2;
-    need(nameLength + 4);
-    const name = bytes.toString("utf8", at, at + nameLength);
-    at += nameLength;
-    const entryCount = bytes.readUInt32LE(at);
-    at += 4;
+    const name = reader.text(reader.u16(), "utf8");
+    const entryCount = reader.u32();
     const entries: Array<[KeyString, VersionedValue]> = [];
     for (let e = 0; e < entryCount; e++) {
-      need(4);
-      const keyLength = bytes.readUInt32LE(at);
-      at += 4;
-      need(keyLength + 4);
-      const key = bytes.toString("latin1", at, at + keyLength);
-      at += keyLength;
-      const valueLength = bytes.readUInt32LE(at);
-      at += 4;
-      need(valueLength + 8);
-      const value = Buffer.from(bytes.subarray(at, at + valueLength));
-      at += valueLength;
-      entries.push([key, { value, version: seqNo(bytes.readDoubleLE(at)) }]);
-      at += 8;
+      const key = reader.text(reader.u32(), "latin1");
+      const value = reader.bytesCopy(reader.u32());
+      entries.push([key, { value, version: seqNo(reader.f64()) }]);
     }
     store.loadMap(name, entries);
   }
-  if (at !== bytes.length) throw new WriteSetFormatError(`snapshot maps have ${bytes.length - at} trailing bytes`);
+  reader.end();
 }

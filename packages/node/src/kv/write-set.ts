@@ -30,6 +30,8 @@ export function splitByDomain(writes: WriteSet): { publicWrites: WriteSet; priva
   return { publicWrites, privateWrites };
 }
 
+import { ByteReader, WriteSetFormatError } from "./byte-reader.ts";
+
 // Binary form, used inside ledger entries (all integers little-endian):
 //   u32 mapCount, then per map: u16 nameBytes, name (UTF-8), u32 writeCount,
 //   then per write: u32 keyBytes, key, u32 valueBytes+1 (0 = deletion), value.
@@ -65,47 +67,24 @@ export function encodeWriteSet(writes: WriteSet): Buffer {
   return out;
 }
 
-export class WriteSetFormatError extends Error {}
+export { WriteSetFormatError };
 
 export function decodeWriteSet(bytes: Buffer): WriteSet {
   const writes: WriteSet = new Map();
   if (bytes.length === 0) return writes;
-  let at = 0;
-  const need = (n: number) => {
-    if (at + n > bytes.length) throw new WriteSetFormatError(`write set truncated at byte ${at} (needs ${n} more)`);
-  };
-  need(4);
-  const mapCount = bytes.readUInt32LE(at);
-  at += 4;
+  const reader = new ByteReader(bytes, "write set");
+  const mapCount = reader.u32();
   for (let m = 0; m < mapCount; m++) {
-    need(2);
-    const nameLength = bytes.readUInt16LE(at);
-    at += 2;
-    need(nameLength + 4);
-    const name = bytes.toString("utf8", at, at + nameLength);
-    at += nameLength;
-    const writeCount = bytes.readUInt32LE(at);
-    at += 4;
+    const name = reader.text(reader.u16(), "utf8");
+    const writeCount = reader.u32();
     const mapWrites: MapWrites = new Map();
     for (let w = 0; w < writeCount; w++) {
-      need(4);
-      const keyLength = bytes.readUInt32LE(at);
-      at += 4;
-      need(keyLength + 4);
-      const key = bytes.toString("latin1", at, at + keyLength);
-      at += keyLength;
-      const valueTag = bytes.readUInt32LE(at);
-      at += 4;
-      if (valueTag === 0) {
-        mapWrites.set(key, null);
-      } else {
-        need(valueTag - 1);
-        mapWrites.set(key, Buffer.from(bytes.subarray(at, at + valueTag - 1)));
-        at += valueTag - 1;
-      }
+      const key = reader.text(reader.u32(), "latin1");
+      const valueTag = reader.u32();
+      mapWrites.set(key, valueTag === 0 ? null : reader.bytesCopy(valueTag - 1));
     }
     writes.set(name, mapWrites);
   }
-  if (at !== bytes.length) throw new WriteSetFormatError(`write set has ${bytes.length - at} trailing bytes`);
+  reader.end();
   return writes;
 }
