@@ -8,12 +8,10 @@
 // and unsigned entries after the last signature are reported as warnings (a
 // crash leaves them and a node start truncates them); anything else
 // inconsistent throws LedgerCorruptionError naming the file, offset and seqno.
-import { sha256 } from "../crypto/hash.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
-import { parseChunkName } from "../ledger/chunk-files.ts";
-import { LedgerCorruptionError, readLedger, type TornTail } from "../ledger/reader.ts";
-import { asCorruption, entryWrites } from "./replay.ts";
+import { readLedger, type TornTail } from "../ledger/reader.ts";
+import { asCorruption, checkCommitEvidence, entryWrites } from "./replay.ts";
 import { LedgerVerifier } from "./verifier.ts";
 
 export interface AuditOptions {
@@ -71,43 +69,32 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
   let lastSeqno = 0;
 
   const records = readLedger(dir, { onTornTail: (tail) => (tornTail = tail) });
-  try {
-    for (const record of records) {
-      const { entry } = record;
-      let chunk = chunks.at(-1);
-      if (chunk?.name !== record.chunk.name) {
-        chunk = { name: record.chunk.name, firstSeqno: entry.seqno, lastSeqno: entry.seqno, entries: 0, bytes: 0, committed: record.chunk.committed };
-        chunks.push(chunk);
-      }
-      chunk.lastSeqno = entry.seqno;
-      chunk.entries++;
-      chunk.bytes = record.offset + entry.frameBytes;
-      if (views.at(-1)?.view !== entry.view) views.push({ view: entry.view, firstSeqno: entry.seqno });
-      if (entry.privateSealed.length > 0) privateEntries++;
-      if (secret && !sha256(secret.commitEvidence(entry.view, entry.seqno)).equals(entry.commitEvidenceDigest)) {
-        // Checked for every entry, so a wrong secret is found even where nothing is private.
-        throw new LedgerCorruptionError(
-          record.chunk.name,
-          record.offset,
-          entry.seqno,
-          `commit evidence does not match the one derived from ledger secret ${secret.fingerprint}: wrong ledger secret, or the entry was altered`,
-        );
-      }
-      try {
-        verifier.add(entry);
-        // Decoding checks the write sets; the values themselves are not kept.
-        if (secret) entryWrites(entry, secret);
-        else decodeWriteSet(entry.publicWriteSet);
-      } catch (error) {
-        throw secret ? asCorruption(error, record, secret) : asVerificationCorruption(error, record);
-      }
-      // Only the root is needed from here on: keep the tree's memory bounded.
-      if (entry.isSignature) verifier.tree.evictBlocksBefore(verifier.tree.size);
-      transactions++;
-      lastSeqno = entry.seqno;
+  for (const record of records) {
+    const { entry } = record;
+    let chunk = chunks.at(-1);
+    if (chunk?.name !== record.chunk.name) {
+      chunk = { name: record.chunk.name, firstSeqno: entry.seqno, lastSeqno: entry.seqno, entries: 0, bytes: 0, committed: record.chunk.committed };
+      chunks.push(chunk);
     }
-  } catch (error) {
-    throw withSeqno(error);
+    chunk.lastSeqno = entry.seqno;
+    chunk.entries++;
+    chunk.bytes = record.offset + entry.frameBytes;
+    if (views.at(-1)?.view !== entry.view) views.push({ view: entry.view, firstSeqno: entry.seqno });
+    if (entry.privateSealed.length > 0) privateEntries++;
+    try {
+      // Every entry's commit evidence: the audit finds exactly which entry disagrees with the secret.
+      if (secret) checkCommitEvidence(entry, secret);
+      verifier.add(entry);
+      // Decoding checks the write sets; the values themselves are not kept.
+      if (secret) entryWrites(entry, secret);
+      else decodeWriteSet(entry.publicWriteSet);
+    } catch (error) {
+      throw asCorruption(error, record, secret);
+    }
+    // Only the root is needed from here on: keep the tree's memory bounded.
+    if (entry.isSignature) verifier.tree.evictBlocksBefore(verifier.tree.size);
+    transactions++;
+    lastSeqno = entry.seqno;
   }
 
   const lastSignedSeqno = verifier.signatureSeqnos.at(-1) ?? 0;
@@ -144,24 +131,4 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
     unsignedAfterLastSignature,
     warnings,
   };
-}
-
-/**
- * Without a secret nothing is decrypted, so no DecryptionError can occur, and
- * asCorruption reads the secret only to name it in decryption errors.
- * (asCorruption's secret should be optional; until then, this cast.)
- */
-function asVerificationCorruption(error: unknown, record: Parameters<typeof asCorruption>[1]): Error {
-  return asCorruption(error, record, undefined as unknown as LedgerSecret);
-}
-
-/**
- * The reader reports corruption in the first frame of a chunk without a seqno;
- * the seqno that frame should hold is the chunk's first, from its name.
- */
-function withSeqno(error: unknown): unknown {
-  if (!(error instanceof LedgerCorruptionError) || error.seqno !== undefined) return error;
-  const start = parseChunkName(error.file)?.start;
-  if (start === undefined || error.offset !== 0) return error;
-  return new LedgerCorruptionError(error.file, error.offset, start, error.detail);
 }

@@ -6,6 +6,7 @@
 // anything else inconsistent stops the replay with an error naming file and seqno.
 import { renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { sha256 } from "../crypto/hash.ts";
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
@@ -35,6 +36,18 @@ export interface ReplayResult {
   viewStarts: Array<{ view: number; seqno: number }>;
   /** verifier.signatureSeqnos lists every signature from this seqno on (earlier ones are behind a snapshot). */
   signaturesCompleteFrom: number;
+}
+
+export class CommitEvidenceMismatchError extends Error {}
+
+/**
+ * Checks the entry's commit-evidence digest against the one the secret derives:
+ * a wrong ledger secret shows here even on entries with nothing private.
+ */
+export function checkCommitEvidence(entry: DecodedEntry, secret: LedgerSecret): void {
+  if (!sha256(secret.commitEvidence(entry.view, entry.seqno)).equals(entry.commitEvidenceDigest)) {
+    throw new CommitEvidenceMismatchError();
+  }
 }
 
 /** Decodes an entry's public and (decrypted) private writes into one write set. */
@@ -71,6 +84,8 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     if (record.skipped) continue;
     if (viewStarts.at(-1)?.view !== entry.view) viewStarts.push({ view: entry.view, seqno: entry.seqno });
     try {
+      // The first entry and every signature prove the secret is the ledger's (cheaper than every entry).
+      if (entry.isSignature || entry.seqno === fromSeqno) checkCommitEvidence(entry, options.secret);
       verifier.add(entry);
       unsigned.push({ seqno: entry.seqno, writes: entryWrites(entry, options.secret) });
     } catch (error) {
@@ -83,6 +98,7 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     }
   }
 
+  removeChunksWithoutEntries(dir, chunks, warn);
   if (unsigned.length > 0) {
     const firstUnsigned = unsigned[0]!.seqno;
     warn(`ledger: discarding ${unsigned.length} unsigned entries from seqno ${firstUnsigned} (written after the last signature, never committed)`);
@@ -92,6 +108,19 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
   }
   finishChunkNames(dir, chunks);
   return { store, verifier, chunks, viewStarts, signaturesCompleteFrom: snapshot?.seqno ?? 1 };
+}
+
+/**
+ * A crash just after a new chunk file was created leaves it empty or holding
+ * only a torn first entry: it has nothing to replay and would block the next
+ * chunk, so it goes.
+ */
+function removeChunksWithoutEntries(dir: string, chunks: ChunkIndex[], warn: (message: string) => void): void {
+  for (const chunk of listChunks(dir)) {
+    if (chunk.end !== undefined || chunks.some((c) => c.name === chunk.name)) continue;
+    warn(`ledger: ${chunk.name} holds no whole entry (a crash as it was started); removing it`);
+    rmSync(join(dir, chunk.name));
+  }
 }
 
 /** Chunks entirely before `fromSeqno` (covered by a snapshot): not read now, indexed if an old entry is needed. */
@@ -143,11 +172,16 @@ function finishChunkNames(dir: string, chunks: ChunkIndex[]): void {
   }
 }
 
-export function asCorruption(error: unknown, record: LedgerRecord, secret: LedgerSecret): Error {
+/** Names the file, offset and seqno of a failed check; `secret` is named in errors it caused. */
+export function asCorruption(error: unknown, record: LedgerRecord, secret?: LedgerSecret): Error {
   const at = (detail: string) => new LedgerCorruptionError(record.chunk.name, record.offset, record.entry.seqno, detail);
+  const secretName = `ledger secret ${secret?.fingerprint ?? "(none)"}`;
   if (error instanceof VerificationError) return at(error.message.replace(/^seqno \d+: /, ""));
   if (error instanceof DecryptionError) {
-    return at(`cannot decrypt the private write set with ledger secret ${secret.fingerprint}: wrong ledger secret, or the entry was altered`);
+    return at(`cannot decrypt the private write set with ${secretName}: wrong ledger secret, or the entry was altered`);
+  }
+  if (error instanceof CommitEvidenceMismatchError) {
+    return at(`commit evidence does not match the one derived from ${secretName}: wrong ledger secret, or the entry was altered`);
   }
   if (error instanceof WriteSetFormatError) return at(`malformed write set: ${error.message}`);
   return error instanceof Error ? error : new Error(String(error));

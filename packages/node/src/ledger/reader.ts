@@ -77,7 +77,7 @@ export function* readLedger(dir: string, options: ReadOptions = {}): Generator<L
         entry = decodeFrame(bytes.subarray(at, at + length));
       } catch (error) {
         if (!(error instanceof EntryFormatError)) throw error;
-        throw new LedgerCorruptionError(chunk.name, at, last ? last.seqno + 1 : undefined, error.message);
+        throw new LedgerCorruptionError(chunk.name, at, last ? last.seqno + 1 : chunk.start, error.message);
       }
       const expectedHere = last ? last.seqno + 1 : chunk.start;
       if (entry.seqno !== expectedHere) {
