@@ -152,26 +152,44 @@ describe("snapshots", () => {
     const dir = tempDir();
     const options = { signatureIntervalTx: 10, snapshotIntervalTx: 25, chunkBytes: 2000 };
     let { core } = await start(dir, options);
-    for (let i = 0; i < 70; i++) write(core, i);
+    // 10 distinct keys per map, so the store stays smaller than the snapshot interval.
+    for (let i = 0; i < 70; i++) write(core, i % 10);
     await core.close();
     const snapshots = readdirSync(join(dir, "snapshots"));
-    assert.ok(snapshots.some((n) => /^snapshot_\d+_\d+\.committed$/.test(n)), snapshots.join());
+    assert.ok(snapshots.filter((n) => /^snapshot_\d+_\d+\.committed$/.test(n)).length >= 2, snapshots.join());
     const restarted = await start(dir, { ...options, merkleLeavesInMemory: 1 });
     core = restarted.core;
     assert.ok(restarted.logs.some((m) => /starting from snapshot_/.test(m)), restarted.logs.join("\n"));
     const tx = core.history.store.beginReadOnly();
-    assert.equal(tx.map("public:records").size, 70);
-    assert.equal(tx.map("records").get(b("k0"))?.toString(), "private0");
-    assert.equal(tx.map("records").getVersionOfPreviousWrite(b("k0")), 1);
+    assert.equal(tx.map("public:records").size, 10);
+    assert.equal(tx.map("records").get(b("k3"))?.toString(), "private3");
+    assert.ok(tx.map("records").getVersionOfPreviousWrite(b("k3"))! > 60);
     verifyReceipt(core.history.receipt(2), core.identity.serviceCertPem);
     await core.close();
+  });
+
+  it("a large store is not snapshotted until the ledger has grown by as much, so snapshot cost per byte stays bounded", async () => {
+    const countSnapshots = async (bigValueBytes: number) => {
+      const dir = tempDir();
+      const { core } = await start(dir, { signatureIntervalTx: 10, snapshotIntervalTx: 20 });
+      const tx = core.history.begin();
+      tx.map("public:big").set(b("blob"), Buffer.alloc(bigValueBytes, 1));
+      core.history.commit(tx);
+      for (let i = 0; i < 200; i++) write(core, i % 10);
+      await core.close();
+      return readdirSync(join(dir, "snapshots")).length;
+    };
+    const small = await countSnapshots(10);
+    const large = await countSnapshots(1_000_000);
+    assert.ok(small >= 5, `a small store is snapshotted every ~20 transactions (${small} snapshots)`);
+    assert.equal(large, 1, "a 1 MB store: only the first snapshot, once the big write itself filled the ledger");
   });
 
   it("an altered snapshot is rejected with a warning and the node replays the whole ledger instead", async () => {
     const dir = tempDir();
     const options = { signatureIntervalTx: 10, snapshotIntervalTx: 20 };
     let { core } = await start(dir, options);
-    for (let i = 0; i < 45; i++) write(core, i);
+    for (let i = 0; i < 45; i++) write(core, i % 5);
     await core.close();
     for (const name of readdirSync(join(dir, "snapshots"))) {
       const path = join(dir, "snapshots", name);
@@ -182,7 +200,7 @@ describe("snapshots", () => {
     const restarted = await start(dir, options);
     core = restarted.core;
     assert.ok(restarted.logs.some((m) => /rejected, replaying the ledger instead/.test(m)), restarted.logs.join("\n"));
-    assert.equal(core.history.store.beginReadOnly().map("records").size, 45);
+    assert.equal(core.history.store.beginReadOnly().map("records").get(b("k4"))?.toString(), "private4");
     await core.close();
   });
 });

@@ -70,6 +70,7 @@ export class History {
   private txsSinceSignature = 0;
   private lastSnapshotSeqno: number;
   private snapshotRequested = false;
+  private ledgerBytesSinceSnapshot = 0;
   private readonly pendingSnapshots: Array<Promise<void>> = [];
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -181,10 +182,20 @@ export class History {
       () => this.markCommitted(seqno),
       (error: unknown) => this.fail(error),
     );
-    if (this.snapshotRequested || seqno - this.lastSnapshotSeqno >= (this.options.snapshotIntervalTx ?? SNAPSHOT_INTERVAL_TX)) {
+    if (this.snapshotRequested || this.snapshotDue(seqno)) {
       this.takeSnapshot(seqno);
     }
     return seqno;
+  }
+
+  /**
+   * CCF's rule (every snapshotIntervalTx transactions), and also only once the ledger has grown
+   * by as many bytes as the store holds: a snapshot costs time proportional to the store, so this
+   * keeps its cost per written byte bounded however large the store grows (log compaction's rule).
+   */
+  private snapshotDue(seqno: number): boolean {
+    const intervalTx = this.options.snapshotIntervalTx ?? SNAPSHOT_INTERVAL_TX;
+    return seqno - this.lastSnapshotSeqno >= intervalTx && this.ledgerBytesSinceSnapshot >= this.store.byteCount;
   }
 
   /** CCF's trigger_snapshot: take a snapshot at the next signature. */
@@ -202,6 +213,7 @@ export class History {
     const dir = this.options.snapshotsDir!;
     this.snapshotRequested = false;
     this.lastSnapshotSeqno = seqno;
+    this.ledgerBytesSinceSnapshot = 0;
     const body = encodeSnapshot(
       { seqno, view: this.currentView, viewStarts: this.viewStarts, store: this.store, tree: this.tree },
       this.options.secret,
@@ -307,6 +319,7 @@ export class History {
     };
     const { frame, writeSetDigest } = encodeFrame(fields);
     this.ledger.append(frame, seqno, isSignature);
+    this.ledgerBytesSinceSnapshot += frame.length;
     this.store.apply(writes, seqno);
     this.tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: fields.commitEvidenceDigest, claimsDigest }));
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });

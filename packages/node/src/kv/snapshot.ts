@@ -11,30 +11,30 @@ import type { KeyString } from "./write-set.ts";
 // u32 entryCount, then per entry: u32 keyBytes, key, u32 valueBytes, value, f64 version.
 
 export function serializeMaps(store: Store, include: (name: string) => boolean): Buffer {
-  const parts: Buffer[] = [];
   const names = store.mapNames().filter(include);
-  const count = Buffer.allocUnsafe(4);
-  count.writeUInt32LE(names.length);
-  parts.push(count);
-  for (const name of names) {
+  const nameBytes = names.map((name) => Buffer.from(name, "utf8"));
+  // One allocation for the whole domain: sizes first, then the bytes.
+  let size = 4;
+  for (const [i, name] of names.entries()) {
+    size += 2 + nameBytes[i]!.length + 4;
+    for (const [key, { value }] of store.mapState(name)!.entries) size += 4 + key.length + 4 + value.length + 8;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt32LE(names.length, 0);
+  for (const [i, name] of names.entries()) {
     const entries = store.mapState(name)!.entries;
-    const nameBytes = Buffer.from(name, "utf8");
-    const head = Buffer.allocUnsafe(2 + nameBytes.length + 4);
-    head.writeUInt16LE(nameBytes.length, 0);
-    nameBytes.copy(head, 2);
-    head.writeUInt32LE(entries.size, 2 + nameBytes.length);
-    parts.push(head);
+    at = out.writeUInt16LE(nameBytes[i]!.length, at);
+    at += nameBytes[i]!.copy(out, at);
+    at = out.writeUInt32LE(entries.size, at);
     for (const [key, { value, version }] of entries) {
-      const entry = Buffer.allocUnsafe(4 + key.length + 4 + value.length + 8);
-      let at = entry.writeUInt32LE(key.length, 0);
-      at += entry.write(key, at, "latin1");
-      at = entry.writeUInt32LE(value.length, at);
-      at += value.copy(entry, at);
-      entry.writeDoubleLE(version, at);
-      parts.push(entry);
+      at = out.writeUInt32LE(key.length, at);
+      at += out.write(key, at, "latin1");
+      at = out.writeUInt32LE(value.length, at);
+      at += value.copy(out, at);
+      at = out.writeDoubleLE(version, at);
     }
   }
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** Loads maps serialised by serializeMaps into the store (replacing maps of the same name). */

@@ -21,10 +21,22 @@ export class MapState {
 export class Store {
   private readonly maps = new Map<string, MapState>();
   private version: SeqNo = seqNo(0);
+  private keys = 0;
+  private bytes = 0;
 
   /** Seqno of the last transaction applied to the store (0 when empty). */
   get lastSeqno(): SeqNo {
     return this.version;
+  }
+
+  /** Number of keys across all maps. */
+  get keyCount(): number {
+    return this.keys;
+  }
+
+  /** Bytes of all keys and values: what a snapshot of the store costs. */
+  get byteCount(): number {
+    return this.bytes;
   }
 
   /** A read-write transaction reading the state as of now. */
@@ -56,10 +68,17 @@ export class Store {
         state = new MapState();
         this.maps.set(name, state);
       }
+      const before = state.entries.size;
       for (const [key, value] of mapWrites) {
+        const previous = state.entries.get(key);
+        if (previous) this.bytes -= key.length + previous.value.length;
         if (value === null) state.entries.delete(key);
-        else state.entries.set(key, { value, version: seqno });
+        else {
+          state.entries.set(key, { value, version: seqno });
+          this.bytes += key.length + value.length;
+        }
       }
+      this.keys += state.entries.size - before;
       state.lastWriteVersion = seqno;
     }
     this.version = seqno;
@@ -73,8 +92,17 @@ export class Store {
 
   /** Replaces one map's content wholesale (used when loading a snapshot). */
   loadMap(name: string, entries: Iterable<[KeyString, VersionedValue]>): void {
+    const previous = this.maps.get(name);
+    if (previous) {
+      this.keys -= previous.entries.size;
+      for (const [key, { value }] of previous.entries) this.bytes -= key.length + value.length;
+    }
     const state = new MapState();
-    for (const [key, entry] of entries) state.entries.set(key, entry);
+    for (const [key, entry] of entries) {
+      state.entries.set(key, entry);
+      this.bytes += key.length + entry.value.length;
+    }
+    this.keys += state.entries.size;
     this.maps.set(name, state);
   }
 }
