@@ -10,8 +10,11 @@ export const LEDGER_CHUNK_BYTES = 5_000_000;
 export const SNAPSHOT_INTERVAL_TX = 10_000;
 /** Buffered ledger bytes are written to the file once this many accumulate (group write; fsync is separate). */
 export const LEDGER_WRITE_BUFFER_BYTES = 1 << 20;
-/** Leaves per Merkle block: levels below this stay in memory only for recent blocks (4096 leaves = 128 KiB). */
-export const MERKLE_BLOCK_LEAVES_LOG2 = 12;
+/**
+ * Leaves per Merkle block (256): levels below this stay in memory only for recent blocks; a receipt
+ * for an older transaction re-reads and re-hashes one block from the ledger (~1 ms at 256 leaves).
+ */
+export const MERKLE_BLOCK_LEAVES_LOG2 = 8;
 /** Leaves whose full proofs stay in memory; older receipts are rebuilt from the ledger files. */
 export const MERKLE_LEAVES_IN_MEMORY = 1 << 20;
 /** Largest single ledger entry: bounds memory for a corrupt length field and for one transaction's write set. */

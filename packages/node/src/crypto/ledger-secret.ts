@@ -32,12 +32,15 @@ export class LedgerSecret {
   private readonly ivs = new IvPool();
   /** Key of the commit-evidence PRF, derived so the encryption key is never used for anything else. */
   private readonly commitKey: Buffer;
+  private readonly nonceInput: Buffer;
   /** A short public fingerprint, to name the secret in errors without revealing it. */
   readonly fingerprint: string;
 
   constructor(readonly key: Buffer) {
     if (key.length !== LEDGER_SECRET_BYTES) throw new Error(`ledger secret must be ${LEDGER_SECRET_BYTES} bytes`);
     this.commitKey = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "confide commit evidence", 32));
+    this.nonceInput = Buffer.alloc(this.commitKey.length + 64);
+    this.commitKey.copy(this.nonceInput);
     this.fingerprint = sha256(Buffer.concat([Buffer.from("confide ledger secret id:"), key])).toString("hex").slice(0, 16);
   }
 
@@ -77,10 +80,14 @@ export class LedgerSecret {
   /**
    * CCF's commit evidence "ce:<view>.<seqno>:<64 hex nonce>". The nonce is a PRF
    * of the tx id under the commit key: only the secret holder can produce it.
+   * SHA-256(key ‖ tx id) is a PRF here: the key has a fixed length and a tx id
+   * is only digits and a dot, so length extension yields no valid tx id.
    */
   commitEvidence(view: number, seqno: number): string {
     const txId = `${view}.${seqno}`;
-    const nonce = sha256(Buffer.concat([this.commitKey, Buffer.from(txId)]));
+    // commitKey ‖ tx id, built in a reused buffer: this runs on every commit.
+    const length = this.nonceInput.write(txId, this.commitKey.length, "latin1");
+    const nonce = sha256(this.nonceInput.subarray(0, this.commitKey.length + length));
     return `ce:${txId}:${nonce.toString("hex")}`;
   }
 }

@@ -4,6 +4,18 @@
 /** Bytes that do not decode as the expected layout (truncated, padded, inconsistent). */
 export class WriteSetFormatError extends Error {}
 
+/**
+ * A copy of `bytes` in an allocation of its own. Values kept in the store must
+ * not be slices of Node's shared Buffer pool: a slice keeps its whole 8 KiB pool
+ * chunk alive, mostly filled with a transaction's throwaway buffers (measured:
+ * ~0.7 KB wasted per stored key).
+ */
+export function ownedCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 export class ByteReader {
   private at = 0;
 
@@ -34,10 +46,10 @@ export class ByteReader {
     return value;
   }
 
-  /** A copy, so the result does not pin the whole input buffer in memory. */
+  /** A copy in memory of its own (see ownedCopy). */
   bytesCopy(length: number): Buffer {
     this.need(length);
-    const value = Buffer.from(this.bytes.subarray(this.at, this.at + length));
+    const value = ownedCopy(this.bytes.subarray(this.at, this.at + length));
     this.at += length;
     return value;
   }

@@ -138,9 +138,15 @@ export function decodeFrame(frame: Buffer): DecodedEntry {
   };
 }
 
+/** Reused for every leaf: hashing copies nothing out of it, and leaves are hashed on every commit. */
+const leafInput = Buffer.alloc(3 * DIGEST_BYTES);
+
 /** The entry's Merkle leaf: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest), as CCF. */
 export function leafOf(entry: Pick<DecodedEntry, "writeSetDigest" | "commitEvidenceDigest" | "claimsDigest">): Buffer {
-  return sha256(Buffer.concat([entry.writeSetDigest, entry.commitEvidenceDigest, entry.claimsDigest ?? ZERO_DIGEST]));
+  entry.writeSetDigest.copy(leafInput, 0);
+  entry.commitEvidenceDigest.copy(leafInput, DIGEST_BYTES);
+  (entry.claimsDigest ?? ZERO_DIGEST).copy(leafInput, 2 * DIGEST_BYTES);
+  return sha256(leafInput);
 }
 
 export { ZERO_DIGEST };

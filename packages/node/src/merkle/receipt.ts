@@ -77,14 +77,26 @@ export function verifyReceipt(receipt: Receipt, serviceCertPem: string): Buffer 
   return root;
 }
 
+/** Chains already checked: a node signs many receipts with one certificate. Bounded, oldest dropped. */
+const endorsedChains = new Set<string>();
+const ENDORSED_CHAINS_MAX = 256;
+
 function isEndorsedByService(nodeCertPem: string, endorsements: string[], serviceCertPem: string): boolean {
   // Chain: node cert ← endorsements[0] ← … ← service cert.
   const chain = [nodeCertPem, ...endorsements, serviceCertPem];
+  const key = chain.join("\n");
+  if (endorsedChains.has(key)) return true;
+  let endorsed: boolean;
   try {
-    return chain.every((cert, i) => i === chain.length - 1 || isCertIssuedBy(cert, chain[i + 1]!));
+    endorsed = chain.every((cert, i) => i === chain.length - 1 || isCertIssuedBy(cert, chain[i + 1]!));
   } catch {
-    return false;
+    endorsed = false;
   }
+  if (endorsed) {
+    if (endorsedChains.size >= ENDORSED_CHAINS_MAX) endorsedChains.delete(endorsedChains.values().next().value!);
+    endorsedChains.add(key);
+  }
+  return endorsed;
 }
 
 function hexDigest(text: unknown, what: string): Buffer {

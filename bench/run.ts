@@ -1,0 +1,134 @@
+// Runs every benchmark, one child process at a time (each with --expose-gc),
+// then prints one summary table against the issue's targets and the raw
+// baselines of the same run. Results stay in bench/results/<name>.json.
+//
+//   npm run bench                        all, BENCH_TXS=200000, BENCH_KEYS=1000000
+//   BENCH_TXS=50000 npm run bench        smaller ledgers (faster)
+//   npm run bench -- replay receipts     only some
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
+
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory"] as const;
+
+// Loose views of the result files (written by the benchmark scripts).
+type Json = any;
+
+function readResult(name: string, since: string): Json | undefined {
+  const path = join(RESULTS_DIR, `${name}.json`);
+  if (!existsSync(path)) return undefined;
+  const result = JSON.parse(readFileSync(path, "utf8")) as Json;
+  // Only figures from this run: a failed benchmark must not be summarised from an old file.
+  return typeof result?.machine?.date === "string" && result.machine.date >= since ? result : undefined;
+}
+
+function main(): void {
+  const requested = process.argv.slice(2);
+  for (const name of requested) {
+    if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark ${name}; one of ${BENCHMARKS.join(", ")}`);
+  }
+  const selected = requested.length > 0 ? requested : [...BENCHMARKS];
+  const since = new Date().toISOString();
+  console.log(`confide benchmarks: ${selected.join(", ")}`);
+  console.log(`  ${machineLine()}`);
+  console.log(`  BENCH_TXS=${process.env["BENCH_TXS"] ?? "200000 (default)"} BENCH_KEYS=${process.env["BENCH_KEYS"] ?? "1000000 (default)"}`);
+
+  const outcome = new Map<string, { ok: boolean; seconds: number }>();
+  const started = Date.now();
+  for (const name of selected) {
+    const t0 = Date.now();
+    const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", join(BENCH_DIR, `${name}.ts`)], {
+      stdio: "inherit",
+      env: process.env,
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    const ok = child.status === 0;
+    outcome.set(name, { ok, seconds });
+    if (!ok) console.error(`\n!! ${name} failed (exit ${child.status ?? child.signal})`);
+  }
+
+  const commit = readResult("commit-throughput", since);
+  const replay = readResult("replay", since);
+  const receipts = readResult("receipts", since);
+  const memory = readResult("memory", since);
+
+  console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
+  console.log(`   ${machineLine(machine())}`);
+  const rows: Array<Array<string | number>> = [["measure", "figure", "target", "baseline / ratio"]];
+  const variant = (r: Json, map: string) => r?.variants?.find((v: Json) => v.map === map);
+  const ratio = (r: Json, map: string) => r?.ratios?.find((v: Json) => v.map === map || v.case === map);
+  if (commit) {
+    const b = commit.baselines;
+    for (const v of commit.variants as Json[]) {
+      const q = commit.ratios.find((r: Json) => r.variant === v.variant);
+      rows.push([
+        `commit ${v.variant} (loop / Committed)`,
+        `${fmtInt(v.loopTxPerSecond)} / ${fmtInt(v.committedTxPerSecond)} tx/s`,
+        "≥ 100,000 tx/s",
+        `${fmtInt(v.perTxNs)} ns/tx = ${q.perTxOverCryptoFloor}× crypto floor ${fmtInt(q.cryptoFloorNsPerTx)} ns; raw append ${fmtInt(b.rawAppend.txPerSecond)} tx/s`,
+      ]);
+    }
+  }
+  if (replay) {
+    for (const map of ["public:bench", "bench"]) {
+      const v = variant(replay, map);
+      const q = ratio(replay, map);
+      rows.push([
+        `replay ${map} (replayLedger / reopen)`,
+        `${fmtInt(v.replayTxPerSecond)} / ${fmtInt(v.reopenTxPerSecond)} tx/s`,
+        "≥ 200,000 tx/s",
+        `${fmtInt(v.perEntryNs)} ns/entry = ${q.perEntryOverCryptoFloor}× crypto floor; crypto-only ceiling ${fmtInt(q.cryptoCeilingTxPerSecond)} tx/s`,
+      ]);
+    }
+  }
+  if (receipts) {
+    const r = receipts.receiptMs;
+    rows.push(["receipt, proof in memory (median / p99)", `${fmtMs(r.inMemory.median)} / ${fmtMs(r.inMemory.p99)}`, "< 1 ms", ""]);
+    rows.push([
+      `receipt, old, rebuilt from ledger (median / p99)`,
+      `${fmtMs(r.oldRebuiltFromLedger.median)} / ${fmtMs(r.oldRebuiltFromLedger.p99)}`,
+      "< 1 ms",
+      `${receipts.config.smallLeavesInMemory} leaves in memory`,
+    ]);
+    const v = receipts.verifyMs.inMemory;
+    rows.push([
+      "verifyReceipt (median / p99)",
+      `${fmtMs(v.median)} / ${fmtMs(v.p99)}`,
+      "< 2 ms",
+      `noble P-384 verify ${fmtMs(receipts.parts.nobleP384VerifyMs)} vs node:crypto ${fmtMs(receipts.parts.nodeCryptoP384VerifyMs)} (${receipts.ratios.nobleVerifyOverNodeCrypto}×)`,
+    ]);
+  }
+  if (memory) {
+    const base = memory.results.find((r: Json) => r.case === "js-map");
+    const tree = memory.results.find((r: Json) => r.case === "merkle-tree");
+    const total = (r: Json) => r.perMillionKeys.heapUsed + r.perMillionKeys.arrayBuffers;
+    for (const name of ["node-private", "node-public"]) {
+      const r = memory.results.find((x: Json) => x.case === name);
+      if (!r) continue;
+      rows.push([
+        `memory per 1M keys, ${name} (heap+Buffers / RSS)`,
+        `${fmtBytes(total(r))} / ${fmtBytes(r.perMillionKeys.rss)}`,
+        "report",
+        `JS Map ${fmtBytes(total(base))} (${ratio(memory, name)?.overJsMap}×); Merkle tree alone ${fmtBytes(total(tree))}` +
+          (r.compactedValuesPerMillionKeys ? `; values re-packed: ${fmtBytes(r.compactedValuesPerMillionKeys.heapUsed + r.compactedValuesPerMillionKeys.arrayBuffers)}` : ""),
+      ]);
+    }
+  }
+  const b = commit?.baselines ?? replay?.baselines;
+  if (b) {
+    rows.push(["baseline: SHA-256", `${fmtInt(b.sha256.bulkMBps)} MB/s`, "", `${fmtInt(b.sha256.ns64)} ns per 64-byte call`]);
+    rows.push(["baseline: AES-256-GCM", `${fmtInt(b.aesGcm.bulkMBps)} MB/s`, "", `${fmtInt(b.aesGcm.entryNs300)} ns per 300-byte entry (fresh cipher)`]);
+    rows.push(["baseline: fsync (4 KiB write + fsync)", `${fmtMs(b.fsync.medianMs)} median`, "", `p99 ${fmtMs(b.fsync.p99Ms)}`]);
+  }
+  if (commit) {
+    const raw = commit.baselines.rawAppend;
+    rows.push(["baseline: raw append (writev, fsync per 5000)", `${fmtInt(raw.txPerSecond)} tx/s`, "", `${fmtInt(raw.MBps)} MB/s of ${raw.recordBytes}-byte records`]);
+  }
+  printTable(rows);
+  console.log();
+  for (const [name, { ok, seconds }] of outcome) console.log(`  ${ok ? "ok    " : "FAILED"} ${name} (${seconds.toFixed(1)} s)`);
+  if ([...outcome.values()].some((o) => !o.ok)) process.exitCode = 1;
+}
+
+main();
