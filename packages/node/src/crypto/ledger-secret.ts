@@ -13,6 +13,8 @@ export const SEAL_OVERHEAD_BYTES = IV_BYTES + TAG_BYTES;
 
 export class DecryptionError extends Error {}
 
+const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
+
 /** IVs are drawn from the CSPRNG in batches: a fresh random 96-bit IV per entry, without a syscall per entry. */
 class IvPool {
   private pool = Buffer.alloc(0);
@@ -34,6 +36,8 @@ export class LedgerSecret {
   private readonly commitKey: Buffer;
   private readonly noncePrf: Cipher;
   private readonly nonceBlocks = Buffer.alloc(32);
+  /** "ce:<view>.<seqno>:<64 hex>" is at most 3 + 15 + 1 + 15 + 1 + 64 bytes. */
+  private readonly evidenceInput = Buffer.alloc(128);
   /** A short public fingerprint, to name the secret in errors without revealing it. */
   readonly fingerprint: string;
 
@@ -83,7 +87,24 @@ export class LedgerSecret {
    * of the tx id under the commit key: only the secret holder can produce it.
    */
   commitEvidence(view: number, seqno: number): string {
-    // Nonce = AES-256(commitKey) of two distinct blocks naming the tx id: AES is a PRF on
+    return `ce:${view}.${seqno}:${this.nonce(view, seqno).toString("hex")}`;
+  }
+
+  /** SHA-256 of commitEvidence(view, seqno), built without the string: this runs on every commit. */
+  commitEvidenceDigest(view: number, seqno: number): Buffer {
+    const input = this.evidenceInput;
+    let at = input.write(`ce:${view}.${seqno}:`, 0, "latin1");
+    const nonce = this.nonce(view, seqno);
+    for (let i = 0; i < nonce.length; i++) {
+      const byte = nonce[i]!;
+      input[at++] = HEX_DIGITS[byte >> 4]!;
+      input[at++] = HEX_DIGITS[byte & 15]!;
+    }
+    return sha256(input.subarray(0, at));
+  }
+
+  private nonce(view: number, seqno: number): Buffer {
+    // AES-256 under the commit key, of two distinct blocks naming the tx id: AES is a PRF on
     // distinct inputs, and one ECB call costs less than a hash on this hot path.
     const blocks = this.nonceBlocks;
     blocks.writeUIntLE(seqno, 0, 6);
@@ -91,7 +112,6 @@ export class LedgerSecret {
     blocks.copy(blocks, 16, 0, 15);
     blocks[15] = 0;
     blocks[31] = 1;
-    const nonce = this.noncePrf.update(blocks);
-    return `ce:${view}.${seqno}:${nonce.toString("hex")}`;
+    return this.noncePrf.update(blocks);
   }
 }

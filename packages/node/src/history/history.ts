@@ -4,7 +4,6 @@
 // signs the Merkle root, and once the fsync covering it returns, everything up
 // to it is Committed. Execution is synchronous; only durability is awaited.
 import { mkdirSync } from "node:fs";
-import { sha256 } from "../crypto/hash.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
@@ -307,12 +306,11 @@ export class History {
     const seqno = seqNo(this.lastSeqno + 1);
     const v = this.currentView;
     const { publicWrites, privateWrites } = splitByDomain(writes);
-    const commitEvidence = this.options.secret.commitEvidence(v, seqno);
     const fields = {
       view: v,
       seqno,
       isSignature,
-      commitEvidenceDigest: sha256(commitEvidence),
+      commitEvidenceDigest: this.options.secret.commitEvidenceDigest(v, seqno),
       claimsDigest,
       publicWriteSet: publicWrites.size > 0 ? encodeWriteSet(publicWrites) : EMPTY,
       privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : EMPTY,

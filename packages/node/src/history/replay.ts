@@ -6,7 +6,6 @@
 // anything else inconsistent stops the replay with an error naming file and seqno.
 import { renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { sha256 } from "../crypto/hash.ts";
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
@@ -45,7 +44,7 @@ export class CommitEvidenceMismatchError extends Error {}
  * a wrong ledger secret shows here even on entries with nothing private.
  */
 export function checkCommitEvidence(entry: DecodedEntry, secret: LedgerSecret): void {
-  if (!sha256(secret.commitEvidence(entry.view, entry.seqno)).equals(entry.commitEvidenceDigest)) {
+  if (!secret.commitEvidenceDigest(entry.view, entry.seqno).equals(entry.commitEvidenceDigest)) {
     throw new CommitEvidenceMismatchError();
   }
 }
