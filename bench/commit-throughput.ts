@@ -29,7 +29,6 @@ import {
   fmtRate,
   gc,
   header,
-  keepAlive,
   measureBaselines,
   msSince,
   now,
@@ -237,16 +236,11 @@ async function main(): Promise<void> {
   }
 
   const variants: CommitVariantResult[] = [];
-  const stop = keepAlive();
-  try {
-    for (const snapshots of [false, true]) {
-      for (const map of ["public:bench", "bench"]) {
-        gc();
-        variants.push(await runVariant(map, TXS, snapshots));
-      }
+  for (const snapshots of [false, true]) {
+    for (const map of ["public:bench", "bench"]) {
+      gc();
+      variants.push(await runVariant(map, TXS, snapshots));
     }
-  } finally {
-    stop();
   }
 
   const stages = ["public:bench", "bench"].map(stageCosts);

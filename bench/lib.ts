@@ -92,29 +92,13 @@ export function gc(): boolean {
 }
 
 /**
- * Keeps the process alive until the returned function is called. The node's
- * signature timer is unref'd (a server's listening socket keeps it alive), so a
- * bare script awaiting a commit that only the timer's signature would cover
- * could otherwise exit with "unsettled top-level await".
- */
-export function keepAlive(): () => void {
-  const timer = setInterval(() => {}, 1 << 30);
-  return () => clearInterval(timer);
-}
-
-/**
  * Resolves once `seqno` is Committed. If nothing was appended after it, signs
  * now (as History.close() does) rather than waiting up to signatureIntervalMs
  * for the timer's signature.
  */
 export async function commitNow(history: History, seqno: number): Promise<void> {
   if (history.lastCommitted.seqno < seqno && history.lastSeqno === seqno) history.emitSignature();
-  const stop = keepAlive();
-  try {
-    await history.waitForCommit(seqno);
-  } finally {
-    stop();
-  }
+  await history.waitForCommit(seqno);
 }
 
 /**
