@@ -34,6 +34,7 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     secret: identity.ledgerSecret,
     serviceCertPem: identity.serviceCertPem,
     snapshotsDir: join(options.dir, "snapshots"),
+    viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
   for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log"] as const) {

@@ -11,6 +11,7 @@ import { generateP384KeyPair, publicKeyPemOf } from "../src/crypto/keys.ts";
 import { SIGNATURES_MAP } from "../src/history/signatures.ts";
 import { SNAPSHOT_EVIDENCE_MAP } from "../src/history/snapshots.ts";
 import type { TxId } from "../src/ids.ts";
+import { MERKLE_BLOCK_LEAVES_LOG2 } from "../src/limits.ts";
 import { receiptLeaf, ReceiptError, verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
 import { startNodeCore, type NodeCore } from "../src/node.ts";
 
@@ -35,10 +36,11 @@ type Command =
 
 const mapArb = fc.constantFrom(...MAPS);
 const keyArb = fc.constantFrom(...KEYS);
-// Mostly small values (incl. empty), sometimes large ones so that 2-4 KiB chunks rotate.
+// Mostly small random values (incl. empty), sometimes large ones so that 2-4 KiB chunks rotate
+// (filled with one byte, so that shrinking them is cheap: every shrink step restarts nodes).
 const valueArb = fc.oneof(
   { weight: 4, arbitrary: fc.uint8Array({ maxLength: 40 }) },
-  { weight: 1, arbitrary: fc.uint8Array({ minLength: 200, maxLength: 1200 }) },
+  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 200, max: 1200 }), fc.nat({ max: 255 })).map(([n, byte]) => new Uint8Array(n).fill(byte)) },
 );
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant("set" as const), map: mapArb, key: keyArb, value: valueArb }) },
@@ -87,8 +89,8 @@ const cloneState = (state: State): State => new Map([...state].map(([name, entri
 const keyBytes = (key: string): Buffer => Buffer.from(key, "latin1");
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");
 const ZERO_HEX = "0".repeat(64);
-/** MERKLE_BLOCK_LEAVES_LOG2 = 12: the tree evicts whole blocks of 4096 leaves, so merkleLeavesInMemory only bites past 4096 txs. */
-const BLOCK_LEAVES = 4096;
+/** The tree evicts whole blocks of leaves, so merkleLeavesInMemory only bites once the ledger is past the first block. */
+const BLOCK_LEAVES = 2 ** MERKLE_BLOCK_LEAVES_LOG2;
 
 /** The write set a tx with these ops produces against `state`, exactly as CCF's clear-then-write semantics give it. */
 function expectedWrites(state: State, ops: Op[]): Map<string, Map<string, Buffer | null>> {
@@ -161,7 +163,11 @@ class Harness {
   private seen = 0;
   private stopped = true;
 
-  constructor(readonly config: RunConfig) {}
+  constructor(
+    readonly config: RunConfig,
+    /** Also check that tx ids lost in a crash are never reused: each restart starts a view newer than any handed out. */
+    readonly checkViews = false,
+  ) {}
 
   async start(): Promise<void> {
     this.node = await startNodeCore({
@@ -195,19 +201,20 @@ class Harness {
     }
   }
 
-  /** Runs ops in a fresh tx, checking every read against the model. */
-  private execute(ops: Op[]) {
+  /** Runs ops in a fresh tx, checking every read against the model (unless told not to, for bulk loads). */
+  private execute(ops: Op[], checkReads = true) {
     const tx = this.history.begin();
     for (const [i, op] of ops.entries()) {
       const handle = tx.map(op.map);
       if (op.t === "set") handle.set(keyBytes(op.key), op.value);
       else if (op.t === "clear") handle.clear();
+      else if (!checkReads) handle.delete(keyBytes(op.key));
       else {
         const existed = overlay(this.model, ops.slice(0, i), op.map).has(op.key);
         assert.equal(handle.delete(keyBytes(op.key)), existed, `delete(${JSON.stringify(op.key)}) in ${op.map} reports whether the key existed`);
       }
     }
-    for (const name of new Set(ops.map((op) => op.map))) {
+    for (const name of checkReads ? new Set(ops.map((op) => op.map)) : []) {
       const expected = overlay(this.model, ops, name);
       const handle = tx.map(name);
       assert.equal(handle.size, expected.size, `size of ${name} inside the tx`);
@@ -222,9 +229,9 @@ class Harness {
     return tx;
   }
 
-  private tx(ops: Op[], claims: Uint8Array | undefined): void {
+  tx(ops: Op[], claims: Uint8Array | undefined, checkReads = true): void {
     const writes = expectedWrites(this.model, ops);
-    const tx = this.execute(ops);
+    const tx = this.execute(ops, checkReads);
     if (claims) tx.claimsDigest = Buffer.from(claims);
     const before = this.history.lastSeqno;
     const id = this.history.commit(tx);
@@ -323,7 +330,12 @@ class Harness {
     }
     this.seen = kept;
     this.stopped = true;
-    this.history.abandon();
+    const crashed = this.history;
+    crashed.abandon();
+    // The disk now holds what a crash would leave. abandon() lets the node's last fsync run on,
+    // closing and renaming files after a new node may have opened them (see the abandon() test
+    // below); a real crash stops it. Let it settle before restarting, as time passes after a crash.
+    await crashed.waitForCommit(kept).catch(() => undefined);
     await this.start();
     this.checkAfterRestart(kept);
   }
@@ -343,7 +355,9 @@ class Harness {
     const h = this.history;
     // Replay recovers exactly the signed prefix, then (if non-empty) signs it in a new view.
     assert.equal(h.lastSeqno, kept === 0 ? 0 : kept + 1, "replay keeps everything up to the last signature, then signs once");
-    assert.ok(h.view > this.maxView, `the restarted node's view ${h.view} is newer than every view handed out before (${this.maxView})`);
+    if (this.checkViews) assert.ok(h.view > this.maxView, `the restarted node's view ${h.view} is newer than every view handed out before (${this.maxView})`);
+    // Without checkViews, ids lost in a view the node reuses (a known bug) are left to the dedicated test.
+    else if (h.view <= this.maxView) this.lost.splice(0, this.lost.length, ...this.lost.filter((id) => id.view < h.view));
     const replayed = kept === 0 ? [...h.signatures] : h.signatures.slice(0, -1);
     if (this.config.snapshotIntervalTx === undefined) {
       assert.deepEqual(replayed, this.sigs, "every signature before the restart is replayed");
@@ -362,9 +376,13 @@ class Harness {
     this.checkStore();
     this.checkVersions();
     for (const info of this.txs.values()) assert.equal(h.txStatus(info.id), "Committed", `tx ${info.id.view}.${info.id.seqno} replayed as Committed`);
+    this.checkLostIds();
+  }
+
+  /** A tx id lost in a crash is Invalid from then on (CCF: its view was superseded). */
+  checkLostIds(): void {
     for (const id of this.lost) {
-      const status = h.txStatus(id);
-      assert.ok(status === "Invalid" || status === "Unknown", `tx ${id.view}.${id.seqno}, lost in a crash, is ${status}`);
+      assert.equal(this.history.txStatus(id), "Invalid", `status of tx ${id.view}.${id.seqno}, lost in a crash`);
     }
   }
 
@@ -447,8 +465,8 @@ class Harness {
   }
 }
 
-async function withHarness(config: RunConfig, body: (h: Harness) => Promise<void>): Promise<void> {
-  const harness = new Harness(config);
+async function withHarness(config: RunConfig, body: (h: Harness) => Promise<void>, checkViews = false): Promise<void> {
+  const harness = new Harness(config, checkViews);
   let failed = true;
   try {
     await harness.start();
@@ -471,6 +489,8 @@ const pick = <T>(items: readonly T[], count: number, seed: number): T[] => {
 
 // ---------------------------------------------------------------- properties
 
+// Every run and every shrink step starts nodes on real files: interruptAfterTimeLimit bounds the
+// time spent shrinking a failure (fast-check still reports the seed and the smallest case found).
 describe("replay after crashes and restarts (model-based)", () => {
   test("any command sequence replays to the model: values, versions, signatures, Merkle roots, tx status", async () => {
     await fc.assert(
@@ -486,7 +506,7 @@ describe("replay after crashes and restarts (model-based)", () => {
           for (const seqno of pick(seqnos, 2, commands.length)) h.checkReceipt(seqno);
         });
       }),
-      { numRuns: Number(process.env["RP_RUNS"] ?? 25), includeErrorInReport: true },
+      { numRuns: 20, includeErrorInReport: true, interruptAfterTimeLimit: 30_000 },
     );
   });
 
@@ -499,26 +519,33 @@ describe("replay after crashes and restarts (model-based)", () => {
           for (const seqno of h.txs.keys()) h.checkReceipt(seqno);
         });
       }),
-      { numRuns: 5, includeErrorInReport: true },
+      { numRuns: 6, includeErrorInReport: true, interruptAfterTimeLimit: 20_000 },
     );
   });
 
   test("receipts for transactions whose Merkle block was evicted are rebuilt from the ledger files and verify", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ merkleLeavesInMemory: fc.constantFrom(1, 100), chunkBytes: fc.integer({ min: 2048, max: 4096 }) }),
-        fc.integer({ min: BLOCK_LEAVES + 10, max: BLOCK_LEAVES + 300 }),
-        fc.array(commandArb, { minLength: 1, maxLength: 10, size: "max" }),
+        fc.record({
+          merkleLeavesInMemory: fc.constantFrom(1, 100),
+          chunkBytes: fc.integer({ min: 2048, max: 4096 }),
+          snapshotIntervalTx: fc.option(fc.integer({ min: 4, max: 12 }), { nil: undefined }),
+        }),
+        // Past the first block by more than merkleLeavesInMemory, so block 0 is evicted at the following signatures.
+        fc.integer({ min: BLOCK_LEAVES + 150, max: BLOCK_LEAVES + 400 }),
+        fc.array(commandArb, { minLength: 1, maxLength: 15, size: "max" }),
         fc.integer({ min: 0, max: 1000 }),
         async (config, bulk, commands, seed) => {
-          // Large signature interval: the bulk is signed explicitly every 500 txs, so it stays cheap.
-          await withHarness({ ...config, signatureIntervalTx: 1000, snapshotIntervalTx: undefined }, async (h) => {
+          // Large signature interval: the bulk is signed explicitly every 100 txs (few signatures, some in block 0).
+          // With snapshots, restarts also start from a snapshot of a tree with evicted blocks.
+          await withHarness({ ...config, signatureIntervalTx: 1000 }, async (h) => {
             for (let i = 0; i < bulk; i++) {
               const key = KEYS[i % KEYS.length]!;
               const map = MAPS[i % MAPS.length]!;
-              await h.run({ kind: "tx", ops: [{ t: "set", map, key, value: Buffer.from(`v${i}`) }], claims: i % 97 === 0 ? sha256(`c${i}`) : undefined });
-              if (i % 500 === 499) await h.run({ kind: "sign" });
+              h.tx([{ t: "set", map, key, value: Buffer.from(`v${i}`) }], i % 97 === 0 ? sha256(`c${i}`) : undefined, false);
+              if (i % 100 === 99) await h.run({ kind: "sign" });
             }
+            await h.run({ kind: "sign" }); // so that a crash among the commands keeps the whole bulk
             for (const command of commands) await h.run(command);
             await h.commitAll();
             const seqnos = [...h.txs.keys()];
@@ -532,8 +559,64 @@ describe("replay after crashes and restarts (model-based)", () => {
           });
         },
       ),
-      { numRuns: 2, includeErrorInReport: true },
+      { numRuns: 4, includeErrorInReport: true, interruptAfterTimeLimit: 30_000 },
     );
+  });
+
+  test("tx ids lost in a crash never come back as Pending or Committed: each restart starts a newer view", async () => {
+    await fc.assert(
+      fc.asyncProperty(configArb, fc.array(commandArb, { minLength: 1, maxLength: 15, size: "max" }), async (config, commands) => {
+        await withHarness(
+          config,
+          async (h) => {
+            for (const command of commands) {
+              await h.run(command);
+              h.checkLostIds();
+            }
+          },
+          true,
+        );
+      }),
+      { numRuns: 12, includeErrorInReport: true, interruptAfterTimeLimit: 15_000 },
+    );
+  });
+
+  test("abandon() stops like a crash: a node restarted right away is not disturbed by the abandoned node's pending fsync", async () => {
+    // Deterministic scenario, repeated because the race it checks depends on fsync timing.
+    const dir = mkdtempSync(join(tmpdir(), "replay-abandon-"));
+    const logs: string[] = [];
+    const options = (who: string) => ({ dir, signatureIntervalTx: 3, signatureIntervalMs: 60_000, log: (m: string) => logs.push(`${who}: ${m}`) });
+    const put = (node: NodeCore, value: string) => {
+      const tx = node.history.begin();
+      tx.map("public:app.alpha").set(Buffer.from("k"), Buffer.from(value));
+      return node.history.commit(tx);
+    };
+    try {
+      for (let trial = 0; trial < 8; trial++) {
+        rmSync(join(dir, "ledger"), { recursive: true, force: true });
+        rmSync(join(dir, "snapshots"), { recursive: true, force: true });
+        logs.length = 0;
+        const crashed = await startNodeCore(options("crashed"));
+        for (const value of ["a", "b", "c", "d"]) put(crashed, value); // a signature by count at 4, then d at 5
+        crashed.history.triggerLedgerChunk();
+        assert.equal(crashed.history.emitSignature(), 6); // finishes chunk 1-6 while the fsync for 4 may still be in flight
+        crashed.history.abandon();
+        const restarted = await startNodeCore(options("restarted"));
+        const at = `trial ${trial}; node log: ${logs.join(" | ")}`;
+        assert.doesNotThrow(() => put(restarted, "e"), at);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await restarted.history.waitForCommit(restarted.history.emitSignature());
+        await restarted.close();
+        const replayed = await startNodeCore(options("replayed"));
+        const tx = replayed.history.begin();
+        assert.equal(tx.map("public:app.alpha").get(Buffer.from("k"))?.toString(), "e", at);
+        tx.abort();
+        await replayed.close();
+        assert.deepEqual(logs.filter((m) => !m.startsWith("crashed") && m.includes("cannot make entries durable")), [], at);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -662,14 +745,17 @@ describe("receipt tampering and claims", () => {
     fc.assert(
       fc.property(fc.nat(), mutationArb, (index, m) => {
         // Leaf components and proof steps exist on transaction receipts; a signature receipt has `leaf` and no proof.
-        const pool = m.k === "leaf" ? sigReceipts : txReceipts.filter((r) => !m.k.startsWith("proof") || r.proof.length > 0);
+        const pool =
+          m.k === "leaf" ? sigReceipts
+          : m.k === "signature" || m.k === "cert" ? [...txReceipts, ...sigReceipts]
+          : txReceipts.filter((r) => !m.k.startsWith("proof") || r.proof.length > 0);
         const receipt = pool[index % pool.length]!;
         const serviceCertPem = h.node.identity.serviceCertPem;
         verifyReceipt(receipt, serviceCertPem);
         const tampered = mutate(receipt, m);
         assert.throws(() => verifyReceipt(tampered, serviceCertPem), ReceiptError, `mutation ${JSON.stringify(m)} must be rejected`);
       }),
-      { numRuns: 150, includeErrorInReport: true },
+      { numRuns: 80, includeErrorInReport: true },
     );
   });
 

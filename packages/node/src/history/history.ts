@@ -3,7 +3,8 @@
 // update of the store; every N transactions or T ms a signature transaction
 // signs the Merkle root, and once the fsync covering it returns, everything up
 // to it is Committed. Execution is synchronous; only durability is awaited.
-import { mkdirSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
@@ -46,6 +47,8 @@ export interface HistoryOptions {
   signatureIntervalMs?: number;
   chunkBytes?: number;
   merkleLeavesInMemory?: number;
+  /** Records the current view durably, so views never repeat even if a crash leaves nothing in the ledger. */
+  viewFile?: string;
   /** Where snapshots are written and loaded from; no snapshots without it. */
   snapshotsDir?: string;
   snapshotIntervalTx?: number;
@@ -53,6 +56,32 @@ export interface HistoryOptions {
 }
 
 export class NotCommittedError extends Error {}
+
+function readView(file: string | undefined): number {
+  if (file === undefined || !existsSync(file)) return 0;
+  const view = Number(readFileSync(file, "utf8").trim());
+  if (!Number.isSafeInteger(view) || view < 0) throw new Error(`${file} does not hold a view number`);
+  return view;
+}
+
+/** Replaces the view file atomically and durably (write, fsync, rename, fsync the directory). */
+function writeView(file: string, v: number): void {
+  const temporary = `${file}.tmp`;
+  const fd = openSync(temporary, "w");
+  try {
+    writeSync(fd, `${v}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, file);
+  const dir = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -91,8 +120,8 @@ export class History {
     // Everything replayed was covered by a durable signature.
     this.committed = store.lastSeqno;
     this.lastSnapshotSeqno = options.snapshotsDir === undefined ? Infinity : store.lastSeqno;
-    // A restarted node starts a new view, so a Pending tx id lost in the crash can never be confused with a new one.
-    this.currentView = toView((this.viewStarts.at(-1)?.view ?? 0) + 1);
+    // A restarted node starts a new view, so a Pending tx id lost in a crash is never reused.
+    this.currentView = toView(Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile)) + 1);
   }
 
   /** Replays the ledger in `ledgerDir` (creating it if absent) and opens it for appending. */
@@ -114,6 +143,9 @@ export class History {
       ...(options.merkleLeavesInMemory === undefined ? {} : { merkleLeavesInMemory: options.merkleLeavesInMemory }),
     });
     const history = new History(parts.store, options, parts);
+    // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
+    // ledger before a crash, the next start picks a later view.
+    if (options.viewFile !== undefined) writeView(options.viewFile, history.currentView);
     if (history.tree.size > 0) {
       // Mark the new view durably before serving, as a new CCF primary does.
       await history.waitForCommit(history.emitSignature());

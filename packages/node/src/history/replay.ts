@@ -10,7 +10,7 @@ import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
 import { decodeWriteSet, WriteSetFormatError, type WriteSet } from "../kv/write-set.ts";
-import { chunkName, listChunks } from "../ledger/chunk-files.ts";
+import { chunkName, chunksFrom, listChunks } from "../ledger/chunk-files.ts";
 import { txIdBytes, type DecodedEntry } from "../ledger/entry.ts";
 import type { ChunkIndex } from "../ledger/ledger.ts";
 import { LedgerCorruptionError, readLedger, type LedgerRecord } from "../ledger/reader.ts";
@@ -35,6 +35,8 @@ export interface ReplayResult {
   viewStarts: Array<{ view: number; seqno: number }>;
   /** verifier.signatureSeqnos lists every signature from this seqno on (earlier ones are behind a snapshot). */
   signaturesCompleteFrom: number;
+  /** Highest view in any entry read, including unsigned ones that were discarded. */
+  lastViewSeen: number;
 }
 
 export class CommitEvidenceMismatchError extends Error {}
@@ -70,6 +72,7 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
   const chunks = skippedChunks(dir, fromSeqno);
   const viewStarts: Array<{ view: number; seqno: number }> = [...(snapshot?.viewStarts ?? [])];
   let unsigned: Array<{ seqno: SeqNo; writes: WriteSet }> = [];
+  let lastViewSeen = snapshot?.view ?? 0;
 
   const records = readLedger(dir, {
     fromSeqno,
@@ -81,6 +84,7 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     chunk.offsets!.push(record.offset);
     chunk.bytes = record.offset + entry.frameBytes;
     if (record.skipped) continue;
+    lastViewSeen = Math.max(lastViewSeen, entry.view);
     if (viewStarts.at(-1)?.view !== entry.view) viewStarts.push({ view: entry.view, seqno: entry.seqno });
     try {
       // The first entry and every signature prove the secret is the ledger's (cheaper than every entry).
@@ -106,7 +110,7 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     while (viewStarts.length > 0 && viewStarts.at(-1)!.seqno >= firstUnsigned) viewStarts.pop();
   }
   finishChunkNames(dir, chunks);
-  return { store, verifier, chunks, viewStarts, signaturesCompleteFrom: snapshot?.seqno ?? 1 };
+  return { store, verifier, chunks, viewStarts, signaturesCompleteFrom: snapshot?.seqno ?? 1, lastViewSeen };
 }
 
 /**
@@ -124,9 +128,14 @@ function removeChunksWithoutEntries(dir: string, chunks: ChunkIndex[], warn: (me
 
 /** Chunks entirely before `fromSeqno` (covered by a snapshot): not read now, indexed if an old entry is needed. */
 function skippedChunks(dir: string, fromSeqno: number): ChunkIndex[] {
-  return listChunks(dir)
-    .filter((c) => c.end !== undefined && c.end < fromSeqno)
-    .map(({ start, end, committed, name }) => ({ start, end, committed, name, offsets: undefined, bytes: statSync(join(dir, name)).size }));
+  return chunksFrom(dir, fromSeqno).before.map(({ start, end, committed, name }) => ({
+    start,
+    end,
+    committed,
+    name,
+    offsets: undefined,
+    bytes: statSync(join(dir, name)).size,
+  }));
 }
 
 function indexChunk(chunks: ChunkIndex[], record: LedgerRecord): ChunkIndex {

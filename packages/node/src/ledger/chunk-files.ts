@@ -39,3 +39,18 @@ export function listChunks(dir: string): ChunkFile[] {
   }
   return chunks.sort((a, b) => a.start - b.start || (a.end ?? Infinity) - (b.end ?? Infinity));
 }
+
+/**
+ * Splits the chunks of `dir` at `fromSeqno`: those entirely before it (a snapshot
+ * covers them; an unfinished one among them ends where the next begins) and
+ * those to read, starting with the last chunk that starts at or before it.
+ */
+export function chunksFrom(dir: string, fromSeqno: number): { before: ChunkFile[]; toRead: ChunkFile[] } {
+  const chunks = listChunks(dir);
+  let first = 0;
+  chunks.forEach((chunk, i) => {
+    if (chunk.start <= fromSeqno) first = i;
+  });
+  const before = chunks.slice(0, first).map((chunk, i) => ({ ...chunk, end: chunk.end ?? chunks[i + 1]!.start - 1 }));
+  return { before, toRead: chunks.slice(first) };
+}

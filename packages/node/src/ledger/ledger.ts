@@ -40,6 +40,7 @@ export class Ledger {
   private finishing: OpenChunk[] = [];
   private syncChain: Promise<void> = Promise.resolve();
   private closed = false;
+  private abandoned = false;
 
   constructor(
     readonly dir: string,
@@ -111,7 +112,10 @@ export class Ledger {
     const finished = this.finishing;
     this.finishing = [];
     const run = async () => {
+      if (this.abandoned) return;
       await Promise.all(fds.map(fsyncAsync));
+      // A crash stops everything: an abandoned ledger must not rename files under its successor.
+      if (this.abandoned) return;
       for (const chunk of finished) {
         closeSync(chunk.fd);
         this.rename(chunk.index, chunkName(chunk.index.start, chunk.index.end));
@@ -124,6 +128,7 @@ export class Ledger {
 
   /** Marks finished chunks up to `seqno` committed (rename to .committed). */
   markCommitted(seqno: number): void {
+    if (this.abandoned) return;
     let renamed = false;
     for (const chunk of this.chunks) {
       if (chunk.end === undefined || chunk.committed || chunk.end > seqno) continue;
@@ -196,6 +201,7 @@ export class Ledger {
   /** Stops without flushing buffered frames, as a crash would: for crash tests. */
   abandon(): void {
     this.closed = true;
+    this.abandoned = true;
     this.buffered = [];
     for (const fd of [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])]) closeSync(fd);
     this.open = undefined;

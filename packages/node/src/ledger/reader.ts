@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_ENTRY_BYTES_MAX } from "../limits.ts";
-import { listChunks, type ChunkFile } from "./chunk-files.ts";
+import { chunksFrom, type ChunkFile } from "./chunk-files.ts";
 import { decodeFrame, EntryFormatError, frameLength, type DecodedEntry } from "./entry.ts";
 
 export class LedgerCorruptionError extends Error {
@@ -47,7 +47,7 @@ export interface ReadOptions {
  */
 export function* readLedger(dir: string, options: ReadOptions = {}): Generator<LedgerRecord> {
   const fromSeqno = options.fromSeqno ?? 1;
-  const chunks = listChunks(dir).filter((c) => c.end === undefined || c.end >= fromSeqno);
+  const chunks = chunksFrom(dir, fromSeqno).toRead;
   let expected = fromSeqno;
   for (const [index, chunk] of chunks.entries()) {
     const path = join(dir, chunk.name);
