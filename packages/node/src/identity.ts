@@ -2,7 +2,8 @@
 //   service_cert.pem / service_privk.pem   the service identity (self-signed, P-384)
 //   node_cert.pem / node_privk.pem         this node's key and its certificate endorsed by the service
 //   ledger_secret                          the key of the private ledger domain (32 bytes)
-// Private keys and the ledger secret are written with mode 0600.
+// Private keys and the ledger secret are written with mode 0600. Beside them the
+// node keeps ledger/, snapshots/ and view (see node.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createNodeCertificate, createServiceIdentity, type SubjectAltName } from "./crypto/certs.ts";
