@@ -227,8 +227,8 @@ async function main(): Promise<void> {
     const c = r.compactedValuesPerMillionKeys;
     if (!c) continue;
     console.log(
-      `  ${r.case}, values re-copied into packed Buffers: Buffers ${mib(c.arrayBuffers)} (was ${mib(r.perMillionKeys.arrayBuffers)}), heap + Buffers ${mib(c.heapUsed + c.arrayBuffers)}: ` +
-        `stored values pin the shared Buffer pool slabs their transaction's transient buffers came from`,
+      `  ${r.case}, values re-copied into packed Buffers: Buffers ${mib(c.arrayBuffers)} (was ${mib(r.perMillionKeys.arrayBuffers)}), heap + Buffers ${mib(c.heapUsed + c.arrayBuffers)} ` +
+        `(a large drop would mean stored values pin memory they do not use)`,
     );
   }
 

@@ -408,7 +408,7 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
       isSignature: true,
       commitEvidenceDigest: signature.entry.commitEvidenceDigest,
       claimsDigest: signature.entry.claimsDigest,
-      publicWriteSet: encodeWriteSet(signatureWrites(forged)),
+      publicWrites: signatureWrites(forged),
       privateSealed: Buffer.alloc(0),
     });
     const path = join(ledgerDir, signature.file);
@@ -457,7 +457,7 @@ describe("warnings, not failures", () => {
         isSignature: false,
         commitEvidenceDigest: sha256(secret.commitEvidence(last.entry.view, s)),
         claimsDigest: undefined,
-        publicWriteSet: encodeWriteSet(new Map([[PUBLIC_MAP, new Map([["late", Buffer.from("UNSIGNED")]])]])),
+        publicWrites: new Map([[PUBLIC_MAP, new Map([["late", Buffer.from("UNSIGNED")]])]]),
         privateSealed: secret.seal(
           encodeWriteSet(new Map([[PRIVATE_MAP, new Map([["late", Buffer.from(privateValue(999))]])]])),
           txIdBytes(view(last.entry.view), seqNo(s)),

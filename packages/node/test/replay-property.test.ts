@@ -65,7 +65,7 @@ interface RunConfig {
   signatureIntervalTx: number;
   chunkBytes: number;
   merkleLeavesInMemory: number;
-  /** Undefined: the default (10 000), so no snapshot in these short runs. Small: restarts load a snapshot and replay only the ledger after it. */
+  /** Undefined: the default (10 000), so no snapshot in these short runs. Small (down to 1: a snapshot at every signature): restarts load a snapshot and replay only the ledger after it. */
   snapshotIntervalTx: number | undefined;
 }
 
@@ -73,7 +73,7 @@ const configArb: fc.Arbitrary<RunConfig> = fc.record({
   signatureIntervalTx: fc.integer({ min: 3, max: 7 }),
   chunkBytes: fc.integer({ min: 2048, max: 4096 }),
   merkleLeavesInMemory: fc.constantFrom(1, 2, 16, 1 << 20),
-  snapshotIntervalTx: fc.option(fc.integer({ min: 4, max: 12 }), { nil: undefined, freq: 2 }),
+  snapshotIntervalTx: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined, freq: 2 }),
 });
 
 // ---------------------------------------------------------------- model
@@ -170,7 +170,7 @@ class Harness {
   ) {}
 
   async start(): Promise<void> {
-    this.node = await startNodeCore({
+    this.node = await within("startNodeCore", startNodeCore({
       dir: this.dir,
       signatureIntervalTx: this.config.signatureIntervalTx,
       signatureIntervalMs: 60_000,
@@ -178,7 +178,7 @@ class Harness {
       merkleLeavesInMemory: this.config.merkleLeavesInMemory,
       ...(this.config.snapshotIntervalTx === undefined ? {} : { snapshotIntervalTx: this.config.snapshotIntervalTx }),
       log: (message) => this.logs.push(message),
-    });
+    }));
     this.stopped = false;
   }
 
@@ -294,7 +294,8 @@ class Harness {
       } else {
         // Not ours and not a signature: only a snapshot evidence tx, right after a signature, may be appended.
         assert.equal(this.sigs.at(-1), seqno - 1, `unexpected entry at ${seqno}`);
-        assert.equal(h.store.mapState(SNAPSHOT_EVIDENCE_MAP)?.lastWriteVersion, seqno, `entry ${seqno} is a snapshot evidence tx`);
+        const evidenceWritten = h.store.mapState(SNAPSHOT_EVIDENCE_MAP)?.lastWriteVersion ?? 0;
+        assert.ok(evidenceWritten >= seqno, `entry ${seqno} is a snapshot evidence tx`);
         this.txs.set(seqno, { id, kind: "evidence", claims: undefined });
       }
     }
@@ -317,7 +318,7 @@ class Harness {
   private async crash(settle: "none" | "tick" | "durable"): Promise<void> {
     if (settle === "tick") await new Promise((resolve) => setImmediate(resolve));
     const lastSig = this.history.signatures.at(-1);
-    if (settle === "durable" && lastSig !== undefined) await this.history.waitForCommit(lastSig);
+    if (settle === "durable" && lastSig !== undefined) await within("waitForCommit", this.history.waitForCommit(lastSig));
     assert.equal(lastSig, this.sigs.at(-1));
     // Everything after the last signature is lost; the signature itself reached the OS when it was emitted.
     const kept = lastSig ?? 0;
@@ -331,22 +332,27 @@ class Harness {
     this.seen = kept;
     this.stopped = true;
     const crashed = this.history;
+    // The disk now holds what a crash would leave; abandon() stops the node's pending work, as a
+    // crash does, so a new node can start at once (see the abandon() test below).
     crashed.abandon();
-    // The disk now holds what a crash would leave. abandon() lets the node's last fsync run on,
-    // closing and renaming files after a new node may have opened them (see the abandon() test
-    // below); a real crash stops it. Let it settle before restarting, as time passes after a crash.
-    await crashed.waitForCommit(kept).catch(() => undefined);
     await this.start();
     this.checkAfterRestart(kept);
   }
 
   private async restart(): Promise<void> {
-    await this.node.close();
+    await within("close()", this.node.close());
     this.stopped = true;
-    // close() signs whatever is unsigned (snapshot evidence included): nothing is lost.
+    // close() signs whatever is unsigned: nothing is lost, but for a snapshot evidence tx the
+    // closing signature itself may have added (observeAppended checks that is all it can be).
     this.observeAppended();
-    const kept = this.history.lastSeqno;
-    assert.equal(kept, this.sigs.at(-1) ?? 0, "a clean close leaves the ledger ending with a signature");
+    const kept = this.sigs.at(-1) ?? 0;
+    for (const [seqno, info] of this.txs) {
+      if (seqno > kept) {
+        this.lost.push(info.id);
+        this.txs.delete(seqno);
+      }
+    }
+    this.seen = kept;
     await this.start();
     this.checkAfterRestart(kept);
   }
@@ -354,11 +360,14 @@ class Harness {
   private checkAfterRestart(kept: number): void {
     const h = this.history;
     // Replay recovers exactly the signed prefix, then (if non-empty) signs it in a new view.
-    assert.equal(h.lastSeqno, kept === 0 ? 0 : kept + 1, "replay keeps everything up to the last signature, then signs once");
+    // (With snapshots, that signature may take one: its evidence tx follows.)
+    const expected = kept === 0 ? 0 : kept + 1;
+    const withEvidence = kept > 0 && this.config.snapshotIntervalTx !== undefined && h.lastSeqno === expected + 1;
+    assert.ok(h.lastSeqno === expected || withEvidence, `replay keeps everything up to the last signature (${kept}), then signs once: last seqno ${h.lastSeqno}`);
     if (this.checkViews) assert.ok(h.view > this.maxView, `the restarted node's view ${h.view} is newer than every view handed out before (${this.maxView})`);
     // Without checkViews, ids lost in a view the node reuses (a known bug) are left to the dedicated test.
     else if (h.view <= this.maxView) this.lost.splice(0, this.lost.length, ...this.lost.filter((id) => id.view < h.view));
-    const replayed = kept === 0 ? [...h.signatures] : h.signatures.slice(0, -1);
+    const replayed = h.signatures.filter((s) => s <= kept);
     if (this.config.snapshotIntervalTx === undefined) {
       assert.deepEqual(replayed, this.sigs, "every signature before the restart is replayed");
     } else {
@@ -413,13 +422,23 @@ class Harness {
     tx.abort();
   }
 
-  /** Signs anything unsigned and waits until it is all committed. */
+  /**
+   * Signs what is unsigned and waits for that signature to commit. Only a snapshot evidence tx
+   * may stay unsigned after it: with snapshotIntervalTx <= 2 every signature takes a snapshot.
+   */
   async commitAll(): Promise<void> {
     if (this.history.lastSeqno === 0) return;
-    // A signature may take a snapshot, whose evidence tx needs the next one.
-    for (let i = 0; i < 3 && this.history.lastSeqno !== this.sigs.at(-1); i++) this.sign();
-    await this.history.waitForCommit(this.history.lastSeqno);
-    assert.equal(this.history.lastCommitted.seqno, this.history.lastSeqno);
+    for (let i = 0; i < 2 && this.txs.get(this.history.lastSeqno)?.kind !== "signature"; i++) this.sign();
+    const last = this.sigs.at(-1)!;
+    assert.ok(this.history.lastSeqno === last || this.txs.get(this.history.lastSeqno)?.kind === "evidence");
+    await within("waitForCommit", this.history.waitForCommit(last));
+    assert.ok(this.history.lastCommitted.seqno >= last);
+  }
+
+  /** Seqnos of the model's transactions that are committed (every one, after commitAll, but a trailing snapshot evidence tx). */
+  committedSeqnos(): number[] {
+    const committed = this.history.lastCommitted.seqno;
+    return [...this.txs.keys()].filter((seqno) => seqno <= committed);
   }
 
   /** The first signature at or after seqno: the one whose root a receipt for seqno is checked against. */
@@ -456,12 +475,25 @@ class Harness {
     try {
       if (!this.stopped) {
         if (failed) this.history.abandon();
-        else await this.node.close();
+        else await within("close()", this.node.close());
       }
     } finally {
       this.stopped = true;
       rmSync(this.dir, { recursive: true, force: true });
     }
+  }
+}
+
+/** Turns a hang into a failure that fast-check can report and shrink. */
+async function within<T>(what: string, promise: Promise<T>, ms = 3_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -502,8 +534,7 @@ describe("replay after crashes and restarts (model-based)", () => {
           }
           // Spot-check receipts after all the restarts (full coverage is the next test).
           await h.commitAll();
-          const seqnos = [...h.txs.keys()];
-          for (const seqno of pick(seqnos, 2, commands.length)) h.checkReceipt(seqno);
+          for (const seqno of pick(h.committedSeqnos(), 2, commands.length)) h.checkReceipt(seqno);
         });
       }),
       { numRuns: 20, includeErrorInReport: true, interruptAfterTimeLimit: 30_000 },
@@ -516,7 +547,7 @@ describe("replay after crashes and restarts (model-based)", () => {
         await withHarness(config, async (h) => {
           for (const command of commands) await h.run(command);
           await h.commitAll();
-          for (const seqno of h.txs.keys()) h.checkReceipt(seqno);
+          for (const seqno of h.committedSeqnos()) h.checkReceipt(seqno);
         });
       }),
       { numRuns: 6, includeErrorInReport: true, interruptAfterTimeLimit: 20_000 },
@@ -529,7 +560,7 @@ describe("replay after crashes and restarts (model-based)", () => {
         fc.record({
           merkleLeavesInMemory: fc.constantFrom(1, 100),
           chunkBytes: fc.integer({ min: 2048, max: 4096 }),
-          snapshotIntervalTx: fc.option(fc.integer({ min: 4, max: 12 }), { nil: undefined }),
+          snapshotIntervalTx: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
         }),
         // Past the first block by more than merkleLeavesInMemory, so block 0 is evicted at the following signatures.
         fc.integer({ min: BLOCK_LEAVES + 150, max: BLOCK_LEAVES + 400 }),
@@ -548,7 +579,7 @@ describe("replay after crashes and restarts (model-based)", () => {
             await h.run({ kind: "sign" }); // so that a crash among the commands keeps the whole bulk
             for (const command of commands) await h.run(command);
             await h.commitAll();
-            const seqnos = [...h.txs.keys()];
+            const seqnos = h.committedSeqnos();
             const evicted = seqnos.filter((s) => s <= BLOCK_LEAVES);
             const evictedSigs = h.sigs.filter((s) => s <= BLOCK_LEAVES);
             const recent = seqnos.filter((s) => s > bulk);
@@ -618,6 +649,30 @@ describe("replay after crashes and restarts (model-based)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("close() finishes when signatures take snapshots back to back (snapshotIntervalTx 1 and 2)", async () => {
+    for (const snapshotIntervalTx of [1, 2]) {
+      const dir = mkdtempSync(join(tmpdir(), "replay-close-"));
+      const options = { dir, signatureIntervalTx: 100, signatureIntervalMs: 60_000, snapshotIntervalTx, log: () => {} };
+      try {
+        const node = await startNodeCore(options);
+        for (const value of ["a", "b", "c"]) {
+          const tx = node.history.begin();
+          tx.map("public:app.alpha").set(Buffer.from("k"), Buffer.from(value));
+          node.history.commit(tx);
+        }
+        node.history.emitSignature(); // takes a snapshot: its evidence tx follows
+        await within(`close() with snapshotIntervalTx ${snapshotIntervalTx}`, node.close());
+        const restarted = await within("startNodeCore", startNodeCore(options));
+        const tx = restarted.history.begin();
+        assert.equal(tx.map("public:app.alpha").get(Buffer.from("k"))?.toString(), "c");
+        tx.abort();
+        await within(`close() with snapshotIntervalTx ${snapshotIntervalTx}`, restarted.close());
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
 });
 
 describe("receipt tampering and claims", () => {
@@ -640,7 +695,7 @@ describe("receipt tampering and claims", () => {
     await h.commitAll();
     txReceipts = [];
     sigReceipts = [];
-    for (const [seqno, info] of h.txs) (info.kind === "signature" ? sigReceipts : txReceipts).push(h.checkReceipt(seqno));
+    for (const seqno of h.committedSeqnos()) (h.txs.get(seqno)?.kind === "signature" ? sigReceipts : txReceipts).push(h.checkReceipt(seqno));
     assert.ok(txReceipts.length >= 10 && sigReceipts.length >= 3);
 
     const identity = h.node.identity;

@@ -11,7 +11,7 @@ import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View 
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
-import { encodeFrame, leafOf, txIdBytes } from "../ledger/entry.ts";
+import { encodeFrameInto, frameBytesOf, leafOf, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
@@ -98,12 +98,19 @@ export class History {
   private txsSinceSignature = 0;
   private lastSnapshotSeqno: number;
   private snapshotRequested = false;
+  /** While opening and closing: signatures take no snapshot. */
+  private snapshotsPaused = false;
   private ledgerBytesSinceSnapshot = 0;
   private readonly pendingSnapshots: Array<Promise<void>> = [];
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  /** close() has begun: no new snapshots; the last signature is on its way. */
   private closing = false;
+  /** Closed or abandoned: nothing more is written. */
+  private stopped = false;
+  /** Stopped as by a crash: nothing more is marked committed or completed. */
+  private abandoned = false;
 
   private constructor(
     readonly store: Store,
@@ -147,8 +154,10 @@ export class History {
     // ledger before a crash, the next start picks a later view.
     if (options.viewFile !== undefined) writeView(options.viewFile, history.currentView);
     if (history.tree.size > 0) {
-      // Mark the new view durably before serving, as a new CCF primary does.
+      // Sign the new view before serving, as a new CCF primary does (no snapshot: the state was just loaded).
+      history.snapshotsPaused = true;
       await history.waitForCommit(history.emitSignature());
+      history.snapshotsPaused = false;
     }
     history.timer = setInterval(() => {
       if (history.txsSinceSignature > 0 && !history.failure) history.emitSignature();
@@ -213,7 +222,7 @@ export class History {
       () => this.markCommitted(seqno),
       (error: unknown) => this.fail(error),
     );
-    if (this.snapshotRequested || this.snapshotDue(seqno)) {
+    if (!this.snapshotsPaused && (this.snapshotRequested || this.snapshotDue(seqno))) {
       this.takeSnapshot(seqno);
     }
     return seqno;
@@ -253,10 +262,11 @@ export class History {
     const evidence = this.append(evidenceWrites(digest, seqno), digest, false);
     this.txsSinceSignature++;
     const path = writePendingSnapshot(dir, seqno, evidence.seqno, body);
-    const done = this.waitForCommit(evidence.seqno).then(
-      () => commitSnapshot(path, this.receipt(evidence.seqno)),
-      (error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`),
-    );
+    const done = this.waitForCommit(evidence.seqno)
+      .then(() => {
+        if (!this.abandoned) commitSnapshot(path, this.receipt(evidence.seqno));
+      })
+      .catch((error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`));
     this.pendingSnapshots.push(done);
   }
 
@@ -319,11 +329,12 @@ export class History {
   async close(): Promise<void> {
     if (this.closing) return;
     if (this.timer) clearInterval(this.timer);
-    if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
-    // A snapshot taken at the last signature has its evidence after it: sign that too.
+    // From here no new snapshot: the last signature covers every pending snapshot's evidence.
+    this.closing = true;
+    this.snapshotsPaused = true;
     if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
     await Promise.all(this.pendingSnapshots);
-    this.closing = true;
+    this.stopped = true;
     await this.ledger.close();
   }
 
@@ -331,6 +342,8 @@ export class History {
   abandon(): void {
     if (this.timer) clearInterval(this.timer);
     this.closing = true;
+    this.stopped = true;
+    this.abandoned = true;
     this.ledger.abandon();
   }
 
@@ -338,26 +351,27 @@ export class History {
     const seqno = seqNo(this.lastSeqno + 1);
     const v = this.currentView;
     const { publicWrites, privateWrites } = splitByDomain(writes);
-    const fields = {
+    const entry: NewEntry = {
       view: v,
       seqno,
       isSignature,
       commitEvidenceDigest: this.options.secret.commitEvidenceDigest(v, seqno),
       claimsDigest,
-      publicWriteSet: publicWrites.size > 0 ? encodeWriteSet(publicWrites) : EMPTY,
+      publicWrites,
       privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : EMPTY,
     };
-    const { frame, writeSetDigest } = encodeFrame(fields);
-    this.ledger.append(frame, seqno, isSignature);
-    this.ledgerBytesSinceSnapshot += frame.length;
+    const frameBytes = frameBytesOf(entry);
+    const writeSetDigest = this.ledger.append(seqno, isSignature, frameBytes, (frame) => encodeFrameInto(entry, frame));
+    this.ledgerBytesSinceSnapshot += frameBytes;
     this.store.apply(writes, seqno);
-    this.tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: fields.commitEvidenceDigest, claimsDigest }));
+    this.tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }));
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
     return { view: v, seqno };
   }
 
   private markCommitted(seqno: SeqNo): void {
-    if (seqno <= this.committed) return;
+    // An abandoned (crashed) node made nothing durable after the crash: report nothing more.
+    if (seqno <= this.committed || this.abandoned) return;
     this.committed = seqno;
     this.ledger.markCommitted(seqno);
     let kept = 0;
@@ -376,7 +390,7 @@ export class History {
 
   private assertWritable(): void {
     if (this.failure) throw this.failure;
-    if (this.closing) throw new Error("history is closed");
+    if (this.stopped) throw new Error("history is closed");
   }
 }
 

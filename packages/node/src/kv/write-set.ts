@@ -36,20 +36,34 @@ import { ByteReader, WriteSetFormatError } from "./byte-reader.ts";
 //   u32 mapCount, then per map: u16 nameBytes, name (UTF-8), u32 writeCount,
 //   then per write: u32 keyBytes, key, u32 valueBytes+1 (0 = deletion), value.
 
-export function encodeWriteSet(writes: WriteSet): Buffer {
+/** Map names are few and written on every commit: their UTF-8 bytes are kept. */
+const nameBytesCache = new Map<string, Buffer>();
+const NAME_CACHE_MAX = 4096;
+
+function nameBytes(name: string): Buffer {
+  let bytes = nameBytesCache.get(name);
+  if (!bytes) {
+    bytes = Buffer.from(name, "utf8");
+    if (nameBytesCache.size < NAME_CACHE_MAX) nameBytesCache.set(name, bytes);
+  }
+  return bytes;
+}
+
+/** Bytes encodeWriteSetInto will write. */
+export function writeSetBytes(writes: WriteSet): number {
   let size = 4;
-  const names: Buffer[] = [];
   for (const [name, mapWrites] of writes) {
-    const nameBuf = Buffer.from(name, "utf8");
-    names.push(nameBuf);
-    size += 2 + nameBuf.length + 4;
+    size += 2 + nameBytes(name).length + 4;
     for (const [key, value] of mapWrites) size += 8 + key.length + (value ? value.length : 0);
   }
-  const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt32LE(writes.size, 0);
-  let mapIndex = 0;
-  for (const mapWrites of writes.values()) {
-    const nameBuf = names[mapIndex++]!;
+  return size;
+}
+
+/** Encodes into `out` at `at` (which must have writeSetBytes(writes) bytes free); returns the end offset. */
+export function encodeWriteSetInto(writes: WriteSet, out: Buffer, at: number): number {
+  at = out.writeUInt32LE(writes.size, at);
+  for (const [name, mapWrites] of writes) {
+    const nameBuf = nameBytes(name);
     at = out.writeUInt16LE(nameBuf.length, at);
     at += nameBuf.copy(out, at);
     at = out.writeUInt32LE(mapWrites.size, at);
@@ -64,6 +78,12 @@ export function encodeWriteSet(writes: WriteSet): Buffer {
       }
     }
   }
+  return at;
+}
+
+export function encodeWriteSet(writes: WriteSet): Buffer {
+  const out = Buffer.allocUnsafe(writeSetBytes(writes));
+  encodeWriteSetInto(writes, out, 0);
   return out;
 }
 

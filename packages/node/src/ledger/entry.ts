@@ -15,6 +15,7 @@
 //     private write set (sealed: IV ‖ tag ‖ AES-256-GCM ciphertext)
 import { DIGEST_BYTES, sha256 } from "../crypto/hash.ts";
 import { seqNo, view as toView, type SeqNo, type View } from "../ids.ts";
+import { encodeWriteSetInto, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 
 export const FRAME_PREFIX_BYTES = 8 + DIGEST_BYTES;
 const FORMAT_VERSION = 1;
@@ -36,6 +37,11 @@ export interface EntryFields {
   publicWriteSet: Buffer;
   /** Sealed private write set; empty when the transaction wrote no private map. */
   privateSealed: Buffer;
+}
+
+/** What a new entry holds; the public write set is encoded straight into the frame. */
+export interface NewEntry extends Omit<EntryFields, "publicWriteSet"> {
+  publicWrites: WriteSet;
 }
 
 export interface DecodedEntry extends EntryFields {
@@ -64,30 +70,46 @@ export function txIdBytes(v: View, s: SeqNo): Buffer {
   return out;
 }
 
-/** Encodes a frame; `privateSealed` must already be sealed with txIdBytes(view, seqno) as AAD. */
-export function encodeFrame(fields: EntryFields): { frame: Buffer; writeSetDigest: Buffer } {
-  const claims = fields.claimsDigest;
-  const headerBytes = FIXED_HEADER_BYTES + (claims ? DIGEST_BYTES : 0);
-  const entryBytes = headerBytes + fields.publicWriteSet.length + fields.privateSealed.length;
-  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + entryBytes);
+/** Bytes of the frame encodeFrameInto writes for `entry`. */
+export function frameBytesOf(entry: NewEntry): number {
+  const publicBytes = entry.publicWrites.size > 0 ? writeSetBytes(entry.publicWrites) : 0;
+  return FRAME_PREFIX_BYTES + FIXED_HEADER_BYTES + (entry.claimsDigest ? DIGEST_BYTES : 0) + publicBytes + entry.privateSealed.length;
+}
+
+/**
+ * Encodes a frame into `frame` (exactly frameBytesOf(entry) bytes, e.g. space in
+ * the ledger's write buffer); returns the write-set digest. `privateSealed` must
+ * already be sealed with txIdBytes(view, seqno) as associated data.
+ */
+export function encodeFrameInto(entry: NewEntry, frame: Buffer): Buffer {
+  const entryBytes = frame.length - FRAME_PREFIX_BYTES;
   frame.writeUInt32LE(entryBytes, 0);
   frame.writeUInt32LE(~entryBytes >>> 0, 4);
   const e = FRAME_PREFIX_BYTES;
+  const claims = entry.claimsDigest;
+  const headerBytes = FIXED_HEADER_BYTES + (claims ? DIGEST_BYTES : 0);
+  const publicBytes = entryBytes - headerBytes - entry.privateSealed.length;
   frame[e] = FORMAT_VERSION;
-  frame[e + 1] = (fields.isSignature ? FLAG_SIGNATURE : 0) | (claims ? FLAG_CLAIMS : 0);
+  frame[e + 1] = (entry.isSignature ? FLAG_SIGNATURE : 0) | (claims ? FLAG_CLAIMS : 0);
   frame.writeUInt16LE(0, e + 2);
-  frame.writeUInt32LE(fields.publicWriteSet.length, e + 4);
-  frame.writeUInt32LE(fields.privateSealed.length, e + 8);
-  writeU64(frame, fields.view, e + TX_ID_OFFSET);
-  writeU64(frame, fields.seqno, e + TX_ID_OFFSET + 8);
+  frame.writeUInt32LE(publicBytes, e + 4);
+  frame.writeUInt32LE(entry.privateSealed.length, e + 8);
+  writeU64(frame, entry.view, e + TX_ID_OFFSET);
+  writeU64(frame, entry.seqno, e + TX_ID_OFFSET + 8);
   let at = e + FIXED_HEADER_BYTES - DIGEST_BYTES;
-  at += fields.commitEvidenceDigest.copy(frame, at);
+  at += entry.commitEvidenceDigest.copy(frame, at);
   if (claims) at += claims.copy(frame, at);
-  at += fields.publicWriteSet.copy(frame, at);
-  fields.privateSealed.copy(frame, at);
+  if (publicBytes > 0) at = encodeWriteSetInto(entry.publicWrites, frame, at);
+  entry.privateSealed.copy(frame, at);
   const writeSetDigest = sha256(frame.subarray(e));
   writeSetDigest.copy(frame, 8);
-  return { frame, writeSetDigest };
+  return writeSetDigest;
+}
+
+/** encodeFrameInto a new Buffer of its own. */
+export function encodeFrame(entry: NewEntry): { frame: Buffer; writeSetDigest: Buffer } {
+  const frame = Buffer.allocUnsafe(frameBytesOf(entry));
+  return { frame, writeSetDigest: encodeFrameInto(entry, frame) };
 }
 
 /** Length of the frame starting at `bytes[at]`, or undefined if fewer than 8 bytes remain. Throws on a corrupt length. */

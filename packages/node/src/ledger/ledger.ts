@@ -1,7 +1,7 @@
 // The ledger of one node: appends framed entries to chunk files, makes them
 // durable on request (group commit: many entries, one fsync), finishes chunks
 // at signatures, and reads any entry back by seqno.
-import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, unlinkSync, writevSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
 import { chunkName } from "./chunk-files.ts";
@@ -32,7 +32,8 @@ export class Ledger {
   private readonly chunkBytes: number;
   /** The chunk receiving appends (always the last in `chunks`), or none until the next append. */
   private open: OpenChunk | undefined;
-  private buffered: Buffer[] = [];
+  /** Frames not yet written to the file; reused after every flush. */
+  private readonly buffer = Buffer.allocUnsafeSlow(LEDGER_WRITE_BUFFER_BYTES);
   private bufferedBytes = 0;
   private flushScheduled = false;
   private finishAtNextSignature = false;
@@ -63,21 +64,34 @@ export class Ledger {
     return this.nextSeqno - 1;
   }
 
-  /** Appends one frame. A signature frame may finish the chunk (size reached or forced). */
-  append(frame: Buffer, seqno: number, isSignature: boolean): void {
+  /**
+   * Appends one frame of `frameBytes`, which `encode` writes straight into the
+   * write buffer (no allocation per entry); returns what `encode` returns. The
+   * view passed to `encode` is only valid during the call. A signature frame may
+   * finish the chunk (size reached, or forced).
+   */
+  append<T>(seqno: number, isSignature: boolean, frameBytes: number, encode: (frame: Buffer) => T): T {
     if (this.closed) throw new Error("ledger is closed");
     if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
     const open = this.open ?? this.startChunk(seqno);
+    if (this.bufferedBytes + frameBytes > this.buffer.length) this.flush();
+    let result: T;
+    if (frameBytes > this.buffer.length) {
+      // Larger than the whole buffer: a frame of its own, written at once.
+      const frame = Buffer.allocUnsafeSlow(frameBytes);
+      result = encode(frame);
+      writeAll(open.fd, frame, open.written);
+      open.written += frameBytes;
+    } else {
+      result = encode(this.buffer.subarray(this.bufferedBytes, this.bufferedBytes + frameBytes));
+      this.bufferedBytes += frameBytes;
+    }
     offsetsOf(open.index).push(open.index.bytes);
-    open.index.bytes += frame.length;
-    this.buffered.push(frame);
-    this.bufferedBytes += frame.length;
+    open.index.bytes += frameBytes;
     this.nextSeqno++;
     if (isSignature && (open.index.bytes >= this.chunkBytes || this.finishAtNextSignature)) {
       this.finishChunk(seqno);
-    } else if (this.bufferedBytes >= LEDGER_WRITE_BUFFER_BYTES) {
-      this.flush();
-    } else if (!this.flushScheduled) {
+    } else if (!this.flushScheduled && this.bufferedBytes > 0) {
       // Hand bytes to the OS soon even without an fsync, so a process crash loses little.
       this.flushScheduled = true;
       setImmediate(() => {
@@ -85,6 +99,7 @@ export class Ledger {
         if (!this.closed) this.flush();
       });
     }
+    return result;
   }
 
   /** CCF's trigger_ledger_chunk: finish the current chunk at the next signature. */
@@ -95,9 +110,8 @@ export class Ledger {
   /** Writes buffered frames to the open chunk file (no fsync). */
   flush(): void {
     if (this.bufferedBytes === 0 || !this.open) return;
-    writevAll(this.open.fd, this.buffered, this.open.written);
+    writeAll(this.open.fd, this.buffer.subarray(0, this.bufferedBytes), this.open.written);
     this.open.written += this.bufferedBytes;
-    this.buffered = [];
     this.bufferedBytes = 0;
   }
 
@@ -202,7 +216,7 @@ export class Ledger {
   abandon(): void {
     this.closed = true;
     this.abandoned = true;
-    this.buffered = [];
+    this.bufferedBytes = 0;
     for (const fd of [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])]) closeSync(fd);
     this.open = undefined;
   }
@@ -286,29 +300,8 @@ interface OpenChunk {
   written: number;
 }
 
-function writevAll(fd: number, buffers: Buffer[], position: number): void {
-  // writev takes at most IOV_MAX (1024) buffers and may write partially.
-  let pending = buffers;
-  while (pending.length > 0) {
-    const batch = pending.slice(0, 1024);
-    let written = writevSync(fd, batch, position);
-    position += written;
-    pending = pending.slice(batch.length);
-    const total = batch.reduce((n, b) => n + b.length, 0);
-    if (written < total) {
-      const rest: Buffer[] = [];
-      for (const b of batch) {
-        if (written >= b.length) written -= b.length;
-        else {
-          rest.push(b.subarray(written));
-          written = 0;
-        }
-      }
-      pending = [...rest, ...pending];
-    }
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length; ) {
+    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
   }
-}
-
-export function removeChunkFile(dir: string, name: string): void {
-  unlinkSync(join(dir, name));
 }
