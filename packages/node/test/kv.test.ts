@@ -39,6 +39,11 @@ describe("kv transactions", () => {
     const tx = store.begin();
     assert.equal(tx.map("m").getVersionOfPreviousWrite(b("k")), first);
     assert.equal(tx.map("m").getVersionOfPreviousWrite(b("absent")), undefined);
+    // The transaction's own writes do not change it: it is the committed version (CCF).
+    const writer = store.begin();
+    writer.map("m").set(b("k"), b("local"));
+    assert.equal(writer.map("m").getVersionOfPreviousWrite(b("k")), first);
+    writer.abort();
     const third = commit(store, (t) => t.map("m").set(b("k"), b("2")));
     assert.equal(store.begin().map("m").getVersionOfPreviousWrite(b("k")), third);
   });

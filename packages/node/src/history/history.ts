@@ -16,7 +16,7 @@ import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
-import { buildReceipt } from "./receipts.ts";
+import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
 import { replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
 import {
@@ -285,10 +285,10 @@ export class History {
 
   /** Merkle root over the transactions 1..seqno (the root a signature at seqno+1 signs). */
   merkleRoot(seqno: number = this.lastSeqno): Buffer {
-    return this.tree.rootAt(seqno);
+    return this.tree.rootAt(seqno, ledgerBlockLoader(this.ledger, this.tree));
   }
 
-  /** Seqnos of every signature transaction, ascending. */
+  /** Seqnos of the signature transactions, ascending: all of them, or those from the snapshot the node started from. */
   get signatures(): readonly number[] {
     return this.signatureSeqnos;
   }

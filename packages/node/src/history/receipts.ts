@@ -6,7 +6,7 @@ import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { leafOf, ZERO_DIGEST } from "../ledger/entry.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Receipt } from "../merkle/receipt.ts";
-import type { MerkleTree } from "../merkle/tree.ts";
+import type { BlockLoader, MerkleTree } from "../merkle/tree.ts";
 import { readSignatureRecord } from "./signatures.ts";
 
 export interface ReceiptSources {
@@ -44,6 +44,15 @@ function firstAtOrAfter(signatureSeqnos: readonly number[], seqno: number): numb
   return signatureSeqnos[lo];
 }
 
+/** Rebuilds an evicted Merkle block's leaves from the ledger entries they hash. */
+export function ledgerBlockLoader(ledger: Ledger, tree: MerkleTree): BlockLoader {
+  const blockLeaves = 2 ** tree.blockLeavesLog2;
+  return (block) => {
+    const first = block * blockLeaves + 1;
+    return ledger.readEntries(first, first + blockLeaves - 1).map((entry) => leafOf(entry));
+  };
+}
+
 export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
   const { ledger, tree, secret } = sources;
   const signatureSeqno = signatureCovering(sources, seqno);
@@ -53,12 +62,8 @@ export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
   if (signatureSeqno === seqno) return { ...signed, leaf: signature.root, proof: [] };
 
   const entry = ledger.readEntry(seqno);
-  const blockLoader = (block: number, blockLeaves: number) => {
-    const first = block * blockLeaves + 1;
-    return ledger.readEntries(first, first + blockLeaves - 1).map(leafOf);
-  };
   // The signature at S signs the root of the tree over seqnos 1..S-1 (leaves 0..S-2).
-  const proof = tree.proof(seqno - 1, signatureSeqno - 1, (block) => blockLoader(block, 2 ** tree.blockLeavesLog2));
+  const proof = tree.proof(seqno - 1, signatureSeqno - 1, ledgerBlockLoader(ledger, tree));
   return {
     ...signed,
     proof: proof.map((step) => ("left" in step ? { left: step.left.toString("hex") } : { right: step.right.toString("hex") })),

@@ -101,11 +101,9 @@ export class MapHandle {
     return this.lookup(keyString(key)) !== undefined;
   }
 
-  /** CCF's getVersionOfPreviousWrite: seqno of the committed write this tx sees for the key. */
+  /** CCF's getVersionOfPreviousWrite: seqno of the key's last committed write, as of the tx's read version (its own writes aside). */
   getVersionOfPreviousWrite(key: Uint8Array): number | undefined {
-    const k = keyString(key);
-    if (this.writes.has(k) || this.cleared) return undefined;
-    return this.tx.committedState(this.name)?.entries.get(k)?.version;
+    return this.tx.committedState(this.name)?.entries.get(keyString(key))?.version;
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
