@@ -1,6 +1,7 @@
 // CCF crash recovery: a node killed (kill -9) mid-write restarts from its ledger with every transaction it reported Committed, truncates a torn last frame and unsigned entries after the last signature with a warning (never a crash), and refuses a truncated committed chunk.
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -188,7 +189,7 @@ const isEmptyChunkRemoval = (message: string) => /holds no whole entry/.test(mes
 
 describe("crash safety", () => {
   test(`kill -9 a writer ${ROUNDS} times at random points: restart keeps every reported-committed tx and nothing after the cut`, { timeout: 180_000 }, async (t) => {
-    const seed = process.env["CRASH_SEED"] !== undefined ? Number(process.env["CRASH_SEED"]) : (Math.random() * 2 ** 32) >>> 0;
+    const seed = process.env["CRASH_SEED"] !== undefined ? Number(process.env["CRASH_SEED"]) : randomInt(0, 2 ** 32);
     const random = prng(seed);
     const dir = tempDir("confide-crash-");
     const allReported: Reported[] = [];
