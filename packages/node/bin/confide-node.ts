@@ -34,7 +34,8 @@ program
     const committed = core.history.lastCommitted;
     console.log(`node ${core.identity.nodeId} started (view ${core.history.view})`);
     console.log(`  service certificate: ${join(dir, IDENTITY_FILES.serviceCert)}`);
-    console.log(`  ledger:              ${core.ledgerDir} (last committed ${committed.view}.${committed.seqno})`);
+    const state = committed.seqno === 0 ? "empty" : `last committed ${committed.view}.${committed.seqno}`;
+    console.log(`  ledger:              ${core.ledgerDir} (${state})`);
     console.log(`  audit it with:       npx confide-ledger verify ${core.ledgerDir}`);
     console.log("Ctrl-C stops the node cleanly.");
     const stop = async () => {
