@@ -11,6 +11,7 @@
 //   node --expose-gc --import tsx bench/receipts.ts      (BENCH_TXS=200000)
 import { generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
 import { isCertIssuedBy } from "../packages/node/src/crypto/certs.ts";
+import { lowerBound } from "../packages/node/src/sorted.ts";
 import { signDigest, verifyDigestSignature } from "../packages/node/src/crypto/digest-signature.ts";
 import { sha256 } from "../packages/node/src/crypto/hash.ts";
 import { verifyReceipt, type Receipt } from "../packages/node/src/merkle/receipt.ts";
@@ -59,24 +60,14 @@ function prng(seed: number): () => number {
 /** `count` random seqnos of the benchmark's own transactions (not signatures) in [from, to]. */
 function pickSeqnos(txSeqnos: Int32Array, count: number, from: number, to: number, seed: number): number[] {
   const random = prng(seed);
-  const lo = lowerBound(txSeqnos, from);
-  const hi = lowerBound(txSeqnos, to + 1);
+  const lo = lowerBound(txSeqnos, from, (s) => s);
+  const hi = lowerBound(txSeqnos, to + 1, (s) => s);
   if (hi <= lo) throw new Error(`no benchmark transaction in seqnos ${from}..${to}`);
   const out: number[] = [];
   while (out.length < count) out.push(txSeqnos[lo + Math.floor(random() * (hi - lo))]!);
   return out;
 }
 
-function lowerBound(sorted: Int32Array, value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 function timeReceipts(core: NodeCore, seqnos: number[]): { summary: Summary; receipts: Receipt[] } {
   const samples: number[] = [];

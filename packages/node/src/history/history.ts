@@ -16,6 +16,7 @@ import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
+import { lowerBound } from "../sorted.ts";
 import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
 import { replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
@@ -296,14 +297,9 @@ export class History {
   /** View of the transaction at `seqno`, or undefined if there is none yet. */
   viewOf(seqno: number): number | undefined {
     if (seqno < 1 || seqno > this.lastSeqno) return undefined;
-    let lo = 0;
-    let hi = this.viewStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.viewStarts[mid]!.seqno <= seqno) lo = mid;
-      else hi = mid - 1;
-    }
-    return this.viewStarts[lo]?.view;
+    // The last view that started at or before seqno.
+    const next = lowerBound(this.viewStarts, seqno + 1, (start) => start.seqno);
+    return this.viewStarts[next - 1]?.view;
   }
 
   /** Resolves once `seqno` is committed (a durable signature covers it). */

@@ -3,6 +3,7 @@
 // from memory for recent transactions, rebuilt from the ledger files for
 // transactions whose part of the tree was evicted.
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { lowerBound } from "../sorted.ts";
 import { leafOf, ZERO_DIGEST } from "../ledger/entry.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Receipt } from "../merkle/receipt.ts";
@@ -34,14 +35,7 @@ function signatureCovering(sources: ReceiptSources, seqno: number): number | und
 }
 
 function firstAtOrAfter(signatureSeqnos: readonly number[], seqno: number): number | undefined {
-  let lo = 0;
-  let hi = signatureSeqnos.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (signatureSeqnos[mid]! < seqno) lo = mid + 1;
-    else hi = mid;
-  }
-  return signatureSeqnos[lo];
+  return signatureSeqnos[lowerBound(signatureSeqnos, seqno, (s) => s)];
 }
 
 /** Rebuilds an evicted Merkle block's leaves from the ledger entries they hash. */
