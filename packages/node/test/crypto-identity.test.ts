@@ -291,6 +291,54 @@ describe("digest signatures (receipt root signing)", () => {
     assert.equal(verifyDigestSignature(p256, digest, signature), false);
   });
 
+  test("a key verified repeatedly (precomputed point tables) answers exactly as @noble/curves' own verify", () => {
+    const keys = generateP384KeyPair();
+    const point = p384.Point.fromBytes(
+      new Uint8Array(Buffer.concat([Buffer.from([4]), ...["x", "y"].map((c) => Buffer.from((createPublicKey(keys.publicKeyPem).export({ format: "jwk" }) as Record<string, string>)[c]!, "base64url"))])),
+    ).toBytes(false);
+    const reference = (digest: Uint8Array, sig: Uint8Array) => {
+      try {
+        return p384.verify(sig, digest, point, { prehash: false, lowS: false, format: "der" });
+      } catch {
+        return false;
+      }
+    };
+    /** DER SEQUENCE of two INTEGERs, for out-of-range r and s. */
+    const der = (r: bigint, s: bigint) => {
+      const int = (v: bigint) => {
+        let hex = v.toString(16);
+        if (hex.length % 2) hex = `0${hex}`;
+        let bytes = Buffer.from(hex, "hex");
+        if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+        return Buffer.concat([Buffer.from([2, bytes.length]), bytes]);
+      };
+      const body = Buffer.concat([int(r), int(s)]);
+      return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+    };
+    const n = p384.Point.Fn.ORDER;
+    const nodeKey = createPrivateKey(keys.privateKeyPem);
+    const cases: Array<[Uint8Array, Uint8Array]> = [];
+    for (let i = 0; i < 12; i++) {
+      const digest = sha256(`root ${i}`);
+      const good = signDigest(keys.privateKeyPem, digest);
+      const openssl = sign("sha256", Buffer.from(`m${i}`), nodeKey);
+      const { r, s } = p384.Signature.fromBytes(good, "der");
+      cases.push(
+        [digest, good],
+        [sha256(Buffer.from(`m${i}`)), openssl],
+        [flipBit(digest, i), good],
+        [digest, flipBit(good, 8 + i)],
+        [digest, der(r, n - s)], // the high-S twin of a valid signature: valid too
+        [digest, der(r, 0n)],
+        [digest, der(0n, s)],
+        [digest, der(r + n, s)],
+      );
+    }
+    const answers = cases.map(([digest, sig]) => verifyDigestSignature(keys.publicKeyPem, digest, sig));
+    assert.deepEqual(answers, cases.map(([digest, sig]) => reference(digest, sig)));
+    assert.ok(answers.filter(Boolean).length >= 36, "valid signatures (own, OpenSSL's, high-S twins) verify");
+  });
+
   test("signDigest refuses a digest that is not 32 bytes and a non-P-384 key", () => {
     assert.throws(() => signDigest(node.privateKeyPem, new Uint8Array(31)));
     assert.throws(() => signDigest(node.privateKeyPem, new Uint8Array(48)));
