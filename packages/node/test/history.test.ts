@@ -3,7 +3,7 @@
 // signatures, a restart starts a new view (lost Pending txs become Invalid),
 // receipts verify from memory and from ledger files, snapshots restart a node.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -82,6 +82,24 @@ describe("commit and signatures", () => {
     for (const name of names) assert.ok(core.history.signatures.includes(Number(name.split(/[-.]/)[1])), `${name} ends at a signature`);
     assert.ok(names.at(-1)!.endsWith(`-${cut}.committed`), "the triggered chunk ends at the next signature");
     await core.close();
+  });
+});
+
+describe("write failures", () => {
+  it("a ledger that cannot be written (disk full) stops all writes with the error; nothing is reported committed", async () => {
+    const dir = tempDir();
+    const logs: string[] = [];
+    const { core } = await start(dir, { signatureIntervalTx: 3, log: (m) => logs.push(m) });
+    // The first append creates ledger_1; as a link to /dev/full every write to it fails with ENOSPC.
+    symlinkSync("/dev/full", join(dir, "ledger", "ledger_1"));
+    const first = write(core, 0);
+    await new Promise(setImmediate); // the background flush fails
+    assert.throws(() => write(core, 1), /ENOSPC/);
+    assert.throws(() => write(core, 2), /ENOSPC/);
+    assert.equal(core.history.txStatus(first), "Pending");
+    await assert.rejects(core.history.waitForCommit(first.seqno), /ENOSPC/);
+    assert.ok(logs.some((m) => /refusing further writes/.test(m)), logs.join("\n"));
+    core.history.abandon();
   });
 });
 

@@ -161,7 +161,7 @@ export class History {
       history.snapshotsPaused = false;
     }
     history.timer = setInterval(() => {
-      if (history.txsSinceSignature > 0 && !history.failure) history.emitSignature();
+      if (history.txsSinceSignature > 0 && !history.failure) history.signOrFail();
     }, options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS);
     history.timer.unref();
     return history;
@@ -192,8 +192,15 @@ export class History {
     this.assertWritable();
     const writes = tx.finish();
     if (writes.size === 0) return undefined;
-    const id = this.append(writes, tx.claimsDigest, false);
-    if (++this.txsSinceSignature >= this.signatureIntervalTx) this.emitSignature();
+    let id: TxId;
+    try {
+      id = this.append(writes, tx.claimsDigest, false);
+    } catch (error) {
+      // The ledger refused the entry (e.g. disk full): nothing was applied, and nothing more will be.
+      this.fail(error);
+      throw error;
+    }
+    if (++this.txsSinceSignature >= this.signatureIntervalTx) this.signOrFail();
     // While transactions await a signature, the timer keeps the process alive to sign them.
     else if (this.txsSinceSignature === 1) this.timer?.ref();
     return id;
@@ -269,6 +276,15 @@ export class History {
       })
       .catch((error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`));
     this.pendingSnapshots.push(done);
+  }
+
+  /** A signature on the node's own schedule: a failure stops the node's writes instead of escaping. */
+  private signOrFail(): void {
+    try {
+      this.emitSignature();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   /** CCF's trigger_ledger_chunk: the current chunk ends at the next signature. */
@@ -379,6 +395,7 @@ export class History {
   }
 
   private fail(error: unknown): void {
+    if (this.failure) return;
     this.failure = error instanceof Error ? error : new Error(String(error));
     (this.options.log ?? console.error)(`ledger: cannot make entries durable, refusing further writes: ${this.failure.message}`);
     for (const waiter of this.commitWaiters.splice(0)) waiter.reject(this.failure);

@@ -42,6 +42,8 @@ export class Ledger {
   private syncChain: Promise<void> = Promise.resolve();
   private closed = false;
   private abandoned = false;
+  /** A background flush failed (e.g. disk full): nothing more may be appended. */
+  private writeError: Error | undefined;
 
   constructor(
     readonly dir: string,
@@ -72,6 +74,7 @@ export class Ledger {
    */
   append<T>(seqno: number, isSignature: boolean, frameBytes: number, encode: (frame: Buffer) => T): T {
     if (this.closed) throw new Error("ledger is closed");
+    if (this.writeError) throw this.writeError;
     if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
     const open = this.open ?? this.startChunk(seqno);
     if (this.bufferedBytes + frameBytes > this.buffer.length) this.flush();
@@ -96,7 +99,13 @@ export class Ledger {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        if (!this.closed) this.flush();
+        if (this.closed) return;
+        try {
+          this.flush();
+        } catch (error) {
+          // Reported by the next append or sync (which the history turns into a refusal to write).
+          this.writeError = error instanceof Error ? error : new Error(String(error));
+        }
       });
     }
     return result;
@@ -121,7 +130,12 @@ export class Ledger {
    * serialised, so durability is reported in append order.
    */
   sync(): Promise<void> {
-    this.flush();
+    if (this.writeError) return Promise.reject(this.writeError);
+    try {
+      this.flush();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     const finished = this.finishing;
     this.finishing = [];
