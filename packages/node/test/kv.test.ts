@@ -107,20 +107,20 @@ describe("kv transactions", () => {
     assert.equal(other.map("m").get(b("k"))?.toString(), "2");
   });
 
-  it("keeps key and byte counts of the committed state through overwrites and deletions", () => {
+  it("keeps the byte count of the committed state through overwrites and deletions", () => {
     const store = new Store();
     commit(store, (tx) => {
       tx.map("a").set(b("k1"), b("12345"));
       tx.map("b").set(b("k2"), b("1"));
     });
-    assert.deepEqual([store.keyCount, store.byteCount], [2, 2 + 5 + 2 + 1]);
+    assert.equal(store.byteCount, 2 + 5 + 2 + 1);
     commit(store, (tx) => {
       tx.map("a").set(b("k1"), b("1"));
       tx.map("b").delete(b("k2"));
     });
-    assert.deepEqual([store.keyCount, store.byteCount], [1, 3]);
+    assert.equal(store.byteCount, 3);
     commit(store, (tx) => tx.map("a").clear());
-    assert.deepEqual([store.keyCount, store.byteCount], [0, 0]);
+    assert.equal(store.byteCount, 0);
   });
 
   it("values are copied: mutating the caller's buffer after set changes nothing", () => {

@@ -21,17 +21,11 @@ export class MapState {
 export class Store {
   private readonly maps = new Map<string, MapState>();
   private version: SeqNo = seqNo(0);
-  private keys = 0;
   private bytes = 0;
 
   /** Seqno of the last transaction applied to the store (0 when empty). */
   get lastSeqno(): SeqNo {
     return this.version;
-  }
-
-  /** Number of keys across all maps. */
-  get keyCount(): number {
-    return this.keys;
   }
 
   /** Bytes of all keys and values: what a snapshot of the store costs. */
@@ -68,7 +62,6 @@ export class Store {
         state = new MapState();
         this.maps.set(name, state);
       }
-      const before = state.entries.size;
       for (const [key, value] of mapWrites) {
         const previous = state.entries.get(key);
         if (previous) this.bytes -= key.length + previous.value.length;
@@ -78,7 +71,6 @@ export class Store {
           this.bytes += key.length + value.length;
         }
       }
-      this.keys += state.entries.size - before;
       state.lastWriteVersion = seqno;
     }
     this.version = seqno;
@@ -93,16 +85,12 @@ export class Store {
   /** Replaces one map's content wholesale (used when loading a snapshot). */
   loadMap(name: string, entries: Iterable<[KeyString, VersionedValue]>): void {
     const previous = this.maps.get(name);
-    if (previous) {
-      this.keys -= previous.entries.size;
-      for (const [key, { value }] of previous.entries) this.bytes -= key.length + value.length;
-    }
+    if (previous) for (const [key, { value }] of previous.entries) this.bytes -= key.length + value.length;
     const state = new MapState();
     for (const [key, entry] of entries) {
       state.entries.set(key, entry);
       this.bytes += key.length + entry.value.length;
     }
-    this.keys += state.entries.size;
     this.maps.set(name, state);
   }
 }

@@ -16,10 +16,6 @@ export function keyString(key: Uint8Array): KeyString {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 }
 
-export function keyBytes(key: KeyString): Buffer {
-  return Buffer.from(key, "latin1");
-}
-
 /** Splits a write set into its public and private domains (each possibly empty). */
 export function splitByDomain(writes: WriteSet): { publicWrites: WriteSet; privateWrites: WriteSet } {
   const publicWrites: WriteSet = new Map();
