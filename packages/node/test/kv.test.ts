@@ -123,6 +123,22 @@ describe("kv transactions", () => {
     assert.equal(store.byteCount, 0);
   });
 
+  it("overwritten values do not accumulate: value memory stays proportional to the live data, values intact", () => {
+    const store = new Store();
+    commit(store, (tx) => tx.map("config").set(b("kept"), b("long-lived value")));
+    for (let i = 0; i < 5000; i++) {
+      commit(store, (tx) => tx.map("counter").set(b("c"), Buffer.alloc(1000 + (i % 7), i % 256)));
+      if (i % 500 === 0) commit(store, (tx) => tx.map("audit").set(b(`a${i}`), b(`entry ${i}`)));
+    }
+    // 5 MB of values were written; the live data is ~1 KB.
+    assert.ok(store.valueMemoryBytes < 1_000_000, `value memory ${store.valueMemoryBytes} bytes`);
+    const tx = store.beginReadOnly();
+    assert.equal(tx.map("config").get(b("kept"))?.toString(), "long-lived value");
+    assert.deepEqual(tx.map("counter").get(b("c")), Buffer.alloc(1000 + (4999 % 7), 4999 % 256));
+    assert.equal(tx.map("audit").get(b("a4500"))?.toString(), "entry 4500");
+    assert.equal(tx.map("audit").size, 10);
+  });
+
   it("values are copied: mutating the caller's buffer after set changes nothing", () => {
     const store = new Store();
     const value = b("original");

@@ -47,7 +47,7 @@ export function loadMaps(store: Store, bytes: Buffer): void {
     const entries: Array<[KeyString, VersionedValue]> = [];
     for (let e = 0; e < entryCount; e++) {
       const key = reader.text(reader.u32(), "latin1");
-      const value = reader.bytesCopy(reader.u32());
+      const value = reader.bytes(reader.u32());
       entries.push([key, { value, version: seqNo(reader.f64()) }]);
     }
     store.loadMap(name, entries);

@@ -6,6 +6,7 @@
 import { seqNo, type SeqNo } from "../ids.ts";
 import type { KeyString, WriteSet } from "./write-set.ts";
 import { Tx } from "./tx.ts";
+import { needsCompaction, ValueSlabs } from "./value-slabs.ts";
 
 export interface VersionedValue {
   readonly value: Buffer;
@@ -22,6 +23,7 @@ export class Store {
   private readonly maps = new Map<string, MapState>();
   private version: SeqNo = seqNo(0);
   private bytes = 0;
+  private slabs = new ValueSlabs();
 
   /** Seqno of the last transaction applied to the store (0 when empty). */
   get lastSeqno(): SeqNo {
@@ -31,6 +33,11 @@ export class Store {
   /** Bytes of all keys and values: what a snapshot of the store costs. */
   get byteCount(): number {
     return this.bytes;
+  }
+
+  /** Bytes of memory allocated to hold the values (live ones, and garbage until the next compaction). */
+  get valueMemoryBytes(): number {
+    return this.slabs.allocatedBytes;
   }
 
   /** A read-write transaction reading the state as of now. */
@@ -67,13 +74,22 @@ export class Store {
         if (previous) this.bytes -= key.length + previous.value.length;
         if (value === null) state.entries.delete(key);
         else {
-          state.entries.set(key, { value, version: seqno });
+          state.entries.set(key, { value: this.slabs.copy(value), version: seqno });
           this.bytes += key.length + value.length;
         }
       }
       state.lastWriteVersion = seqno;
     }
     this.version = seqno;
+    if (needsCompaction(this.slabs, this.bytes)) this.compact();
+  }
+
+  /** Copies every live value into fresh slabs, leaving the garbage of overwritten values behind. */
+  private compact(): void {
+    this.slabs = new ValueSlabs();
+    for (const state of this.maps.values()) {
+      for (const [key, entry] of state.entries) state.entries.set(key, { value: this.slabs.copy(entry.value), version: entry.version });
+    }
   }
 
   /** Moves the store's version forward without writes (a snapshot's seqno, after loading its maps). */
@@ -88,7 +104,7 @@ export class Store {
     if (previous) for (const [key, { value }] of previous.entries) this.bytes -= key.length + value.length;
     const state = new MapState();
     for (const [key, entry] of entries) {
-      state.entries.set(key, entry);
+      state.entries.set(key, { value: this.slabs.copy(entry.value), version: entry.version });
       this.bytes += key.length + entry.value.length;
     }
     this.maps.set(name, state);

@@ -8,7 +8,6 @@
 // handlers run synchronously one at a time, so this never fires there; it keeps
 // the store correct for any caller that interleaves transactions.
 import type { SeqNo } from "../ids.ts";
-import { ownedCopy } from "./byte-reader.ts";
 import type { MapState, Store } from "./store.ts";
 import { keyString, type KeyString, type MapWrites, type WriteSet } from "./write-set.ts";
 
@@ -108,7 +107,8 @@ export class MapHandle {
 
   set(key: Uint8Array, value: Uint8Array): void {
     this.assertWritable("set");
-    this.writes.set(keyString(key), ownedCopy(value));
+    // A copy, so the caller may reuse its buffer; the store makes its own when it applies it.
+    this.writes.set(keyString(key), Buffer.from(value));
   }
 
   delete(key: Uint8Array): boolean {

@@ -97,7 +97,7 @@ export function decodeWriteSet(bytes: Buffer): WriteSet {
     for (let w = 0; w < writeCount; w++) {
       const key = reader.text(reader.u32(), "latin1");
       const valueTag = reader.u32();
-      mapWrites.set(key, valueTag === 0 ? null : reader.bytesCopy(valueTag - 1));
+      mapWrites.set(key, valueTag === 0 ? null : reader.bytes(valueTag - 1));
     }
     writes.set(name, mapWrites);
   }
