@@ -46,7 +46,8 @@ class HashStore {
     const c = Math.floor(this.count / this.capacity);
     let chunk = this.chunks[c];
     if (chunk === undefined) {
-      chunk = Buffer.allocUnsafe(this.capacity * DIGEST_BYTES);
+      // Not from the shared pool: a long-lived slice would pin a pool chunk full of transient buffers.
+      chunk = Buffer.allocUnsafeSlow(this.capacity * DIGEST_BYTES);
       this.chunks[c] = chunk;
     }
     chunk.set(hash, (this.count - c * this.capacity) * DIGEST_BYTES);
