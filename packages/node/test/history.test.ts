@@ -130,6 +130,20 @@ describe("restart", () => {
   });
 });
 
+describe("node files", () => {
+  it("a damaged view file or ledger secret file stops the start with an error naming the file", async () => {
+    const dir = tempDir();
+    const { core } = await start(dir);
+    write(core, 0);
+    await core.close();
+    writeFileSync(join(dir, "view"), "not a number\n");
+    await assert.rejects(start(dir), /view does not hold a view number/);
+    writeFileSync(join(dir, "view"), "1\n");
+    writeFileSync(join(dir, "ledger_secret"), "abc\n");
+    await assert.rejects(start(dir), /ledger_secret does not hold a 32-byte hex ledger secret/);
+  });
+});
+
 describe("receipts", () => {
   it("verify against the service certificate, for data and signature transactions, from memory and from ledger files", async () => {
     const dir = tempDir();
@@ -201,6 +215,17 @@ describe("snapshots", () => {
     const large = await countSnapshots(1_000_000);
     assert.ok(small >= 5, `a small store is snapshotted every ~20 transactions (${small} snapshots)`);
     assert.equal(large, 1, "a 1 MB store: only the first snapshot, once the big write itself filled the ledger");
+  });
+
+  it("trigger_snapshot takes one at the next signature, before the interval is reached", async () => {
+    const dir = tempDir();
+    const { core } = await start(dir, { signatureIntervalTx: 5, snapshotIntervalTx: 1_000_000 });
+    for (let i = 0; i < 7; i++) write(core, i);
+    assert.deepEqual(readdirSync(join(dir, "snapshots")), []);
+    core.history.triggerSnapshot();
+    const signature = core.history.emitSignature();
+    await core.close();
+    assert.deepEqual(readdirSync(join(dir, "snapshots")), [`snapshot_${signature}_${signature + 1}.committed`]);
   });
 
   it("an altered snapshot is rejected with a warning and the node replays the whole ledger instead", async () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
 /** Lower number = lower layer. Top-level files (ids, limits) are shared basics; node/identity wire everything. */
-const LAYERS: Record<string, number> = { ids: 0, limits: 0, sorted: 0, crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, node: 7, index: 8 };
+const LAYERS: Record<string, number> = { ids: 0, limits: 0, sorted: 0, durable: 0, crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, node: 7, index: 8 };
 
 function layerOf(file: string): string {
   const first = relative(SRC, file).split("/")[0]!;

@@ -3,8 +3,8 @@
 // update of the store; every N transactions or T ms a signature transaction
 // signs the Merkle root, and once the fsync covering it returns, everything up
 // to it is Committed. Execution is synchronous; only durability is awaited.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { replaceFileDurably } from "../durable.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
@@ -63,25 +63,6 @@ function readView(file: string | undefined): number {
   const view = Number(readFileSync(file, "utf8").trim());
   if (!Number.isSafeInteger(view) || view < 0) throw new Error(`${file} does not hold a view number`);
   return view;
-}
-
-/** Replaces the view file atomically and durably (write, fsync, rename, fsync the directory). */
-function writeView(file: string, v: number): void {
-  const temporary = `${file}.tmp`;
-  const fd = openSync(temporary, "w");
-  try {
-    writeSync(fd, `${v}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, file);
-  const dir = openSync(dirname(file), "r");
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -153,7 +134,7 @@ export class History {
     const history = new History(parts.store, options, parts);
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
-    if (options.viewFile !== undefined) writeView(options.viewFile, history.currentView);
+    if (options.viewFile !== undefined) replaceFileDurably(options.viewFile, `${history.currentView}\n`);
     if (history.tree.size > 0) {
       // Sign the new view before serving, as a new CCF primary does (no snapshot: the state was just loaded).
       history.snapshotsPaused = true;

@@ -9,7 +9,8 @@
 // certificate and the digest against the snapshot bytes, so a snapshot cannot
 // be altered or forged without the service key.
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fsyncDirectory } from "../durable.ts";
 import { sha256 } from "../crypto/hash.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { seqNo, type SeqNo } from "../ids.ts";
@@ -90,12 +91,7 @@ export function commitSnapshot(path: string, receipt: Receipt): void {
     closeSync(fd);
   }
   renameSync(path, `${path}.committed`);
-  const dirFd = openSync(join(path, ".."), "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  fsyncDirectory(dirname(path));
 }
 
 /**

@@ -4,6 +4,7 @@
 import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
+import { fsyncDirectory } from "../durable.ts";
 import { chunkName } from "./chunk-files.ts";
 import { decodeFrame, frameLength, type DecodedEntry } from "./entry.ts";
 
@@ -148,7 +149,7 @@ export class Ledger {
         closeSync(chunk.fd);
         this.rename(chunk.index, chunkName(chunk.index.start, chunk.index.end));
       }
-      if (finished.length > 0) this.syncDirectory();
+      if (finished.length > 0) fsyncDirectory(this.dir);
     };
     this.syncChain = this.syncChain.then(run);
     return this.syncChain;
@@ -165,7 +166,7 @@ export class Ledger {
       this.rename(chunk, chunkName(chunk.start, chunk.end, true));
       renamed = true;
     }
-    if (renamed) this.syncDirectory();
+    if (renamed) fsyncDirectory(this.dir);
   }
 
   /** Reads and decodes the entry at `seqno` from its chunk file. */
@@ -235,10 +236,6 @@ export class Ledger {
     this.open = undefined;
   }
 
-  get chunkList(): readonly ChunkIndex[] {
-    return this.chunks;
-  }
-
   private chunkOf(seqno: number): ChunkIndex | undefined {
     let lo = 0;
     let hi = this.chunks.length - 1;
@@ -291,14 +288,6 @@ export class Ledger {
     chunk.name = name;
   }
 
-  private syncDirectory(): void {
-    const fd = openSync(this.dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
 }
 
 /** Offsets of a chunk that is being appended to (always indexed). */
