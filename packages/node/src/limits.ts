@@ -19,3 +19,23 @@ export const MERKLE_BLOCK_LEAVES_LOG2 = 8;
 export const MERKLE_LEAVES_IN_MEMORY = 1 << 20;
 /** Largest single ledger entry: bounds memory for a corrupt length field and for one transaction's write set. */
 export const LEDGER_ENTRY_BYTES_MAX = 64 * 1024 * 1024;
+
+/** CCF's js_runtime_options.max_execution_time_ms default: a handler running longer gets a 500 and is interrupted. */
+export const JS_MAX_EXECUTION_TIME_MS = 1000;
+/** CCF's js_runtime_options.max_heap_bytes default (100 MiB): an app allocating more gets an out-of-memory 500. */
+export const JS_MAX_HEAP_BYTES = 100 * 1024 * 1024;
+/** CCF's js_runtime_options.max_stack_bytes default (1 MiB). */
+export const JS_MAX_STACK_BYTES = 1024 * 1024;
+/**
+ * QuickJS runs as WebAssembly on Node's own stack (~984 KiB), so its stack budget must stay well below it:
+ * at 128 KiB QuickJS reports "stack overflow" (~680 JS frames) before the host stack is exhausted.
+ */
+export const JS_STACK_BYTES_HOST_CAP = 128 * 1024;
+/** CCF's http_configuration.max_body_size default (1 MB): larger requests get 413 RequestBodyTooLarge. */
+export const HTTP_MAX_BODY_BYTES = 1024 * 1024;
+/** CCF's http_configuration.max_header_size default: larger header sets get 431 RequestHeaderTooLarge. */
+export const HTTP_MAX_HEADER_BYTES = 16 * 1024;
+/** Seconds a client is told to wait (`retry-after`) while historical state is fetched, as CCF says. */
+export const HISTORICAL_RETRY_AFTER_S = 3;
+/** Historical states kept in memory for app handlers; older ones are fetched from the ledger again. */
+export const HISTORICAL_CACHE_ENTRIES = 1000;

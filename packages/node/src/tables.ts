@@ -1,0 +1,29 @@
+// Names of the CCF tables (KV maps) the node itself reads and writes, and how
+// their keys are encoded, as CCF's builtin_maps define them.
+
+/** Key of single-value tables ("Value" maps such as service.info): a uint64 0, 8 zero bytes. */
+export const SENTINEL_KEY: Buffer = Buffer.alloc(8);
+
+export const Tables = {
+  membersCerts: "public:ccf.gov.members.certs",
+  membersInfo: "public:ccf.gov.members.info",
+  membersEncryptionKeys: "public:ccf.gov.members.encryption_public_keys",
+  usersCerts: "public:ccf.gov.users.certs",
+  usersInfo: "public:ccf.gov.users.info",
+  nodesInfo: "public:ccf.gov.nodes.info",
+  nodesEndorsedCerts: "public:ccf.gov.nodes.endorsed_certificates",
+  serviceInfo: "public:ccf.gov.service.info",
+  serviceConfig: "public:ccf.gov.service.config",
+  modules: "public:ccf.gov.modules",
+  endpoints: "public:ccf.gov.endpoints",
+  interpreterFlush: "public:ccf.gov.interpreter.flush",
+  jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
+  jwtIssuers: "public:ccf.gov.jwt.issuers",
+  jwtPublicSigningKeys: "public:ccf.gov.jwt.public_signing_keys_metadata",
+  constitution: "public:ccf.gov.constitution",
+} as const;
+
+/** Keys of id-keyed tables (members, users, nodes, issuers) are the id string's UTF-8 bytes. */
+export function idKey(id: string): Buffer {
+  return Buffer.from(id, "utf8");
+}
