@@ -39,3 +39,5 @@ export const HTTP_MAX_HEADER_BYTES = 16 * 1024;
 export const HISTORICAL_RETRY_AFTER_S = 3;
 /** Historical states kept in memory for app handlers; older ones are fetched from the ledger again. */
 export const HISTORICAL_CACHE_ENTRIES = 1000;
+/** Time allowed to compile and evaluate an app's modules on first use (a 1 MB bundle compiles in well under 1 s). */
+export const JS_MODULE_LOAD_TIME_MS = 10_000;

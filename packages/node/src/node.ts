@@ -1,14 +1,22 @@
-// Wires a node's core: its identity and secrets, and the history (store,
-// ledger, Merkle tree, signatures) replayed from its ledger directory.
+// Wires a node: its identity and secrets, the history (store, ledger, Merkle
+// tree, signatures) replayed from its ledger directory, and, for a serving
+// node, the genesis of a new service, the frontend and the HTTPS server.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { SubjectAltName } from "./crypto/certs.ts";
+import { openService, writeGenesis, type InitialMember, type InitialUser } from "./genesis.ts";
 import { History, type HistoryOptions } from "./history/history.ts";
+import { Frontend } from "./http/frontend.ts";
+import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
+import { SILENT_LOG, type Log } from "./log.ts";
+import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 
 export interface NodeOptions {
-  /** Directory holding the node's identity files and its ledger/ subdirectory. */
+  /** Directory holding the node's identity files (and ledger/, snapshots/ unless placed elsewhere). */
   dir: string;
+  ledgerDir?: string;
+  snapshotsDir?: string;
   subjectAltNames?: SubjectAltName[];
   signatureIntervalTx?: number;
   signatureIntervalMs?: number;
@@ -28,12 +36,12 @@ export interface NodeCore {
 export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
   mkdirSync(options.dir, { recursive: true });
   const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
-  const ledgerDir = join(options.dir, "ledger");
+  const ledgerDir = options.ledgerDir ?? join(options.dir, "ledger");
   const historyOptions: HistoryOptions = {
     ledgerDir,
     secret: identity.ledgerSecret,
     serviceCertPem: identity.serviceCertPem,
-    snapshotsDir: join(options.dir, "snapshots"),
+    snapshotsDir: options.snapshotsDir ?? join(options.dir, "snapshots"),
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
@@ -42,4 +50,95 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
   }
   const history = await History.open(historyOptions);
   return { identity, history, ledgerDir, close: () => history.close() };
+}
+
+export interface ServingNodeOptions extends Omit<NodeOptions, "log"> {
+  /** Address to listen on (CCF's rpc_interfaces bind_address); port 0 picks a free port. */
+  host?: string;
+  port?: number;
+  maxBodyBytes?: number;
+  maxHeaderBytes?: number;
+  /** A new service's initial members and (until governance adds them) users. */
+  members?: InitialMember[];
+  users?: InitialUser[];
+  serviceData?: unknown;
+  /** Dev shortcut until governance: deploy this bundle directly and open the service. */
+  appBundle?: Bundle;
+  log?: Log;
+}
+
+export interface ServingNode {
+  core: NodeCore;
+  frontend: Frontend;
+  server: RunningServer;
+  /** https://host:port */
+  url: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_RPC_PORT = 8000;
+
+export async function startNode(options: ServingNodeOptions): Promise<ServingNode> {
+  const log = options.log ?? SILENT_LOG;
+  const core = await startNodeCore({ ...options, log: (message) => log.warn(message) });
+  const { identity, history } = core;
+  const host = options.host ?? "127.0.0.1";
+  let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
+  const frontend = new Frontend({
+    history,
+    log,
+    nodeId: identity.nodeId,
+    serviceCertPem: identity.serviceCertPem,
+    nodeCertPem: identity.nodeCertPem,
+    rpcAddress: () => rpcAddress,
+  });
+  let server: RunningServer;
+  try {
+    server = await startHttpsServer((request) => frontend.handle(request), {
+      host,
+      port: options.port ?? DEFAULT_RPC_PORT,
+      certPem: identity.nodeCertPem,
+      keyPem: identity.nodePrivateKeyPem,
+      log,
+      ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+      ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
+    });
+  } catch (error) {
+    await core.close();
+    throw error;
+  }
+  rpcAddress = server.address;
+  if (history.lastSeqno === 0) {
+    const tx = history.begin();
+    writeGenesis(tx, {
+      serviceCertPem: identity.serviceCertPem,
+      nodeId: identity.nodeId,
+      nodeCertPem: identity.nodeCertPem,
+      rpcAddress,
+      members: options.members ?? [],
+      users: options.users ?? [],
+      serviceData: options.serviceData,
+    });
+    history.commit(tx);
+    log.info(`Created new service with identity ${identity.nodeId.slice(0, 16)}…: genesis at 1.${history.lastSeqno}`);
+  }
+  if (options.appBundle !== undefined) {
+    const tx = history.begin();
+    writeAppTables(tx, options.appBundle);
+    openService(tx);
+    history.commit(tx);
+    log.info("Deployed the app bundle given at start (dev mode) and opened the service");
+  }
+  // Make genesis and the dev deployment committed before serving clients who poll /commit.
+  if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+  return {
+    core,
+    frontend,
+    server,
+    url: `https://${server.address}`,
+    close: async () => {
+      await server.close();
+      await core.close();
+    },
+  };
 }

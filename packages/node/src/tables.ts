@@ -19,7 +19,8 @@ export const Tables = {
   interpreterFlush: "public:ccf.gov.interpreter.flush",
   jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
   jwtIssuers: "public:ccf.gov.jwt.issuers",
-  jwtPublicSigningKeys: "public:ccf.gov.jwt.public_signing_keys_metadata",
+  /** CCF 6.x: kid → [{public_key: base64 SPKI DER, issuer, constraint?}]. */
+  jwtPublicSigningKeys: "public:ccf.gov.jwt.public_signing_keys_metadata_v2",
   constitution: "public:ccf.gov.constitution",
 } as const;
 

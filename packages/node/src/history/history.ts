@@ -18,7 +18,7 @@ import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
 import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
-import { replayLedger } from "./replay.ts";
+import { entryWrites, replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
 import {
   commitSnapshot,
@@ -316,6 +316,12 @@ export class History {
       signatureSeqnos: this.signatureSeqnos,
       signaturesCompleteFrom: this.signaturesCompleteFrom,
     });
+  }
+
+  /** The writes of a committed transaction, read back from its ledger entry (private ones decrypted). */
+  writesAt(seqno: number): WriteSet {
+    if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    return entryWrites(this.ledger.readEntry(seqno), this.options.secret);
   }
 
   /** Emits a last signature if needed, waits for it to be durable and closes the ledger. */

@@ -1,0 +1,78 @@
+// The first transaction of a new service, as CCF's genesis writes it: the
+// service identity and status, this node (trusted), the initial members (and,
+// until governance can add them, users), and the service configuration. Every
+// later change to these tables is a transaction too.
+import { certId } from "./crypto/keys.ts";
+import type { Tx } from "./kv/tx.ts";
+import { SENTINEL_KEY, Tables, idKey } from "./tables.ts";
+
+export interface InitialMember {
+  certPem: string;
+  /** RSA public key (PEM) for recovery shares; members without one are not recovery members. */
+  encryptionPublicKeyPem?: string;
+  data?: unknown;
+}
+
+export interface InitialUser {
+  certPem: string;
+  data?: unknown;
+}
+
+export interface GenesisOptions {
+  serviceCertPem: string;
+  nodeId: string;
+  nodeCertPem: string;
+  rpcAddress: string;
+  members: InitialMember[];
+  users: InitialUser[];
+  serviceData?: unknown;
+  recoveryThreshold?: number;
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+export function writeGenesis(tx: Tx, options: GenesisOptions): void {
+  tx.map(Tables.serviceInfo).set(SENTINEL_KEY, json({ cert: options.serviceCertPem, status: "Opening", recovery_count: 0, service_data: options.serviceData ?? null }));
+  tx.map(Tables.serviceConfig).set(
+    SENTINEL_KEY,
+    json({ recovery_threshold: options.recoveryThreshold ?? 1, consensus: "CFT", maximum_node_certificate_validity_days: 365, recent_cose_proposals_window_size: 100 }),
+  );
+  tx.map(Tables.nodesInfo).set(
+    idKey(options.nodeId),
+    json({
+      status: "Trusted",
+      cert: options.nodeCertPem,
+      quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
+      encryption_pub_key: "",
+      rpc_interfaces: { primary_rpc_interface: { bind_address: options.rpcAddress, published_address: options.rpcAddress } },
+      node_data: null,
+      ledger_secret_seqno: 0,
+    }),
+  );
+  tx.map(Tables.nodesEndorsedCerts).set(idKey(options.nodeId), Buffer.from(options.nodeCertPem));
+  for (const member of options.members) {
+    const id = idKey(certId(member.certPem));
+    tx.map(Tables.membersCerts).set(id, Buffer.from(member.certPem));
+    const info: Record<string, unknown> = { status: "Accepted", member_data: member.data ?? null };
+    if (member.encryptionPublicKeyPem !== undefined) {
+      tx.map(Tables.membersEncryptionKeys).set(id, Buffer.from(member.encryptionPublicKeyPem));
+      info.recovery_role = "Participant";
+    }
+    tx.map(Tables.membersInfo).set(id, json(info));
+  }
+  for (const user of options.users) addUser(tx, user);
+}
+
+export function addUser(tx: Tx, user: InitialUser): string {
+  const id = certId(user.certPem);
+  tx.map(Tables.usersCerts).set(idKey(id), Buffer.from(user.certPem));
+  tx.map(Tables.usersInfo).set(idKey(id), json(user.data === undefined ? {} : { user_data: user.data }));
+  return id;
+}
+
+/** Dev shortcut until governance opens the service by proposal: mark it Open. */
+export function openService(tx: Tx): void {
+  const map = tx.map(Tables.serviceInfo);
+  const info = JSON.parse(map.get(SENTINEL_KEY)!.toString("utf8")) as Record<string, unknown>;
+  map.set(SENTINEL_KEY, json({ ...info, status: "Open" }));
+}

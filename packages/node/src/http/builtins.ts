@@ -1,0 +1,152 @@
+// CCF's built-in endpoints: /node/... (node and network state), and on every
+// frontend (/app, /gov, /node) the common ones: commit, tx, api, api/metrics,
+// and receipt. None needs authentication.
+import { CcfError, ErrorCode } from "../errors.ts";
+import type { History } from "../history/history.ts";
+import { formatTxId, parseTxId, type TxId } from "../ids.ts";
+import type { HistoricalStates } from "../runtime/historical.ts";
+import { SENTINEL_KEY, Tables } from "../tables.ts";
+import { APP_PREFIX, historicalOrRetry, type AppEndpoint } from "./app-endpoints.ts";
+import { jsonResponse, queryParams, type HttpRequest, type HttpResponse } from "./message.ts";
+import type { EndpointMetrics } from "./metrics.ts";
+import { openApiDocument, type DocumentedEndpoint } from "./openapi.ts";
+import { Router } from "./router.ts";
+
+/** The CCF release whose client contract Confide follows. */
+export const CCF_VERSION = "ccf-6.0.1";
+export const CONFIDE_VERSION = "0.1.0";
+
+export interface BuiltinContext {
+  history: History;
+  historical: HistoricalStates;
+  metrics: EndpointMetrics;
+  nodeId: string;
+  serviceCertPem: string;
+  nodeCertPem: string;
+  /** "host:port" clients reach this node at. */
+  rpcAddress: () => string;
+  /** Seqno the node started from (replayed), CCF's startup_seqno. */
+  startupSeqno: number;
+  appEndpoints: () => AppEndpoint[];
+}
+
+export interface Builtin {
+  summary: string;
+  handle(request: HttpRequest, params: Record<string, string>): HttpResponse;
+}
+
+const FRONTENDS = [APP_PREFIX, "/gov", "/node"];
+
+export function builtinRouter(context: BuiltinContext): Router<Builtin> {
+  const router = new Router<Builtin>();
+  const get = (path: string, summary: string, handle: Builtin["handle"]) => router.add("GET", path, { summary, handle });
+  const { history } = context;
+
+  for (const prefix of FRONTENDS) {
+    get(`${prefix}/commit`, "Latest committed transaction", () => jsonResponse(200, { transaction_id: formatTxId(history.lastCommitted) }));
+    get(`${prefix}/tx`, "Status of a transaction", (request) => {
+      const id = txIdQuery(request);
+      return jsonResponse(200, { transaction_id: formatTxId(id), status: history.txStatus(id) });
+    });
+    get(`${prefix}/api`, "OpenAPI document of this frontend", () => jsonResponse(200, apiDocument(prefix, router, context)));
+    get(`${prefix}/api/metrics`, "Per-endpoint call counts", () => jsonResponse(200, context.metrics.report(prefix)));
+  }
+  for (const prefix of [APP_PREFIX, "/node"]) {
+    get(`${prefix}/receipt`, "Receipt of a committed transaction", (request) => {
+      const state = historicalOrRetry(history, context.historical, txIdQuery(request));
+      return jsonResponse(200, state.receipt);
+    });
+  }
+
+  get("/node/state", "State of this node", () =>
+    jsonResponse(200, {
+      node_id: context.nodeId,
+      state: "PartOfNetwork",
+      last_signed_seqno: history.signatures.at(-1) ?? 0,
+      startup_seqno: context.startupSeqno,
+    }),
+  );
+  get("/node/version", "Versions of this node", () => jsonResponse(200, { ccf_version: CCF_VERSION, confide_version: CONFIDE_VERSION, quickjs_version: "quickjs-emscripten", unsafe: false }));
+  get("/node/network", "Service identity and status", () => {
+    const info = serviceInfo(history);
+    return jsonResponse(200, {
+      service_certificate: context.serviceCertPem,
+      service_status: info.status ?? "Opening",
+      current_view: history.view,
+      primary_id: context.nodeId,
+      recovery_count: info.recovery_count ?? 0,
+      service_data: info.service_data ?? null,
+      current_service_create_txid: info.current_service_create_txid ?? null,
+    });
+  });
+  get("/node/network/nodes", "Nodes of the network", () => jsonResponse(200, { nodes: networkNodes(context) }));
+  get("/node/network/nodes/{node_id}", "One node of the network", (_, params) => {
+    const node = networkNodes(context).find((n) => n.node_id === params.node_id);
+    if (!node) throw new CcfError(404, ErrorCode.ResourceNotFound, `Node ${params.node_id} does not exist.`);
+    return jsonResponse(200, node);
+  });
+  get("/node/network/nodes/self", "This node", () => jsonResponse(200, networkNodes(context).find((n) => n.node_id === context.nodeId)));
+  get("/node/network/nodes/primary", "The primary node", () => jsonResponse(200, networkNodes(context).find((n) => n.primary)));
+  get("/node/primary", "Whether this node is primary", () => ({ status: 200, headers: {}, body: Buffer.alloc(0) }));
+  for (const path of ["/node/ready/app", "/node/ready/gov"]) get(path, "Ready to serve", () => ({ status: 204, headers: {}, body: Buffer.alloc(0) }));
+  for (const path of ["/node/quotes", "/node/attestations"]) {
+    get(path, "Attestations of the nodes (virtual platform: none)", () => jsonResponse(200, { [path.endsWith("quotes") ? "quotes" : "attestations"]: [virtualQuote(context.nodeId)] }));
+    get(`${path}/self`, "Attestation of this node", () => jsonResponse(200, virtualQuote(context.nodeId)));
+  }
+  get("/node/memory", "Memory use of this node", () => {
+    const usage = process.memoryUsage();
+    return jsonResponse(200, { current_allocated_heap_size: usage.heapUsed, peak_allocated_heap_size: usage.heapTotal, max_total_heap_size: usage.rss });
+  });
+  return router;
+}
+
+function txIdQuery(request: HttpRequest): TxId {
+  const text = queryParams(request.query).get("transaction_id");
+  if (text === undefined) throw new CcfError(400, ErrorCode.InvalidQueryParameterValue, "Missing query parameter 'transaction_id'.");
+  const id = parseTxId(text);
+  if (id === undefined) {
+    throw new CcfError(400, ErrorCode.InvalidQueryParameterValue, `The value '${text}' passed as query parameter 'transaction_id' could not be converted to a valid Tx ID.`);
+  }
+  return id;
+}
+
+function serviceInfo(history: History): Record<string, unknown> {
+  const value = history.store.beginReadOnly().map(Tables.serviceInfo).get(SENTINEL_KEY);
+  return value === undefined ? {} : (JSON.parse(value.toString("utf8")) as Record<string, unknown>);
+}
+
+function networkNodes(context: BuiltinContext): Array<Record<string, unknown> & { node_id: string; primary: boolean }> {
+  const nodes: Array<Record<string, unknown> & { node_id: string; primary: boolean }> = [];
+  context.history.store.beginReadOnly().map(Tables.nodesInfo).forEach((value, key) => {
+    const info = JSON.parse(value.toString("utf8")) as Record<string, unknown>;
+    const nodeId = key.toString("utf8");
+    nodes.push({
+      node_id: nodeId,
+      status: info.status,
+      primary: nodeId === context.nodeId,
+      rpc_interfaces: info.rpc_interfaces ?? {},
+      node_data: info.node_data ?? null,
+      last_written: context.history.lastSeqno,
+    });
+  });
+  return nodes;
+}
+
+function virtualQuote(nodeId: string): Record<string, unknown> {
+  return { node_id: nodeId, raw: "", endorsements: "", format: "Insecure_Virtual" };
+}
+
+function apiDocument(prefix: string, router: Router<Builtin>, context: BuiltinContext): Record<string, unknown> {
+  const endpoints: DocumentedEndpoint[] = [];
+  for (const { method, template, value } of router.entries()) {
+    if (template.startsWith(`${prefix}/`)) endpoints.push({ method, path: template, operation: { summary: value.summary } });
+  }
+  if (prefix === APP_PREFIX) {
+    for (const endpoint of context.appEndpoints()) {
+      if (endpoint.properties.openapi_hidden) continue;
+      endpoints.push({ method: endpoint.method, path: APP_PREFIX + endpoint.path, operation: endpoint.properties.openapi });
+    }
+  }
+  const titles: Record<string, string> = { [APP_PREFIX]: "CCF Application API", "/gov": "CCF Governance API", "/node": "CCF Public Node API" };
+  return openApiDocument(titles[prefix]!, CONFIDE_VERSION, endpoints);
+}

@@ -1,0 +1,81 @@
+// Dispatches a request: the deployed app's endpoints first (under /app), then
+// the built-in endpoints; an unknown path is 404. Every expected failure is a
+// CcfError turned into CCF's `{"error": {"code", "message"}}`; anything else is
+// a 500 logged with its stack.
+import { CcfError, ErrorCode } from "../errors.ts";
+import type { History } from "../history/history.ts";
+import type { Log } from "../log.ts";
+import { HistoricalStates } from "../runtime/historical.ts";
+import { AppEndpoints } from "./app-endpoints.ts";
+import { UnknownAuthPolicyError } from "./auth/policies.ts";
+import { builtinRouter, type Builtin, type BuiltinContext } from "./builtins.ts";
+import { errorResponse, type HttpRequest, type HttpResponse } from "./message.ts";
+import { EndpointMetrics } from "./metrics.ts";
+import type { Router } from "./router.ts";
+
+export interface FrontendOptions {
+  history: History;
+  log: Log;
+  nodeId: string;
+  serviceCertPem: string;
+  nodeCertPem: string;
+  rpcAddress: () => string;
+}
+
+export class Frontend {
+  private readonly app: AppEndpoints;
+  private readonly builtins: Router<Builtin>;
+  private readonly metrics = new EndpointMetrics();
+  readonly historical: HistoricalStates;
+
+  constructor(private readonly options: FrontendOptions) {
+    const { history, log } = options;
+    this.historical = new HistoricalStates(history, (message) => log.warn(message));
+    this.app = new AppEndpoints({ history, historical: this.historical, log, metrics: this.metrics });
+    const context: BuiltinContext = {
+      history,
+      historical: this.historical,
+      metrics: this.metrics,
+      nodeId: options.nodeId,
+      serviceCertPem: options.serviceCertPem,
+      nodeCertPem: options.nodeCertPem,
+      rpcAddress: options.rpcAddress,
+      startupSeqno: history.lastSeqno,
+      appEndpoints: () => this.app.endpoints(),
+    };
+    this.builtins = builtinRouter(context);
+  }
+
+  async handle(request: HttpRequest): Promise<HttpResponse> {
+    try {
+      const fromApp = await this.app.handle(request);
+      if (fromApp !== undefined) return fromApp;
+      const builtin = this.builtins.match(request.method, request.path);
+      if (builtin === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
+      let status = 500;
+      try {
+        const response = builtin.value.handle(request, builtin.params);
+        status = response.status;
+        return response;
+      } catch (error) {
+        if (error instanceof CcfError) status = error.status;
+        throw error;
+      } finally {
+        this.metrics.record(request.method, builtin.route, status);
+      }
+    } catch (error) {
+      return this.failure(request, error);
+    }
+  }
+
+  private failure(request: HttpRequest, error: unknown): HttpResponse {
+    if (error instanceof CcfError) return errorResponse(error);
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof UnknownAuthPolicyError) {
+      this.options.log.error(`${request.method} ${request.path}: the app's endpoint names an unknown auth policy: ${message}`);
+    } else {
+      this.options.log.error(`${request.method} ${request.path}: ${error instanceof Error ? error.stack : message}`);
+    }
+    return errorResponse(new CcfError(500, ErrorCode.InternalError, message));
+  }
+}

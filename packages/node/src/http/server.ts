@@ -1,0 +1,124 @@
+// The node:https adapter: TLS with the node certificate (issued by the service
+// key, so clients trust service_cert.pem), client certificates requested but
+// not verified here (the auth policies look them up in the KV, as CCF does),
+// HTTP/1.1 keep-alive, and CCF's body and header size limits.
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { CcfError, ErrorCode } from "../errors.ts";
+import { HTTP_MAX_BODY_BYTES, HTTP_MAX_HEADER_BYTES } from "../limits.ts";
+import type { Log } from "../log.ts";
+import { errorResponse, type HttpRequest, type HttpResponse } from "./message.ts";
+
+export interface HttpsServerOptions {
+  host: string;
+  port: number;
+  /** Node certificate (PEM) and its private key. */
+  certPem: string;
+  keyPem: string;
+  maxBodyBytes?: number;
+  maxHeaderBytes?: number;
+  log: Log;
+}
+
+export interface RunningServer {
+  /** "host:port" actually bound (port 0 picks a free one). */
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+type Handler = (request: HttpRequest) => Promise<HttpResponse>;
+
+export async function startHttpsServer(handler: Handler, options: HttpsServerOptions): Promise<RunningServer> {
+  const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES;
+  const server: Server = createServer(
+    {
+      key: options.keyPem,
+      cert: options.certPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      maxHeaderSize: options.maxHeaderBytes ?? HTTP_MAX_HEADER_BYTES,
+      keepAlive: true,
+    },
+    (req, res) => {
+      readRequest(req, maxBodyBytes)
+        .then(handler, (error: unknown) => errorResponse(error as CcfError))
+        .then((response) => writeResponse(res, response))
+        .catch((error: unknown) => {
+          options.log.error(`http: cannot answer ${req.method} ${req.url}: ${(error as Error).message}`);
+          res.destroy();
+        });
+    },
+  );
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const ccfError = tooLarge
+      ? new CcfError(431, ErrorCode.RequestHeaderTooLarge, "Request header is too large.")
+      : new CcfError(400, ErrorCode.InvalidInput, `Malformed HTTP request: ${error.message}`);
+    const body = JSON.stringify(ccfError.body());
+    socket.end(`HTTP/1.1 ${ccfError.status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    address: `${options.host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function readRequest(req: IncomingMessage, maxBodyBytes: number): Promise<HttpRequest> {
+  const tooLarge = () => new CcfError(413, ErrorCode.RequestBodyTooLarge, `Request body is too large (the limit is ${maxBodyBytes} bytes).`);
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > maxBodyBytes) {
+      req.resume();
+      return reject(tooLarge());
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(tooLarge());
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+      }
+      const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+      resolve({
+        method: req.method ?? "GET",
+        path: q < 0 ? url : url.slice(0, q),
+        query: q < 0 ? "" : url.slice(q + 1),
+        headers,
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+        clientCertDer: peer?.raw,
+      });
+    });
+  });
+}
+
+function writeResponse(res: ServerResponse, response: HttpResponse): void {
+  res.writeHead(response.status, { ...response.headers, "content-length": response.body.length });
+  res.end(response.body);
+}

@@ -1,0 +1,276 @@
+// The app's JS interpreter: one QuickJS runtime (CCF's engine family, as
+// WebAssembly: no native install) per deployed app, holding the app's modules
+// and the `ccf` global. Each call runs under CCF's js_runtime_options: a heap
+// limit, a stack limit and an execution time limit; breaking one is a clean
+// error for that call and the interpreter keeps serving.
+import { readFileSync } from "node:fs";
+import { newQuickJSWASMModule, RELEASE_SYNC, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from "quickjs-emscripten";
+import type { History } from "../history/history.ts";
+import {
+  JS_MAX_EXECUTION_TIME_MS,
+  JS_MAX_HEAP_BYTES,
+  JS_MAX_STACK_BYTES,
+  JS_MODULE_LOAD_TIME_MS,
+  JS_STACK_BYTES_HOST_CAP,
+} from "../limits.ts";
+import type { AppDefinition } from "./bundle.ts";
+import type { CallState } from "./call-state.ts";
+import { consensusHostFunctions } from "./globals/consensus.ts";
+import { converterHostFunctions } from "./globals/converters.ts";
+import { cryptoHostFunctions } from "./globals/crypto.ts";
+import { environmentHostFunctions, type LogLevel } from "./globals/environment.ts";
+import { guestHistoricalState, historicalHostFunctions } from "./globals/historical.ts";
+import { kvHostFunctions } from "./globals/kv.ts";
+import { rpcHostFunctions } from "./globals/rpc.ts";
+import type { HistoricalStates, HistoricalTx } from "./historical.ts";
+import { Vm } from "./vm.ts";
+
+/** CCF's js_runtime_options (set by the set_js_runtime_options proposal). */
+export interface JsRuntimeOptions {
+  maxHeapBytes: number;
+  maxStackBytes: number;
+  maxExecutionTimeMs: number;
+  /** Put the JS exception and its stack in the 500 response (`details`). */
+  returnExceptionDetails: boolean;
+  /** Write the JS exception and its stack to the node log. */
+  logExceptionDetails: boolean;
+}
+
+export const DEFAULT_JS_RUNTIME_OPTIONS: JsRuntimeOptions = {
+  maxHeapBytes: JS_MAX_HEAP_BYTES,
+  maxStackBytes: JS_MAX_STACK_BYTES,
+  maxExecutionTimeMs: JS_MAX_EXECUTION_TIME_MS,
+  returnExceptionDetails: false,
+  logExceptionDetails: false,
+};
+
+export interface RuntimeServices {
+  history: History;
+  historical: HistoricalStates;
+  log(level: LogLevel, message: string): void;
+}
+
+/** The request as the handler sees it (CCF's request object, before the body methods are added). */
+export interface AppRequest {
+  method: string;
+  path: string;
+  query: string;
+  url: string;
+  route: string;
+  hostname: string | null;
+  headers: Record<string, string>;
+  params: Record<string, string>;
+  body: Buffer;
+  caller: Record<string, unknown> | null;
+}
+
+export interface AppResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** The content type CCF derives from the body's type; headers set by the handler override it. */
+  contentType: string | undefined;
+  body: Buffer | undefined;
+}
+
+export type JsFailure = "exception" | "timeout" | "memory" | "stack";
+
+/** The handler did not produce a response: it threw, ran too long, or hit a memory or stack limit. */
+export class JsExecutionError extends Error {
+  constructor(
+    readonly failure: JsFailure,
+    message: string,
+    readonly jsError: { name: string; message: string; stack: string },
+  ) {
+    super(message);
+  }
+}
+
+const PRELUDE = readFileSync(new URL("./guest/prelude.js", import.meta.url), "utf8");
+
+function resolveModuleName(base: string, requested: string): string {
+  if (!requested.startsWith(".")) return requested.startsWith("/") ? requested : `/${requested}`;
+  return new URL(requested, `file://${base}`).pathname;
+}
+
+export class AppInterpreter {
+  private readonly vm: Vm;
+  private readonly namespaces = new Map<string, QuickJSHandle>();
+  private readonly invokeHandle: QuickJSHandle;
+  private current: CallState | undefined;
+  private deadline = Infinity;
+  private hostFailure = false;
+
+  private constructor(
+    private readonly runtime: QuickJSRuntime,
+    context: QuickJSContext,
+    private readonly app: AppDefinition,
+    private readonly services: RuntimeServices,
+    readonly options: JsRuntimeOptions,
+  ) {
+    this.vm = new Vm(context);
+    runtime.setMemoryLimit(options.maxHeapBytes);
+    runtime.setMaxStackSize(Math.min(options.maxStackBytes, JS_STACK_BYTES_HOST_CAP));
+    runtime.setInterruptHandler(() => Date.now() > this.deadline);
+    runtime.setModuleLoader(
+      (name) => {
+        const source = app.modules.get(name);
+        if (source === undefined) throw new Error(`Module '${name}' not found in the app bundle`);
+        return source;
+      },
+      (base, requested) => resolveModuleName(base, requested),
+    );
+    this.invokeHandle = this.installGlobals();
+  }
+
+  /** A fresh interpreter (its own WebAssembly instance) for `app`. */
+  static async create(app: AppDefinition, services: RuntimeServices, options: JsRuntimeOptions = DEFAULT_JS_RUNTIME_OPTIONS): Promise<AppInterpreter> {
+    const quickjs = await newQuickJSWASMModule(RELEASE_SYNC);
+    const runtime = quickjs.newRuntime();
+    return new AppInterpreter(runtime, runtime.newContext(), app, services, options);
+  }
+
+  /**
+   * True once the WebAssembly engine itself failed (e.g. Node's own stack ran
+   * out inside it): its state can no longer be trusted, so build a new one.
+   */
+  get broken(): boolean {
+    return this.hostFailure;
+  }
+
+  /** Runs `module`'s exported `functionName` on `request` within the call's transaction. */
+  call(module: string, functionName: string, request: AppRequest, state: CallState, historical?: HistoricalTx): AppResponse {
+    this.current = state;
+    try {
+      const handler = this.handler(module, functionName);
+      const { ctx } = this.vm;
+      const { meta, coseContent } = requestMeta(request);
+      const args = [
+        handler,
+        ctx.newString(meta),
+        ctx.newArrayBuffer(request.body.buffer.slice(request.body.byteOffset, request.body.byteOffset + request.body.byteLength)),
+        coseContent === undefined ? ctx.undefined : this.vm.toGuest(coseContent),
+        historical === undefined ? ctx.undefined : ctx.newString(JSON.stringify(guestHistoricalState(historical, state))),
+      ];
+      this.deadline = Date.now() + this.options.maxExecutionTimeMs;
+      const result = this.guard(() => ctx.callFunction(this.invokeHandle, ctx.undefined, args));
+      for (const handle of args.slice(1)) handle.dispose();
+      return this.readResponse(this.unwrap(result, `${module}:${functionName}`));
+    } finally {
+      this.deadline = Infinity;
+      this.current = undefined;
+    }
+  }
+
+  private handler(module: string, functionName: string): QuickJSHandle {
+    const { ctx } = this.vm;
+    let namespace = this.namespaces.get(module);
+    if (namespace === undefined) {
+      // Modules are evaluated once per interpreter, on first use, with a longer time allowance for big bundles.
+      this.deadline = Date.now() + Math.max(JS_MODULE_LOAD_TIME_MS, this.options.maxExecutionTimeMs);
+      const entry = this.guard(() => ctx.evalCode(`import * as ns from ${JSON.stringify(module)}; export { ns };`, `/__entry__${module}`, { type: "module" }));
+      const exports = this.unwrap(entry, module);
+      namespace = ctx.getProp(exports, "ns");
+      exports.dispose();
+      this.namespaces.set(module, namespace);
+    }
+    const handler = ctx.getProp(namespace, functionName);
+    if (ctx.typeof(handler) !== "function") {
+      handler.dispose();
+      throw new JsExecutionError("exception", `Export '${functionName}' of module '${module}' is not a function`, {
+        name: "TypeError",
+        message: `Export '${functionName}' of module '${module}' is not a function`,
+        stack: "",
+      });
+    }
+    return handler;
+  }
+
+  /** Runs guest code, marking the interpreter broken if the engine itself throws (not a JS exception). */
+  private guard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      this.hostFailure = true;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new JsExecutionError("stack", `JS engine failure: ${message}`, { name: "InternalError", message, stack: "" });
+    }
+  }
+
+  private unwrap(result: ReturnType<QuickJSContext["callFunction"]>, where: string): QuickJSHandle {
+    if (!("error" in result) || result.error === undefined) return result.value;
+    const dumped = this.vm.ctx.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
+    result.error.dispose();
+    const jsError = typeof dumped === "object" && dumped !== null
+      ? { name: String(dumped.name ?? "Error"), message: String(dumped.message ?? ""), stack: String(dumped.stack ?? "") }
+      : { name: "Error", message: String(dumped), stack: "" };
+    const failure: JsFailure =
+      jsError.name === "InternalError" && jsError.message === "interrupted"
+        ? "timeout"
+        : jsError.name === "InternalError" && jsError.message === "out of memory"
+          ? "memory"
+          : jsError.name === "InternalError" && jsError.message === "stack overflow"
+            ? "stack"
+            : "exception";
+    throw new JsExecutionError(failure, `${where}: ${jsError.name}: ${jsError.message}`, jsError);
+  }
+
+  private readResponse(result: QuickJSHandle): AppResponse {
+    const { ctx } = this.vm;
+    try {
+      const field = (i: number) => ctx.getProp(result, i);
+      const status = field(0).consume((h) => ctx.getNumber(h));
+      const headers = field(1).consume((h) => JSON.parse(ctx.getString(h)) as Record<string, string>);
+      const contentType = field(2).consume((h) => (ctx.typeof(h) === "string" ? ctx.getString(h) : undefined));
+      const body = field(3).consume((h) => {
+        const type = ctx.typeof(h);
+        if (type === "string") return Buffer.from(ctx.getString(h), "utf8");
+        return type === "object" && contentType !== undefined ? this.vm.bytes(h) : undefined;
+      });
+      return { status, headers, contentType, body };
+    } finally {
+      result.dispose();
+    }
+  }
+
+  private installGlobals(): QuickJSHandle {
+    const { vm } = this;
+    const { ctx } = vm;
+    const call = () => {
+      if (this.current === undefined) throw new Error("This ccf API can only be used while handling a request");
+      return this.current;
+    };
+    const log = (level: LogLevel, message: string) => this.services.log(level, message);
+    const host = vm.functions({
+      ...converterHostFunctions(vm),
+      ...kvHostFunctions(vm, call),
+      ...rpcHostFunctions(vm, call),
+      ...consensusHostFunctions(vm, this.services.history),
+      ...historicalHostFunctions(vm, this.services.historical, call),
+      ...environmentHostFunctions(vm, () => this.current, log),
+    });
+    vm.functions(cryptoHostFunctions(vm)).consume((crypto) => ctx.setProp(host, "crypto", crypto));
+    const prelude = this.unwrap(ctx.evalCode(PRELUDE, "/__confide__/prelude.js"), "prelude");
+    const entryPoints = this.unwrap(ctx.callFunction(prelude, ctx.undefined, host), "prelude");
+    prelude.dispose();
+    host.dispose();
+    const invoke = ctx.getProp(entryPoints, "invoke");
+    entryPoints.dispose();
+    return invoke;
+  }
+}
+
+/** The request as JSON for the guest; a COSE payload (binary) travels beside it. */
+function requestMeta(request: AppRequest): { meta: string; coseContent: Buffer | undefined } {
+  let coseContent: Buffer | undefined;
+  const { headers, params, query, path, url, route, method, hostname, caller } = request;
+  const meta = JSON.stringify({ headers, params, query, path, url, route, method, hostname, caller }, function (this: Record<string, unknown>, key, value: unknown) {
+    // `this[key]` is the value before Buffer.toJSON turned it into {type, data}.
+    const original = this[key];
+    if (key === "content" && Buffer.isBuffer(original)) {
+      coseContent = original;
+      return null;
+    }
+    return value;
+  });
+  return { meta, coseContent };
+}
