@@ -1,0 +1,343 @@
+// CCF's app endpoint contract over real TLS: dispatch (404/405, templates),
+// the transaction per request (commit on 2xx, discard otherwise,
+// setApplyWrites, readonly endpoints cannot write), x-ms-ccf-transaction-id,
+// body serialisation and content types, isolation of the app realm (no Node
+// APIs, time/heap/stack limits, the node keeps serving), CCF errors for bad
+// input with the store unchanged, and receipts that verify.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
+import { startNode, type ServingNode } from "../src/node.ts";
+import type { Bundle } from "../src/runtime/bundle.ts";
+import { SENTINEL_KEY, Tables } from "../src/tables.ts";
+import { HttpsClient } from "./helpers/https-client.ts";
+
+const endpoint = (js_function: string, mode = "readwrite", authn_policies: unknown[] = ["no_auth"]) => ({
+  js_module: "app.js",
+  js_function,
+  authn_policies,
+  mode,
+  forwarding_required: "never",
+});
+
+const APP = `
+import { recordsMap } from "./lib/records.js";
+export function put(request) {
+  recordsMap().set(ccf.strToBuf(request.params.id), ccf.jsonCompatibleToBuf(request.body.json()));
+  return { statusCode: 204 };
+}
+export function get(request) {
+  const value = recordsMap().get(ccf.strToBuf(request.params.id));
+  if (value === undefined) return { statusCode: 404, body: { error: { code: "ResourceNotFound", message: "no such record" } } };
+  return { body: ccf.bufToJsonCompatible(value) };
+}
+export function putThenFail(request) {
+  recordsMap().set(ccf.strToBuf(request.params.id), ccf.strToBuf("discarded"));
+  return { statusCode: 400, body: "bad" };
+}
+export function putFailKeep(request) {
+  recordsMap().set(ccf.strToBuf(request.params.id), ccf.jsonCompatibleToBuf("kept"));
+  ccf.rpc.setApplyWrites(true);
+  return { statusCode: 409, body: "kept anyway" };
+}
+export function writeInReadonly(request) {
+  recordsMap().set(ccf.strToBuf("x"), ccf.strToBuf("y"));
+  return {};
+}
+export function writeGov() {
+  ccf.kv["public:ccf.gov.users.certs"].set(ccf.strToBuf("x"), ccf.strToBuf("y"));
+  return {};
+}
+export function echo(request) {
+  return { body: { method: request.method, path: request.path, url: request.url, route: request.route, query: request.query,
+    params: request.params, host: request.hostname, header: request.headers["x-custom"], text: request.body.text(), caller: request.caller } };
+}
+export function text() { return { body: "plain", headers: { "x-extra": 42 } }; }
+export function binary() { return { body: new Uint8Array([1, 2, 3]).buffer }; }
+export function typedContent() { return { body: "{}", headers: { "content-type": "application/custom" } }; }
+export function nothing() { return { statusCode: 201 }; }
+export function notAnObject() { return 42; }
+export function throws() { throw new Error("handler failed on purpose"); }
+export function probe(request) {
+  const name = request.params.name;
+  if (name === "process") return { body: process.pid };
+  if (name === "require") return { body: require("fs") };
+  if (name === "fs") return { body: globalThis.fs.readFileSync("/etc/passwd") };
+  if (name === "loop") { while (true) {} }
+  if (name === "recursion") { const f = (n) => f(n + 1) + 1; return { body: f(0) }; }
+  if (name === "allocate") { return { body: new ArrayBuffer(512 * 1024 * 1024).byteLength }; }
+  if (name === "strings") { let s = "x"; for (;;) s += s; }
+  if (name === "globals") return { body: [typeof process, typeof require, typeof globalThis.fs, typeof self, typeof window, typeof postMessage, typeof setTimeout, typeof fetch] };
+  return { statusCode: 400 };
+}
+export function dynamicImport() {
+  let outcome = "pending";
+  import("node:fs").then(() => { outcome = "imported"; }, (e) => { outcome = String(e); });
+  return { body: outcome };
+}
+export function claims(request) {
+  recordsMap().set(ccf.strToBuf("claimed"), ccf.strToBuf("yes"));
+  ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf("app claim")));
+  return {};
+}
+export function historical(request) {
+  const state = ccf.historicalState;
+  const value = state.kv["records"].get(ccf.strToBuf(request.params.id));
+  return { body: { txId: state.transactionId, value: value === undefined ? null : ccf.bufToJsonCompatible(value), hasProof: Array.isArray(state.receipt.proof) } };
+}
+`;
+
+const BUNDLE: Bundle = {
+  metadata: {
+    endpoints: {
+      "/records/{id}": { put: endpoint("put"), get: endpoint("get", "readonly") },
+      "/fail/{id}": { put: endpoint("putThenFail") },
+      "/keep/{id}": { put: endpoint("putFailKeep") },
+      "/readonly-write": { post: endpoint("writeInReadonly", "readonly") },
+      "/gov-write": { post: endpoint("writeGov") },
+      "/echo/{a}/{b}": { post: endpoint("echo") },
+      "/text": { get: endpoint("text", "readonly") },
+      "/binary": { get: endpoint("binary", "readonly") },
+      "/typed": { get: endpoint("typedContent", "readonly") },
+      "/nothing": { post: endpoint("nothing") },
+      "/not-object": { get: endpoint("notAnObject", "readonly") },
+      "/throws": { get: endpoint("throws", "readonly") },
+      "/probe/{name}": { get: endpoint("probe", "readonly") },
+      "/dynamic-import": { get: endpoint("dynamicImport", "readonly") },
+      "/claims": { post: endpoint("claims") },
+      "/historical/{id}": { get: endpoint("historical", "historical") },
+      "/anonymous": { get: endpoint("echo", "readonly", []) },
+    },
+  },
+  modules: [
+    { name: "app.js", module: APP },
+    { name: "lib/records.js", module: `export function recordsMap() { return ccf.kv["records"]; }` },
+  ],
+};
+
+let dir: string;
+let node: ServingNode;
+let client: HttpsClient;
+
+/** Versions of every map: equal before and after means the store is unchanged. */
+function storeVersions(): string {
+  const { store } = node.core.history;
+  return JSON.stringify({ seqno: store.lastSeqno, maps: store.mapNames().map((name) => [name, store.mapState(name)!.lastWriteVersion]) });
+}
+
+async function assertUnchanged(action: () => Promise<unknown>): Promise<void> {
+  const before = storeVersions();
+  await action();
+  assert.equal(storeVersions(), before);
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "confide-app-"));
+  node = await startNode({ dir, port: 0, appBundle: BUNDLE, signatureIntervalMs: 50 });
+  client = new HttpsClient(node.url, node.core.identity.serviceCertPem);
+});
+
+after(async () => {
+  client.close();
+  await node.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("dispatch and transactions", () => {
+  it("commits a 2xx write and returns its transaction id; a readonly read reports the id it read", async () => {
+    const put = await client.request("PUT", "/app/records/a", { body: { amount: 5 } });
+    assert.equal(put.status, 204);
+    const txId = put.headers["x-ms-ccf-transaction-id"]!;
+    assert.match(txId, /^\d+\.\d+$/);
+    const get = await client.get("/app/records/a");
+    assert.equal(get.status, 200);
+    assert.deepEqual(get.json, { amount: 5 });
+    assert.equal(get.headers["content-type"], "application/json");
+    assert.ok(get.headers["x-ms-ccf-transaction-id"]);
+  });
+
+  it("discards writes of a non-2xx response, keeps them with setApplyWrites(true)", async () => {
+    const failed = await client.request("PUT", "/app/fail/b");
+    assert.equal(failed.status, 400);
+    assert.equal(failed.text, "bad");
+    assert.equal((await client.get("/app/records/b")).status, 404);
+    const kept = await client.request("PUT", "/app/keep/c");
+    assert.equal(kept.status, 409);
+    assert.ok(kept.headers["x-ms-ccf-transaction-id"]);
+    // The stored JSON string comes back as a string body, which CCF sends as text/plain.
+    assert.equal((await client.get("/app/records/c")).text, "kept");
+  });
+
+  it("answers 404 for an unknown path and 405 with Allow for a known path and wrong method", async () => {
+    const missing = await client.get("/app/nowhere");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.error.code, "ResourceNotFound");
+    const wrong = await client.request("DELETE", "/app/records/a");
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.json.error.code, "UnsupportedHttpVerb");
+    assert.deepEqual(wrong.headers.allow!.split(", ").sort(), ["GET", "PUT"]);
+  });
+
+  it("fills the request object as CCF does", async () => {
+    const reply = await client.post("/app/echo/one/two?x=1&y=2", "hello", { "x-custom": "Value" });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.json, {
+      method: "POST",
+      path: "/app/echo/one/two",
+      url: "/app/echo/one/two?x=1&y=2",
+      route: "/app/echo/{a}/{b}",
+      query: "x=1&y=2",
+      params: { a: "one", b: "two" },
+      host: new URL(node.url).host,
+      header: "Value",
+      text: "hello",
+      caller: { policy: "no_auth" },
+    });
+    const anonymous = await client.get("/app/anonymous");
+    assert.equal(anonymous.json.caller, null);
+  });
+
+  it("serialises bodies with CCF's content types; handler headers override", async () => {
+    const text = await client.get("/app/text");
+    assert.equal(text.headers["content-type"], "text/plain");
+    assert.equal(text.text, "plain");
+    assert.equal(text.headers["x-extra"], "42");
+    const binary = await client.get("/app/binary");
+    assert.equal(binary.headers["content-type"], "application/octet-stream");
+    assert.deepEqual([...binary.body], [1, 2, 3]);
+    assert.equal((await client.get("/app/typed")).headers["content-type"], "application/custom");
+    const nothing = await client.post("/app/nothing");
+    assert.equal(nothing.status, 201);
+    assert.equal(nothing.headers["content-type"], undefined);
+    assert.equal(nothing.body.length, 0);
+  });
+});
+
+describe("errors and bad input leave the store unchanged", () => {
+  it("a readonly endpoint cannot write; app code cannot write governance tables", async () => {
+    await assertUnchanged(async () => {
+      for (const path of ["/app/readonly-write", "/app/gov-write"]) {
+        const reply = await client.post(path);
+        assert.equal(reply.status, 500);
+        assert.equal(reply.json.error.code, "InternalError");
+        assert.equal(reply.json.error.message, "Exception thrown while executing.");
+      }
+    });
+  });
+
+  it("malformed JSON to a JSON endpoint is a 500 from body.json(), nothing stored", async () => {
+    await assertUnchanged(async () => {
+      const reply = await client.request("PUT", "/app/records/z", { body: "{not json", headers: { "content-type": "application/json" } });
+      assert.equal(reply.status, 500);
+      assert.equal(reply.json.error.code, "InternalError");
+    });
+  });
+
+  it("an oversized body is 413 RequestBodyTooLarge", async () => {
+    await assertUnchanged(async () => {
+      const reply = await client.request("PUT", "/app/records/big", { body: Buffer.alloc(1024 * 1024 + 1, 0x20) });
+      assert.equal(reply.status, 413);
+      assert.equal(reply.json.error.code, "RequestBodyTooLarge");
+    });
+  });
+
+  it("an invalid transaction id in /node/tx is 400 InvalidQueryParameterValue", async () => {
+    for (const query of ["transaction_id=banana", "transaction_id=1", "transaction_id=0.5", ""]) {
+      const reply = await client.get(`/node/tx?${query}`);
+      assert.equal(reply.status, 400, query);
+      assert.equal(reply.json.error.code, "InvalidQueryParameterValue");
+    }
+  });
+
+  it("a non-object return value or a throw is a clean 500; details only when the runtime options ask", async () => {
+    for (const path of ["/app/not-object", "/app/throws"]) {
+      const reply = await client.get(path);
+      assert.equal(reply.status, 500);
+      assert.deepEqual(reply.json, { error: { code: "InternalError", message: "Exception thrown while executing." } });
+    }
+    const tx = node.core.history.begin();
+    tx.map(Tables.jsRuntimeOptions).set(SENTINEL_KEY, Buffer.from(JSON.stringify({ return_exception_details: true, max_execution_time_ms: 200 })));
+    node.core.history.commit(tx);
+    const detailed = await client.get("/app/throws");
+    assert.equal(detailed.json.error.details[0].code, "JSException");
+    assert.match(detailed.json.error.details[0].message, /handler failed on purpose/);
+    assert.match(detailed.json.error.details[0].trace, /throws/);
+  });
+});
+
+describe("isolation of the app realm", () => {
+  it("has no Node APIs or browser globals", async () => {
+    const reply = await client.get("/app/probe/globals");
+    assert.deepEqual(reply.json, Array(8).fill("undefined"));
+  });
+
+  for (const name of ["process", "require", "fs", "loop", "recursion", "allocate", "strings"]) {
+    it(`a handler using ${name} gets a clean 500 and the next request works`, async () => {
+      const reply = await client.get(`/app/probe/${name}`);
+      assert.equal(reply.status, 500);
+      assert.equal(reply.json.error.code, "InternalError");
+      if (name === "loop") assert.equal(reply.json.error.message, "Operation took too long to complete.");
+      const next = await client.get("/app/records/a");
+      assert.equal(next.status, 200);
+      assert.deepEqual(next.json, { amount: 5 });
+    });
+  }
+
+  it("dynamic import of a node: module fails inside the app", async () => {
+    const reply = await client.get("/app/dynamic-import");
+    assert.equal(reply.status, 200);
+    // The import is rejected (module not in the bundle); nothing was imported.
+    assert.notEqual(reply.json, "imported");
+  });
+});
+
+describe("receipts and historical state", () => {
+  it("a receipt for an app transaction verifies against the service certificate and carries the claims digest", async () => {
+    const reply = await client.post("/app/claims");
+    const txId = reply.headers["x-ms-ccf-transaction-id"]!;
+    await node.core.history.waitForCommit(Number(txId.split(".")[1]));
+    const receipt = await client.getEventually(`/app/receipt?transaction_id=${txId}`);
+    assert.equal(receipt.status, 200);
+    verifyReceipt(receipt.json as Receipt, node.core.identity.serviceCertPem);
+    const { createHash } = await import("node:crypto");
+    assert.equal(receipt.json.leaf_components.claims_digest, createHash("sha256").update("app claim").digest("hex"));
+    const viaNode = await client.getEventually(`/node/receipt?transaction_id=${txId}`);
+    assert.deepEqual(viaNode.json, receipt.json);
+  });
+
+  it("historical endpoints: 400 without the header, 404 for unknown ids, 202 then the state as written by that transaction", async () => {
+    const first = await client.request("PUT", "/app/records/h", { body: { version: 1 } });
+    const firstId = first.headers["x-ms-ccf-transaction-id"]!;
+    await client.request("PUT", "/app/records/h", { body: { version: 2 } });
+    await node.core.history.waitForCommit(node.core.history.lastSeqno);
+
+    const missing = await client.get("/app/historical/h");
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.error.code, "MissingRequiredHeader");
+    const garbage = await client.get("/app/historical/h", { "x-ms-ccf-transaction-id": "nonsense" });
+    assert.equal(garbage.json.error.code, "InvalidHeaderValue");
+    const unknown = await client.get("/app/historical/h", { "x-ms-ccf-transaction-id": `${firstId.split(".")[0]}.999999` });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error.code, "TransactionPendingOrUnknown");
+
+    const pending = await client.get("/app/historical/h", { "x-ms-ccf-transaction-id": firstId });
+    assert.equal(pending.status, 202);
+    assert.equal(pending.headers["retry-after"], "3");
+    const reply = await client.getEventually("/app/historical/h", { "x-ms-ccf-transaction-id": firstId });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.json, { txId: firstId, value: { version: 1 }, hasProof: true });
+  });
+
+  it("/node/tx reports Committed for a committed app transaction", async () => {
+    const put = await client.request("PUT", "/app/records/t", { body: { t: 1 } });
+    const txId = put.headers["x-ms-ccf-transaction-id"]!;
+    await node.core.history.waitForCommit(Number(txId.split(".")[1]));
+    const status = await client.get(`/node/tx?transaction_id=${txId}`);
+    assert.deepEqual(status.json, { transaction_id: txId, status: "Committed" });
+    const commit = await client.get("/app/commit");
+    assert.match(commit.json.transaction_id, /^\d+\.\d+$/);
+  });
+});
