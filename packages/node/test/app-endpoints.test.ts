@@ -11,11 +11,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
-import type { Bundle } from "../src/runtime/bundle.ts";
+import type { AuthnPolicy, Bundle, EndpointMode, EndpointProperties } from "../src/runtime/bundle.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { HttpsClient } from "./helpers/https-client.ts";
 
-const endpoint = (js_function: string, mode = "readwrite", authn_policies: unknown[] = ["no_auth"]) => ({
+const endpoint = (js_function: string, mode: EndpointMode = "readwrite", authn_policies: AuthnPolicy[] = ["no_auth"]): EndpointProperties => ({
   js_module: "app.js",
   js_function,
   authn_policies,

@@ -13,11 +13,11 @@ import { SignJWT } from "jose";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { certId } from "../src/crypto/keys.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
-import type { Bundle } from "../src/runtime/bundle.ts";
+import type { AuthnPolicy, Bundle, EndpointProperties } from "../src/runtime/bundle.ts";
 import { Tables } from "../src/tables.ts";
 import { HttpsClient, type ClientIdentity } from "./helpers/https-client.ts";
 
-const whoami = (authn_policies: unknown[]) => ({
+const whoami = (authn_policies: AuthnPolicy[]): Record<string, EndpointProperties> => ({
   get: { js_module: "app.js", js_function: "whoami", authn_policies, mode: "readonly", forwarding_required: "never" },
 });
 
