@@ -1,0 +1,378 @@
+// The node's JSON configuration, shaped like CCF's cchost config
+// (doc/host_config_schema/cchost_config.json) wherever CCF has the same
+// setting, with CCF's size ("5MB") and time ("1s", "100ms") strings.
+// parseConfig checks the JSON and resolves paths without touching the disk;
+// readConfigFiles then reads the files it names (certificates, data, the app).
+// docs/configuration.md describes every field.
+import { X509Certificate, createPublicKey } from "node:crypto";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import type { SubjectAltName } from "./crypto/certs.ts";
+import type { InitialMember, InitialUser } from "./genesis.ts";
+import {
+  HTTP_MAX_BODY_BYTES,
+  HTTP_MAX_HEADER_BYTES,
+  LEDGER_CHUNK_BYTES,
+  SIGNATURE_INTERVAL_MS,
+  SIGNATURE_INTERVAL_TX,
+  SNAPSHOT_INTERVAL_TX,
+} from "./limits.ts";
+import type { LogLevel } from "./logger.ts";
+import type { ServingNodeOptions } from "./node.ts";
+import { parseBundle, type Bundle } from "./runtime/bundle.ts";
+
+/** A configuration the node cannot start with; `field` is its dotted path ("ledger.chunk_size"). */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
+    super(field === "" ? `config: ${detail}` : `config field ${field}: ${detail}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface IdentityFiles {
+  certificateFile: string;
+  dataJsonFile?: string;
+}
+
+export interface MemberFiles extends IdentityFiles {
+  encryptionPublicKeyFile?: string;
+}
+
+/** Files the config names, as absolute paths, read by readConfigFiles. */
+export interface ConfigFiles {
+  members: MemberFiles[];
+  users: IdentityFiles[];
+  serviceDataJsonFile?: string;
+  /** A bundle JSON file or an app directory (app.json + src/). */
+  jsAppBundle?: string;
+}
+
+export interface ParsedConfig {
+  /** Everything but the contents of `files`. */
+  node: ServingNodeOptions;
+  files: ConfigFiles;
+  logLevel: LogLevel;
+}
+
+export interface NodeConfig {
+  node: ServingNodeOptions;
+  logLevel: LogLevel;
+}
+
+/** CCF's logging.host_level values (any case) and the level of our log each one shows from. */
+const HOST_LEVELS = new Map<string, LogLevel>([["trace", "debug"], ["debug", "debug"], ["info", "info"], ["fail", "warn"], ["fatal", "error"]]);
+
+export function loadConfig(file: string): NodeConfig {
+  return readConfigFiles(parseConfigFile(file));
+}
+
+/** Reads and checks a config file without reading the files it names (so a caller can override fields first). */
+export function parseConfigFile(file: string): ParsedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError("", `cannot read ${file}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError("", `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(json, dirname(resolve(file)));
+}
+
+/** Checks a config and fills in defaults; relative paths resolve against `baseDir` (the config file's directory). */
+export function parseConfig(json: unknown, baseDir: string): ParsedConfig {
+  const root = object(json, "", ["network", "node_certificate", "workspace", "ledger", "snapshots", "ledger_signatures", "command", "service_data_json_file", "users", "js_app_bundle", "logging"]);
+  const path = (value: string) => resolve(baseDir, value);
+  const node: ServingNodeOptions = { dir: path(optionalString(root, "", "workspace") ?? ".") };
+
+  Object.assign(node, parseNetwork(root.network));
+  const subjectAltNames = parseSubjectAltNames(root.node_certificate);
+  if (subjectAltNames !== undefined) node.subjectAltNames = subjectAltNames;
+
+  const ledger = optionalObject(root, "", "ledger", ["directory", "chunk_size"]);
+  const ledgerDir = optionalString(ledger, "ledger", "directory");
+  if (ledgerDir !== undefined) node.ledgerDir = path(ledgerDir);
+  node.chunkBytes = optionalSize(ledger, "ledger", "chunk_size") ?? LEDGER_CHUNK_BYTES;
+
+  const snapshots = optionalObject(root, "", "snapshots", ["directory", "tx_count"]);
+  const snapshotsDir = optionalString(snapshots, "snapshots", "directory");
+  if (snapshotsDir !== undefined) node.snapshotsDir = path(snapshotsDir);
+  node.snapshotIntervalTx = optionalPositiveInteger(snapshots, "snapshots", "tx_count") ?? SNAPSHOT_INTERVAL_TX;
+
+  const signatures = optionalObject(root, "", "ledger_signatures", ["tx_count", "delay"]);
+  node.signatureIntervalTx = optionalPositiveInteger(signatures, "ledger_signatures", "tx_count") ?? SIGNATURE_INTERVAL_TX;
+  node.signatureIntervalMs = optionalDuration(signatures, "ledger_signatures", "delay") ?? SIGNATURE_INTERVAL_MS;
+
+  const files: ConfigFiles = { members: parseMembers(root.command, path), users: parseUsers(root.users, path) };
+  const serviceData = optionalString(root, "", "service_data_json_file", true);
+  if (serviceData !== undefined) files.serviceDataJsonFile = path(serviceData);
+  const bundle = optionalString(root, "", "js_app_bundle");
+  if (bundle !== undefined) files.jsAppBundle = path(bundle);
+
+  const logging = optionalObject(root, "", "logging", ["host_level"]);
+  const hostLevel = optionalString(logging, "logging", "host_level");
+  const logLevel = hostLevel === undefined ? "info" : HOST_LEVELS.get(hostLevel.toLowerCase());
+  if (logLevel === undefined) throw new ConfigError("logging.host_level", `expected one of Trace, Debug, Info, Fail, Fatal, got ${JSON.stringify(hostLevel)}`);
+  return { node, files, logLevel };
+}
+
+/** Reads the certificates, data and app the config names; a file that is missing or malformed is a ConfigError naming its field. */
+export function readConfigFiles(config: ParsedConfig): NodeConfig {
+  const { files } = config;
+  const node: ServingNodeOptions = {
+    ...config.node,
+    members: files.members.map((member, i) => {
+      const field = `command.start.members[${i}]`;
+      const initial: InitialMember = readIdentity(member, field);
+      if (member.encryptionPublicKeyFile !== undefined) {
+        initial.encryptionPublicKeyPem = readPublicKey(member.encryptionPublicKeyFile, `${field}.encryption_public_key_file`);
+      }
+      return initial;
+    }),
+    users: files.users.map((user, i): InitialUser => readIdentity(user, `users[${i}]`)),
+  };
+  if (files.serviceDataJsonFile !== undefined) node.serviceData = readJson(files.serviceDataJsonFile, "service_data_json_file");
+  if (files.jsAppBundle !== undefined) node.appBundle = loadAppBundle(files.jsAppBundle);
+  return { node, logLevel: config.logLevel };
+}
+
+/**
+ * A JS app bundle from a bundle JSON file, or from an app directory built as
+ * @microsoft/ccf-app's build_bundle does: app.json is the metadata and each
+ * .js file under src/ a module named by its path relative to src/.
+ */
+export function loadAppBundle(path: string): Bundle {
+  const field = "js_app_bundle";
+  let bundle: unknown;
+  if (isDirectory(path, field)) {
+    const srcDir = join(path, "src");
+    if (!isDirectory(srcDir, field)) throw new ConfigError(field, `${srcDir} is not a directory`);
+    bundle = {
+      metadata: readJson(join(path, "app.json"), field),
+      modules: jsFiles(srcDir).map((file) => ({ name: relative(srcDir, file).split(sep).join("/"), module: readText(file, field) })),
+    };
+  } else {
+    bundle = readJson(path, field);
+  }
+  try {
+    return parseBundle(bundle);
+  } catch (error) {
+    throw new ConfigError(field, `${path}: ${(error as Error).message}`);
+  }
+}
+
+function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" | "maxBodyBytes" | "maxHeaderBytes"> {
+  // Without a network section the node listens where startNode puts it by default.
+  if (value === undefined) return { maxBodyBytes: HTTP_MAX_BODY_BYTES, maxHeaderBytes: HTTP_MAX_HEADER_BYTES };
+  const network = object(value, "network", ["rpc_interfaces"]);
+  const interfaces = object(network.rpc_interfaces ?? {}, "network.rpc_interfaces");
+  const names = Object.keys(interfaces);
+  // CCF may listen on several named interfaces; a single Confide node serves one.
+  if (names.length !== 1) throw new ConfigError("network.rpc_interfaces", `expected exactly one interface, got ${names.length}`);
+  const field = `network.rpc_interfaces.${names[0]!}`;
+  const rpc = object(interfaces[names[0]!], field, ["bind_address", "http_configuration"]);
+  const bindAddress = optionalString(rpc, field, "bind_address");
+  if (bindAddress === undefined) throw new ConfigError(`${field}.bind_address`, "is required");
+  const http = optionalObject(rpc, field, "http_configuration", ["max_body_size", "max_header_size"]);
+  return {
+    ...parseBindAddress(bindAddress, `${field}.bind_address`),
+    maxBodyBytes: optionalSize(http, `${field}.http_configuration`, "max_body_size") ?? HTTP_MAX_BODY_BYTES,
+    maxHeaderBytes: optionalSize(http, `${field}.http_configuration`, "max_header_size") ?? HTTP_MAX_HEADER_BYTES,
+  };
+}
+
+/** "host:port" or "[ipv6]:port"; port 0 lets the OS pick a free port. */
+function parseBindAddress(text: string, field: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) throw new ConfigError(field, `expected "host:port" (port 0-65535), got ${JSON.stringify(text)}`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function parseSubjectAltNames(value: unknown): SubjectAltName[] | undefined {
+  if (value === undefined) return undefined;
+  const cert = object(value, "node_certificate", ["subject_alt_names"]);
+  if (cert.subject_alt_names === undefined) return undefined;
+  return array(cert.subject_alt_names, "node_certificate.subject_alt_names").map((entry, i) => {
+    const match = typeof entry === "string" ? /^(iPAddress|dNSName):(.+)$/.exec(entry) : null;
+    if (match === null) throw new ConfigError(`node_certificate.subject_alt_names[${i}]`, `expected "iPAddress:<ip>" or "dNSName:<name>", got ${JSON.stringify(entry)}`);
+    return { type: match[1] === "iPAddress" ? "ip" : "dns", value: match[2]! };
+  });
+}
+
+function parseMembers(value: unknown, path: (value: string) => string): MemberFiles[] {
+  if (value === undefined) return [];
+  const command = object(value, "command", ["type", "start"]);
+  // Join and Recover need other nodes and recovery shares, which a single Confide node does not have yet.
+  if (command.type !== "Start") throw new ConfigError("command.type", `only "Start" is supported, got ${JSON.stringify(command.type)}`);
+  const start = optionalObject(command, "command", "start", ["members"]);
+  if (start.members === undefined) return [];
+  return array(start.members, "command.start.members").map((entry, i) => {
+    const field = `command.start.members[${i}]`;
+    const member = object(entry, field, ["certificate_file", "encryption_public_key_file", "data_json_file"]);
+    const files: MemberFiles = identityFiles(member, field, path);
+    const key = optionalString(member, field, "encryption_public_key_file", true);
+    if (key !== undefined) files.encryptionPublicKeyFile = path(key);
+    return files;
+  });
+}
+
+function parseUsers(value: unknown, path: (value: string) => string): IdentityFiles[] {
+  if (value === undefined) return [];
+  return array(value, "users").map((entry, i) => identityFiles(object(entry, `users[${i}]`, ["certificate_file", "data_json_file"]), `users[${i}]`, path));
+}
+
+function identityFiles(entry: Record<string, unknown>, field: string, path: (value: string) => string): IdentityFiles {
+  const certificate = optionalString(entry, field, "certificate_file");
+  if (certificate === undefined) throw new ConfigError(`${field}.certificate_file`, "is required");
+  const files: IdentityFiles = { certificateFile: path(certificate) };
+  const data = optionalString(entry, field, "data_json_file", true);
+  if (data !== undefined) files.dataJsonFile = path(data);
+  return files;
+}
+
+// --- CCF's unit strings (src/ds/unit_strings.h): an integer, optional spaces, a case-insensitive unit.
+
+const SIZE_UNITS = new Map([["", 1], ["b", 1], ["kb", 1024], ["mb", 1024 ** 2], ["gb", 1024 ** 3], ["tb", 1024 ** 4]]);
+/** In milliseconds; a bare number in a CCF time string is microseconds. */
+const TIME_UNITS = new Map([["", 0.001], ["us", 0.001], ["ms", 1], ["s", 1000], ["min", 60_000], ["h", 3_600_000]]);
+
+function unitString(text: string, units: Map<string, number>): number | undefined {
+  const match = /^(\d+)\s*([a-zA-Z]*)$/.exec(text.trim());
+  if (match === null) return undefined;
+  const factor = units.get(match[2]!.toLowerCase());
+  return factor === undefined ? undefined : Number(match[1]) * factor;
+}
+
+/** A size string ("5MB", "16KB", "2048") or a number of bytes; at least 1 byte. */
+function optionalSize(parent: Record<string, unknown>, parentField: string, key: string): number | undefined {
+  const value = parent[key];
+  if (value === undefined) return undefined;
+  const bytes = typeof value === "number" ? value : typeof value === "string" ? unitString(value, SIZE_UNITS) : undefined;
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new ConfigError(at(parentField, key), `expected a size such as "5MB", "16KB" or a positive number of bytes, got ${JSON.stringify(value)}`);
+  }
+  return bytes;
+}
+
+/** A time string ("1s", "100ms", "1000us") or a number of milliseconds; rounded up to whole ms, at least 1 ms. */
+function optionalDuration(parent: Record<string, unknown>, parentField: string, key: string): number | undefined {
+  const value = parent[key];
+  if (value === undefined) return undefined;
+  const ms = typeof value === "number" ? value : typeof value === "string" ? unitString(value, TIME_UNITS) : undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0 || ms > 2 ** 31 - 1) {
+    throw new ConfigError(at(parentField, key), `expected a duration such as "1s", "100ms" or a positive number of milliseconds, got ${JSON.stringify(value)}`);
+  }
+  return Math.ceil(ms);
+}
+
+// --- Shape checks: each names the field it rejects.
+
+/** The dotted path of `key` inside `parentField` ("" is the root). */
+function at(parentField: string, key: string): string {
+  return parentField === "" ? key : `${parentField}.${key}`;
+}
+
+/** The value as an object; with `known`, any other key is an error. */
+function object(value: unknown, field: string, known?: readonly string[]): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(field, `expected an object, got ${describe(value)}`);
+  const unknown = known === undefined ? undefined : Object.keys(value).find((key) => !known.includes(key));
+  if (unknown !== undefined) throw new ConfigError(at(field, unknown), `unknown field (expected one of: ${known!.join(", ")})`);
+  return value as Record<string, unknown>;
+}
+
+function optionalObject(parent: Record<string, unknown>, parentField: string, key: string, known: readonly string[]): Record<string, unknown> {
+  const value = parent[key];
+  return value === undefined ? {} : object(value, at(parentField, key), known);
+}
+
+function array(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) throw new ConfigError(field, `expected an array, got ${describe(value)}`);
+  return value;
+}
+
+/** A non-empty string, or undefined when absent (or null, where CCF's schema allows null). */
+function optionalString(parent: Record<string, unknown>, parentField: string, key: string, nullable = false): string | undefined {
+  const value = parent[key];
+  if (value === undefined || (nullable && value === null)) return undefined;
+  if (typeof value !== "string" || value === "") throw new ConfigError(at(parentField, key), `expected a non-empty string, got ${describe(value)}`);
+  return value;
+}
+
+function optionalPositiveInteger(parent: Record<string, unknown>, parentField: string, key: string): number | undefined {
+  const value = parent[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) throw new ConfigError(at(parentField, key), `expected a positive integer, got ${describe(value)}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+// --- Reading the files the config names.
+
+function readText(file: string, field: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(field, `cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function readJson(file: string, field: string): unknown {
+  const text = readText(file, field);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(field, `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function readIdentity(files: IdentityFiles, field: string): InitialUser {
+  const certPem = readText(files.certificateFile, `${field}.certificate_file`);
+  try {
+    new X509Certificate(certPem);
+  } catch (error) {
+    throw new ConfigError(`${field}.certificate_file`, `${files.certificateFile} is not a PEM certificate: ${(error as Error).message}`);
+  }
+  const identity: InitialUser = { certPem };
+  if (files.dataJsonFile !== undefined) identity.data = readJson(files.dataJsonFile, `${field}.data_json_file`);
+  return identity;
+}
+
+function readPublicKey(file: string, field: string): string {
+  const pem = readText(file, field);
+  try {
+    createPublicKey(pem);
+  } catch (error) {
+    throw new ConfigError(field, `${file} is not a PEM public key: ${(error as Error).message}`);
+  }
+  return pem;
+}
+
+function isDirectory(path: string, field: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    throw new ConfigError(field, `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Every .js file under `dir`, sorted so a bundle's module order does not depend on the file system. */
+function jsFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((name) => join(dir, name))
+    .filter((file) => file.endsWith(".js") && statSync(file).isFile())
+    .sort();
+}

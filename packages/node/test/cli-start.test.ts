@@ -1,0 +1,188 @@
+// `confide-node start --config`, run as a real child process the way an operator
+// runs cchost: it prints its URL (port 0 picks one), serves /node/state,
+// /node/commit and a dev-deployed app over TLS trusted through service_cert.pem
+// only, stops cleanly on SIGINT (exit 0), replays its ledger on restart, and
+// exits 2 naming the field on a bad config.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { HttpsClient } from "./helpers/https-client.ts";
+
+const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** One confide-node process, with its output collected as it arrives. */
+class NodeProcess {
+  readonly child: ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, ["--import", "tsx", "bin/confide-node.ts", ...args], { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
+    this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    children.push(this);
+  }
+
+  /** Resolves with the first match of `pattern` in stdout; fails if the process exits first. */
+  waitForOutput(pattern: RegExp): Promise<RegExpMatchArray> {
+    const found = new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(this.stdout);
+        if (match !== null) {
+          this.child.stdout!.off("data", check);
+          resolve(match);
+        }
+      };
+      this.child.stdout!.on("data", check);
+      check();
+      void this.exited.then((code) => reject(new Error(`node exited (${code}) before printing ${pattern}:\n${this.stdout}\n${this.stderr}`)));
+    });
+    return withTimeout(found, START_TIMEOUT_MS, `${pattern} in the node's output`);
+  }
+
+  exitCode(): Promise<number | null> {
+    return withTimeout(this.exited, STOP_TIMEOUT_MS, "the node to exit");
+  }
+}
+
+const children: NodeProcess[] = [];
+
+after(() => {
+  for (const node of children) if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill("SIGKILL");
+});
+
+const APP_JS = `
+const key = ccf.strToBuf("n");
+function current() {
+  const value = ccf.kv["counter"].get(key);
+  return value === undefined ? 0 : ccf.bufToJsonCompatible(value);
+}
+export function increment() {
+  const n = current() + 1;
+  ccf.kv["counter"].set(key, ccf.jsonCompatibleToBuf(n));
+  return { body: { n } };
+}
+export function read() {
+  return { body: { n: current() } };
+}
+`;
+
+function writeApp(dir: string): void {
+  const endpoint = (js_function: string, mode: string) => ({ js_module: "counter.js", js_function, authn_policies: ["no_auth"], mode, forwarding_required: "never" });
+  mkdirSync(join(dir, "src"), { recursive: true });
+  writeFileSync(join(dir, "app.json"), JSON.stringify({ endpoints: { "/counter": { post: endpoint("increment", "readwrite"), get: endpoint("read", "readonly") } } }));
+  writeFileSync(join(dir, "src", "counter.js"), APP_JS);
+}
+
+const seqnoOf = (txId: string) => Number(txId.split(".")[1]);
+
+describe("confide-node start --config", () => {
+  let dir: string;
+  let configFile: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "confide-cli-"));
+    writeApp(join(dir, "app"));
+    configFile = join(dir, "node.json");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        network: { rpc_interfaces: { primary_rpc_interface: { bind_address: "127.0.0.1:0" } } },
+        workspace: "ws",
+        ledger_signatures: { tx_count: 100, delay: "50ms" },
+        js_app_bundle: "app",
+        logging: { host_level: "Info" },
+      }),
+    );
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function startNode(): Promise<{ node: NodeProcess; client: HttpsClient; url: string }> {
+    const node = new NodeProcess(["start", "--config", configFile]);
+    // The banner ends with the Ctrl-C hint; it may arrive in several chunks.
+    const [, url] = await node.waitForOutput(/Node \[0\] = (https:\/\/127\.0\.0\.1:\d+)\n[\s\S]*Ctrl-C stops the node cleanly/);
+    // Trust only the service certificate: the node's TLS certificate is issued by it.
+    const client = new HttpsClient(url!, readFileSync(join(dir, "ws", "service_cert.pem"), "utf8"));
+    return { node, client, url: url! };
+  }
+
+  let committedBeforeStop = 0;
+
+  it("serves the node and the dev-deployed app over TLS, and stops cleanly on SIGINT", async () => {
+    const { node, client, url } = await startNode();
+    try {
+      assert.match(node.stdout, new RegExp(`curl --cacert ${join(dir, "ws", "service_cert.pem")} ${url}/node/state`));
+      const state = await client.get("/node/state");
+      assert.equal(state.status, 200);
+      assert.equal(state.json.state, "PartOfNetwork");
+      assert.match(node.stdout, new RegExp(`node id: +${state.json.node_id}`));
+
+      const written = await client.post("/app/counter");
+      assert.equal(written.status, 200);
+      assert.deepEqual(written.json, { n: 1 });
+      const writtenAt = seqnoOf(written.headers["x-ms-ccf-transaction-id"]!);
+      // The next signature (within the 50 ms delay) commits the write.
+      await withTimeout(
+        (async () => {
+          while (seqnoOf((await client.get("/node/commit")).json.transaction_id) < writtenAt) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        STOP_TIMEOUT_MS,
+        "the write to commit",
+      );
+      const commit = await client.get("/node/commit");
+      assert.equal(commit.status, 200);
+      committedBeforeStop = seqnoOf(commit.json.transaction_id);
+    } finally {
+      client.close();
+    }
+    node.child.kill("SIGINT");
+    assert.equal(await node.exitCode(), 0);
+    assert.match(node.stdout, /\[info \] node \| Node stopped: ledger signed and flushed/);
+    assert.equal(node.stderr, "");
+  });
+
+  it("replays its ledger on restart: the commit does not go back and the app's state is still there", async () => {
+    assert.ok(committedBeforeStop > 0, "the previous test committed a write");
+    const { node, client } = await startNode();
+    try {
+      const commit = await client.get("/node/commit");
+      assert.ok(seqnoOf(commit.json.transaction_id) >= committedBeforeStop, `${commit.json.transaction_id} < ${committedBeforeStop}`);
+      assert.deepEqual((await client.get("/app/counter")).json, { n: 1 });
+    } finally {
+      client.close();
+    }
+    node.child.kill("SIGTERM");
+    assert.equal(await node.exitCode(), 0);
+  });
+
+  it("exits 2 naming the field when the config is bad", async () => {
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ ledger: { chunk_size: "5 parsecs" } }));
+    const node = new NodeProcess(["start", "--config", bad]);
+    assert.equal(await node.exitCode(), 2);
+    assert.match(node.stderr, /ledger\.chunk_size/);
+  });
+
+  it("exits 2 when given both --config and --dir", async () => {
+    const node = new NodeProcess(["start", "--config", configFile, "--dir", join(dir, "other")]);
+    assert.equal(await node.exitCode(), 2);
+    assert.match(node.stderr, /exactly one of --config <file> and --dir <dir>/);
+  });
+});
