@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -52,6 +52,8 @@ function main(): void {
   const replay = readResult("replay", since);
   const receipts = readResult("receipts", since);
   const memory = readResult("memory", since);
+  const httpsApp = readResult("https-app", since);
+  const coldStart = readResult("cold-start", since);
 
   console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
   console.log(`   ${machineLine(machine())}`);
@@ -114,6 +116,35 @@ function main(): void {
           (r.compactedValuesPerMillionKeys ? `; values re-packed: ${fmtBytes(r.compactedValuesPerMillionKeys.heapUsed + r.compactedValuesPerMillionKeys.arrayBuffers)}` : ""),
       ]);
     }
+  }
+  if (httpsApp) {
+    for (const workload of ["write", "read"]) {
+      const n = httpsApp.results.find((r: Json) => r.server === "node" && r.workload === workload);
+      const w = httpsApp.results.find((r: Json) => r.server === "raw" && r.workload === workload);
+      const q = httpsApp.ratios.find((r: Json) => r.workload === workload);
+      rows.push([
+        `HTTPS app ${workload === "write" ? "PUT" : "GET"} /app/records/{id}, ${httpsApp.config.connections} conns (req/s, p50 / p99)`,
+        `${fmtInt(n.requestsPerSecond)} req/s, ${fmtMs(n.latencyMs.median)} / ${fmtMs(n.latencyMs.p99)}`,
+        "≥ 50% of raw",
+        `${(q.nodeOverRaw * 100).toFixed(1)}% of raw node:https ${fmtInt(w.requestsPerSecond)} req/s (${fmtMs(w.latencyMs.median)} / ${fmtMs(w.latencyMs.p99)}); client ${httpsApp.config.client}`,
+      ]);
+    }
+  }
+  if (coldStart) {
+    const i = coldStart.interpreter;
+    const h = coldStart.https;
+    rows.push([
+      `cold start, ${fmtBytes(coldStart.config.bundleBytes)} bundle: create + first call (median / max)`,
+      `${fmtMs(i.firstInProcess.totalMs.median)} / ${fmtMs(i.firstInProcess.totalMs.max)}`,
+      "< 200 ms",
+      `later deployment in the same process ${fmtMs(i.laterDeployment.totalMs.median)}; QuickJS compile ${fmtMs(coldStart.phases.compileOnlyFirstMs.median)} (first) / ${fmtMs(coldStart.phases.compileOnlyAgainMs.median)} (again)`,
+    ]);
+    rows.push([
+      "cold start: startNode(appBundle) → first HTTPS response (median / max)",
+      `${fmtMs(h.totalMs.median)} / ${fmtMs(h.totalMs.max)}`,
+      "< 200 ms",
+      `startNode ${fmtMs(h.startNodeMs.median)} + first response ${fmtMs(h.firstResponseMs.median)}`,
+    ]);
   }
   const b = commit?.baselines ?? replay?.baselines;
   if (b) {

@@ -4,8 +4,8 @@
 export const SIGNATURE_INTERVAL_TX = 5000;
 /** CCF's ledger_signatures.delay default: sign within 1 s of a transaction, so commit latency is bounded. */
 export const SIGNATURE_INTERVAL_MS = 1000;
-/** CCF's ledger.chunk_size default (5 MB): a new chunk file starts after the first signature past this size. */
-export const LEDGER_CHUNK_BYTES = 5_000_000;
+/** CCF's ledger.chunk_size default ("5MB", which CCF reads as 5 MiB): a new chunk file starts after the first signature past this size. */
+export const LEDGER_CHUNK_BYTES = 5 * 1024 * 1024;
 /** CCF's snapshots.tx_count default: a snapshot after this many transactions (taken at a signature). */
 export const SNAPSHOT_INTERVAL_TX = 10_000;
 /** Buffered ledger bytes are written to the file once this many accumulate (group write; fsync is separate). */

@@ -71,7 +71,8 @@ export class Vm {
   functions(fns: Record<string, HostFunction>): QuickJSHandle {
     const object = this.ctx.newObject();
     for (const [name, fn] of Object.entries(fns)) {
-      this.ctx.newFunction(name, (...args) => this.toGuest(fn(...args) ?? undefined)).consume((handle) => this.ctx.setProp(object, name, handle));
+      // `null` stays null in the guest (e.g. getViewForSeqno, getStateRange); only void becomes undefined.
+      this.ctx.newFunction(name, (...args) => this.toGuest(fn(...args) as HostValue)).consume((handle) => this.ctx.setProp(object, name, handle));
     }
     return object;
   }

@@ -15,6 +15,11 @@ export function consensusHostFunctions(vm: Vm, history: History): Record<string,
       return JSON.stringify({ view, seqno });
     },
     statusForTxId: (view, seqno) => history.txStatus({ view: toView(natural(view, "view")), seqno: seqNo(natural(seqno, "seqno")) }),
-    viewForSeqno: (seqno) => history.viewOf(natural(seqno, "seqno")) ?? null,
+    viewForSeqno: (seqno) => {
+      const n = natural(seqno, "seqno");
+      // CCF's ViewHistory::view_at answers the latest view for any seqno past the end of
+      // the log; only seqnos before the first view (e.g. 0) have none (null).
+      return n > history.lastSeqno ? history.view : (history.viewOf(n) ?? null);
+    },
   };
 }
