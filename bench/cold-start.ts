@@ -358,7 +358,7 @@ async function main(): Promise<void> {
       row("  first call", interpreter.laterDeployment.firstCallMs),
       row("startNode(appBundle) until the first HTTPS response", https.totalMs, true),
       row("  startNode (identity, genesis + 1 MB app in the ledger, signed)", https.startNodeMs),
-      row("  first HTTPS response (new connection; interpreter built lazily)", https.firstResponseMs, true),
+      row("  first HTTPS response (new connection; app loaded at start)", https.firstResponseMs, true),
       row("  a later request on a new connection (TLS handshake + warm call)", https.secondConnectionMs),
     ]);
     console.log();

@@ -129,8 +129,9 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
     history.commit(tx);
     log.info("Deployed the app bundle given at start (dev mode) and opened the service");
   }
-  // Make genesis and the dev deployment committed before serving clients who poll /commit.
+  // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
   if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+  await frontend.prepare();
   return {
     core,
     frontend,

@@ -56,6 +56,11 @@ export class AppEndpoints {
     return this.current() ? [...this.current()!.router.entries()].map((entry) => entry.value) : [];
   }
 
+  /** Builds the interpreter of the deployed app now (after a deployment) rather than on its first request. */
+  async prepare(): Promise<void> {
+    await this.current()?.interpreter;
+  }
+
   /** Handles the request if it names an app endpoint; undefined otherwise (built-ins may serve it). */
   async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
     const app = this.current();

@@ -46,6 +46,11 @@ export class Frontend {
     this.builtins = builtinRouter(context);
   }
 
+  /** Gets the deployed app ready to serve (call after a deployment commits). */
+  prepare(): Promise<void> {
+    return this.app.prepare();
+  }
+
   async handle(request: HttpRequest): Promise<HttpResponse> {
     try {
       const fromApp = await this.app.handle(request);

@@ -4,7 +4,7 @@
 // limit, a stack limit and an execution time limit; breaking one is a clean
 // error for that call and the interpreter keeps serving.
 import { readFileSync } from "node:fs";
-import { newQuickJSWASMModule, RELEASE_SYNC, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from "quickjs-emscripten";
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten";
 import type { History } from "../history/history.ts";
 import {
   JS_MAX_EXECUTION_TIME_MS,
@@ -17,6 +17,7 @@ import type { AppDefinition } from "./bundle.ts";
 import type { CallState } from "./call-state.ts";
 import { consensusHostFunctions } from "./globals/consensus.ts";
 import { converterHostFunctions } from "./globals/converters.ts";
+import { takeEngine } from "./engine.ts";
 import { cryptoHostFunctions } from "./globals/crypto.ts";
 import { environmentHostFunctions, type LogLevel } from "./globals/environment.ts";
 import { guestHistoricalState, historicalHostFunctions } from "./globals/historical.ts";
@@ -122,11 +123,23 @@ export class AppInterpreter {
     this.invokeHandle = this.installGlobals();
   }
 
-  /** A fresh interpreter (its own WebAssembly instance) for `app`. */
+  /**
+   * A fresh interpreter (its own WebAssembly instance) for `app`, with every
+   * endpoint's module compiled and evaluated, so that deploying pays the cost
+   * of a big bundle rather than its first request.
+   */
   static async create(app: AppDefinition, services: RuntimeServices, options: JsRuntimeOptions = DEFAULT_JS_RUNTIME_OPTIONS): Promise<AppInterpreter> {
-    const quickjs = await newQuickJSWASMModule(RELEASE_SYNC);
-    const runtime = quickjs.newRuntime();
-    return new AppInterpreter(runtime, runtime.newContext(), app, services, options);
+    const runtime = (await takeEngine()).newRuntime();
+    const interpreter = new AppInterpreter(runtime, runtime.newContext(), app, services, options);
+    for (const module of new Set(app.endpoints.map((endpoint) => endpoint.properties.js_module))) {
+      try {
+        interpreter.namespace(module);
+      } catch (error) {
+        // Reported to each request that calls into the module, as CCF does.
+        services.log("warn", `app module ${module} failed to load: ${(error as Error).message}`);
+      }
+    }
+    return interpreter;
   }
 
   /**
@@ -161,19 +174,27 @@ export class AppInterpreter {
     }
   }
 
-  private handler(module: string, functionName: string): QuickJSHandle {
-    const { ctx } = this.vm;
+  /** The exports of `module`, evaluated once per interpreter with a longer time allowance for big bundles. */
+  private namespace(module: string): QuickJSHandle {
     let namespace = this.namespaces.get(module);
-    if (namespace === undefined) {
-      // Modules are evaluated once per interpreter, on first use, with a longer time allowance for big bundles.
-      this.deadline = Date.now() + Math.max(JS_MODULE_LOAD_TIME_MS, this.options.maxExecutionTimeMs);
+    if (namespace !== undefined) return namespace;
+    const { ctx } = this.vm;
+    this.deadline = Date.now() + Math.max(JS_MODULE_LOAD_TIME_MS, this.options.maxExecutionTimeMs);
+    try {
       const entry = this.guard(() => ctx.evalCode(`import * as ns from ${JSON.stringify(module)}; export { ns };`, `/__entry__${module}`, { type: "module" }));
       const exports = this.unwrap(entry, module);
       namespace = ctx.getProp(exports, "ns");
       exports.dispose();
-      this.namespaces.set(module, namespace);
+    } finally {
+      this.deadline = Infinity;
     }
-    const handler = ctx.getProp(namespace, functionName);
+    this.namespaces.set(module, namespace);
+    return namespace;
+  }
+
+  private handler(module: string, functionName: string): QuickJSHandle {
+    const { ctx } = this.vm;
+    const handler = ctx.getProp(this.namespace(module), functionName);
     if (ctx.typeof(handler) !== "function") {
       handler.dispose();
       throw new JsExecutionError("exception", `Export '${functionName}' of module '${module}' is not a function`, {
