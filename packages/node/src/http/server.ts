@@ -105,20 +105,31 @@ function readRequest(req: IncomingMessage, maxBodyBytes: number): Promise<HttpRe
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
       }
-      const peer = (req.socket as TLSSocket).getPeerCertificate?.();
       resolve({
         method: req.method ?? "GET",
         path: q < 0 ? url : url.slice(0, q),
         query: q < 0 ? "" : url.slice(q + 1),
         headers,
         body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-        clientCertDer: peer?.raw,
+        clientCertDer: clientCertificate(req.socket as TLSSocket),
       });
     });
   });
 }
 
+/** The TLS client certificate of a connection, read once: it cannot change on a TLS 1.3 session. */
+const clientCertificates = new WeakMap<TLSSocket, Buffer | undefined>();
+
+function clientCertificate(socket: TLSSocket): Buffer | undefined {
+  if (clientCertificates.has(socket)) return clientCertificates.get(socket);
+  const der: Buffer | undefined = socket.getPeerCertificate?.()?.raw;
+  clientCertificates.set(socket, der);
+  return der;
+}
+
 function writeResponse(res: ServerResponse, response: HttpResponse): void {
-  res.writeHead(response.status, { ...response.headers, "content-length": response.body.length });
+  const headers: Record<string, string | number> = response.headers;
+  headers["content-length"] = response.body.length;
+  res.writeHead(response.status, headers);
   res.end(response.body);
 }
