@@ -14,6 +14,7 @@ import { startNode, type ServingNode } from "../src/node.ts";
 import type { AuthnPolicy, Bundle, EndpointMode, EndpointProperties } from "../src/runtime/bundle.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { HttpsClient } from "./helpers/https-client.ts";
+import { dataVersions } from "./helpers/store-versions.ts";
 
 const endpoint = (js_function: string, mode: EndpointMode = "readwrite", authn_policies: AuthnPolicy[] = ["no_auth"]): EndpointProperties => ({
   js_module: "app.js",
@@ -50,6 +51,14 @@ export function writeInReadonly(request) {
 export function writeGov() {
   ccf.kv["public:ccf.gov.users.certs"].set(ccf.strToBuf("x"), ccf.strToBuf("y"));
   return {};
+}
+export function internalWrite() {
+  ccf.kv["ccf.internal.secrets"].set(ccf.strToBuf("x"), ccf.strToBuf("y"));
+  return {};
+}
+export function unknownMap() {
+  const map = ccf.kv["never.written"];
+  return { body: { size: map.size, has: map.has(ccf.strToBuf("k")), value: map.get(ccf.strToBuf("k")) === undefined } };
 }
 export function echo(request) {
   return { body: { method: request.method, path: request.path, url: request.url, route: request.route, query: request.query,
@@ -98,6 +107,8 @@ const BUNDLE: Bundle = {
       "/keep/{id}": { put: endpoint("putFailKeep") },
       "/readonly-write": { post: endpoint("writeInReadonly", "readonly") },
       "/gov-write": { post: endpoint("writeGov") },
+      "/internal-write": { post: endpoint("internalWrite") },
+      "/unknown-map": { get: endpoint("unknownMap", "readonly") },
       "/echo/{a}/{b}": { post: endpoint("echo") },
       "/text": { get: endpoint("text", "readonly") },
       "/binary": { get: endpoint("binary", "readonly") },
@@ -122,10 +133,8 @@ let dir: string;
 let node: ServingNode;
 let client: HttpsClient;
 
-/** Versions of every map: equal before and after means the store is unchanged. */
 function storeVersions(): string {
-  const { store } = node.core.history;
-  return JSON.stringify({ seqno: store.lastSeqno, maps: store.mapNames().map((name) => [name, store.mapState(name)!.lastWriteVersion]) });
+  return dataVersions(node.core.history.store);
 }
 
 async function assertUnchanged(action: () => Promise<unknown>): Promise<void> {
@@ -226,6 +235,16 @@ describe("errors and bad input leave the store unchanged", () => {
         assert.equal(reply.json.error.message, "Exception thrown while executing.");
       }
     });
+  });
+
+  it("a private ccf.* table name is inaccessible (500); a map never written reads as empty, as in CCF", async () => {
+    await assertUnchanged(async () => {
+      const reply = await client.post("/app/internal-write");
+      assert.equal(reply.status, 500);
+      assert.equal(reply.json.error.code, "InternalError");
+    });
+    const empty = await client.get("/app/unknown-map");
+    assert.deepEqual(empty.json, { size: 0, has: false, value: true });
   });
 
   it("malformed JSON to a JSON endpoint is a 500 from body.json(), nothing stored", async () => {

@@ -24,6 +24,7 @@ import { startNode, type ServingNode } from "../src/node.ts";
 import { parseBundle, type Bundle } from "../src/runtime/bundle.ts";
 import { Tables } from "../src/tables.ts";
 import { buildWithEsbuild, buildWithRollup, bundleToJson, type Bundle as BuiltBundle } from "./helpers/build-bundle.ts";
+import { dataVersions } from "./helpers/store-versions.ts";
 import { HttpsClient, type ClientIdentity, type Reply } from "./helpers/https-client.ts";
 
 const FEATURES = fileURLToPath(new URL("./fixtures/apps/features", import.meta.url));
@@ -85,14 +86,8 @@ class Deployment {
     return client;
   }
 
-  /**
-   * Last write version of every map but the internal ones (signature transactions are
-   * emitted in the background): equal before and after means nothing was written.
-   */
   storeVersions(): string {
-    const { store } = this.node.core.history;
-    const maps = store.mapNames().filter((name) => !name.startsWith("public:ccf.internal."));
-    return JSON.stringify(maps.map((name) => [name, store.mapState(name)!.lastWriteVersion]));
+    return dataVersions(this.node.core.history.store);
   }
 
   /** Waits (bounded) until the transaction is committed, as CCF clients poll /tx before asking for a receipt. */
