@@ -1,8 +1,8 @@
 // The shapes shared by the authentication policies (CCF's AuthnPolicy /
 // AuthnIdentity, src/endpoints/authentication) and their caller.
 
-/** An endpoint's entry in `authn_policies`: a policy name, or a conjunction of names. */
-export type AuthnPolicy = string | { all_of: string[] };
+/** An endpoint's entry in `authn_policies` (a policy name, or a conjunction of names), as app.json has it. */
+export type { AuthnPolicy } from "../../runtime/bundle.ts";
 
 export interface AuthRequest {
   /** Header names lower-case. */
