@@ -120,7 +120,7 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
       serviceData: options.serviceData,
     });
     history.commit(tx);
-    log.info(`Created new service with identity ${identity.nodeId.slice(0, 16)}…: genesis at 1.${history.lastSeqno}`);
+    log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
   }
   if (options.appBundle !== undefined) {
     const tx = history.begin();

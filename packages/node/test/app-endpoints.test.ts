@@ -345,6 +345,8 @@ describe("receipts and historical state", () => {
     const pending = await client.get("/app/historical/h", { "x-ms-ccf-transaction-id": firstId });
     assert.equal(pending.status, 202);
     assert.equal(pending.headers["retry-after"], "3");
+    assert.equal(pending.headers["content-type"], "text/plain");
+    assert.equal(pending.text, `Historical transaction ${firstId} is not currently available.`);
     const reply = await client.getEventually("/app/historical/h", { "x-ms-ccf-transaction-id": firstId });
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.json, { txId: firstId, value: { version: 1 }, hasProof: true });

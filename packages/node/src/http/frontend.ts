@@ -6,10 +6,10 @@ import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import type { Log } from "../log.ts";
 import { HistoricalStates } from "../runtime/historical.ts";
-import { AppEndpoints } from "./app-endpoints.ts";
+import { AppEndpoints, HistoricalPending } from "./app-endpoints.ts";
 import { UnknownAuthPolicyError } from "./auth/policies.ts";
 import { builtinRouter, type Builtin, type BuiltinContext } from "./builtins.ts";
-import { errorResponse, type HttpRequest, type HttpResponse } from "./message.ts";
+import { errorResponse, textResponse, type HttpRequest, type HttpResponse } from "./message.ts";
 import { EndpointMetrics } from "./metrics.ts";
 import type { Router } from "./router.ts";
 
@@ -74,6 +74,8 @@ export class Frontend {
   }
 
   private failure(request: HttpRequest, error: unknown): HttpResponse {
+    // Not an error: CCF answers "come back later" as plain text.
+    if (error instanceof HistoricalPending) return textResponse(error.status, error.message, "text/plain", error.headers);
     if (error instanceof CcfError) return errorResponse(error);
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof UnknownAuthPolicyError) {
