@@ -21,6 +21,7 @@
 //   BENCH_PROFILE=1 ...                              also CPU-profile the node child and print where its time goes
 //   node --import tsx bench/https-app.ts serve-node|serve-raw    (a server child; driven over IPC)
 import { fork, type ChildProcess } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Agent as HttpsAgent, createServer, request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -293,7 +294,7 @@ interface Window {
 async function drive(client: Client, server: ServerChild, workload: Method, warmupMs: number, measureMs: number): Promise<Window> {
   let n = 0;
   const request = (): Promise<number> => {
-    const id = Math.floor(Math.random() * KEYS);
+    const id = randomInt(KEYS);
     n++;
     return workload === "PUT" ? client.send("PUT", `/app/records/${id}`, payload(id, n)) : client.send("GET", `/app/records/${id}`);
   };
