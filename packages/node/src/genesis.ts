@@ -27,6 +27,8 @@ export interface GenesisOptions {
   users: InitialUser[];
   serviceData?: unknown;
   recoveryThreshold?: number;
+  /** The constitution's JS source (CCF's constitution_files, concatenated). */
+  constitution: string;
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -61,6 +63,8 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
     tx.map(Tables.membersInfo).set(id, json(info));
   }
   for (const user of options.users) addUser(tx, user);
+  // Stored as a JSON string, as CCF's set_constitution stores it.
+  tx.map(Tables.constitution).set(SENTINEL_KEY, json(options.constitution));
 }
 
 export function addUser(tx: Tx, user: InitialUser): string {

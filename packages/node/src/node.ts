@@ -4,7 +4,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { SubjectAltName } from "./crypto/certs.ts";
+import { defaultConstitution } from "@confide/governance";
 import { openService, writeGenesis, type InitialMember, type InitialUser } from "./genesis.ts";
+import { Constitution } from "./governance/constitution.ts";
+import { govRouter } from "./governance/endpoints.ts";
+import { HistoricalStates } from "./runtime/historical.ts";
 import { History, type HistoryOptions } from "./history/history.ts";
 import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
@@ -62,7 +66,9 @@ export interface ServingNodeOptions extends Omit<NodeOptions, "log"> {
   members?: InitialMember[];
   users?: InitialUser[];
   serviceData?: unknown;
-  /** Dev shortcut until governance: deploy this bundle directly and open the service. */
+  /** The constitution's source for a new service; the default constitution (governance/) if absent. */
+  constitution?: string;
+  /** Dev shortcut: deploy this bundle directly and open the service, without proposals. */
   appBundle?: Bundle;
   log?: Log;
 }
@@ -84,6 +90,12 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
   const { identity, history } = core;
   const host = options.host ?? "127.0.0.1";
   let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
+  const constitution = new Constitution({
+    history,
+    historical: new HistoricalStates(history, (message) => log.warn(message)),
+    serviceCertPem: identity.serviceCertPem,
+    log,
+  });
   const frontend = new Frontend({
     history,
     log,
@@ -91,6 +103,7 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
     serviceCertPem: identity.serviceCertPem,
     nodeCertPem: identity.nodeCertPem,
     rpcAddress: () => rpcAddress,
+    routers: [govRouter({ history, constitution })],
   });
   let server: RunningServer;
   try {
@@ -118,6 +131,7 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
       members: options.members ?? [],
       users: options.users ?? [],
       serviceData: options.serviceData,
+      constitution: options.constitution ?? defaultConstitution(),
     });
     history.commit(tx);
     log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);

@@ -1,5 +1,5 @@
 // Each folder of src has one job and may import only from the folders below it
-// (CCF's source-dependencies rule): crypto → kv → merkle → ledger → history → runtime → http → node.
+// (CCF's source-dependencies rule): crypto → kv → merkle → ledger → history → runtime → http → governance → node.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -10,7 +10,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
 /** Lower number = lower layer. Top-level files (ids, limits) are shared basics; node/identity wire everything. */
 const LAYERS: Record<string, number> = {
   ids: 0, limits: 0, sorted: 0, durable: 0, errors: 0, tables: 0, log: 0,
-  crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, runtime: 7, http: 8, node: 9, genesis: 9, config: 9, logger: 9, index: 10,
+  crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, runtime: 7, http: 8, governance: 9, node: 10, genesis: 10, config: 10, logger: 10, index: 11,
 };
 
 function layerOf(file: string): string {

@@ -48,6 +48,7 @@ const APP_TABLES = [Tables.modules, Tables.endpoints, Tables.jsRuntimeOptions];
 
 export class AppEndpoints {
   private deployed: DeployedApp | undefined;
+  private openAt: { version: number; open: boolean } | undefined;
 
   constructor(private readonly options: AppEndpointsOptions) {}
 
@@ -66,6 +67,8 @@ export class AppEndpoints {
     const app = this.current();
     const match = app?.router.match(request.method, request.path);
     if (app === undefined || match === undefined) return undefined;
+    // As in CCF, the app's endpoints answer only once governance has opened the service.
+    if (!this.serviceOpen()) throw new CcfError(404, ErrorCode.FrontendNotOpen, "Frontend is not open.");
     let interpreter = await app.interpreter;
     if (interpreter.broken) {
       // The engine failed underneath the app (not a JS error): start a fresh one for this and later calls.
@@ -73,6 +76,13 @@ export class AppEndpoints {
       interpreter = await app.interpreter;
     }
     return this.run(app, interpreter, match, request);
+  }
+
+  /** Whether service.info says Open, re-read only when that table changes. */
+  private serviceOpen(): boolean {
+    const version = this.options.history.store.mapState(Tables.serviceInfo)?.lastWriteVersion ?? 0;
+    if (this.openAt?.version !== version) this.openAt = { version, open: serviceStatus(this.options.history) === "Open" };
+    return this.openAt.open;
   }
 
   private current(): DeployedApp | undefined {
@@ -223,6 +233,11 @@ function toHttpResponse(response: AppResponse, txId: TxId | undefined): HttpResp
   for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = value;
   if (txId !== undefined) headers[TX_ID_HEADER] = formatTxId(txId);
   return { status: response.status, headers, body: response.body ?? Buffer.alloc(0) };
+}
+
+function serviceStatus(history: History): string | undefined {
+  const info = history.store.beginReadOnly().map(Tables.serviceInfo).get(SENTINEL_KEY);
+  return info === undefined ? undefined : (JSON.parse(info.toString("utf8")) as { status?: string }).status;
 }
 
 /** CCF's js_runtime_options as stored by set_js_runtime_options (snake_case), over the defaults. */

@@ -28,11 +28,13 @@ export interface BuiltinContext {
   /** Seqno the node started from (replayed), CCF's startup_seqno. */
   startupSeqno: number;
   appEndpoints: () => AppEndpoint[];
+  /** Built-in endpoints served by other parts of the node (governance), for the OpenAPI documents. */
+  otherRouters: Router<Builtin>[];
 }
 
 export interface Builtin {
   summary: string;
-  handle(request: HttpRequest, params: Record<string, string>): HttpResponse;
+  handle(request: HttpRequest, params: Record<string, string>): HttpResponse | Promise<HttpResponse>;
 }
 
 const FRONTENDS = [APP_PREFIX, "/gov", "/node"];
@@ -138,8 +140,10 @@ function virtualQuote(nodeId: string): Record<string, unknown> {
 
 function apiDocument(prefix: string, router: Router<Builtin>, context: BuiltinContext): Record<string, unknown> {
   const endpoints: DocumentedEndpoint[] = [];
-  for (const { method, template, value } of router.entries()) {
-    if (template.startsWith(`${prefix}/`)) endpoints.push({ method, path: template, operation: { summary: value.summary } });
+  for (const table of [router, ...context.otherRouters]) {
+    for (const { method, template, value } of table.entries()) {
+      if (template.startsWith(`${prefix}/`)) endpoints.push({ method, path: template, operation: { summary: value.summary } });
+    }
   }
   if (prefix === APP_PREFIX) {
     for (const endpoint of context.appEndpoints()) {

@@ -11,7 +11,7 @@ import { UnknownAuthPolicyError } from "./auth/policies.ts";
 import { builtinRouter, type Builtin, type BuiltinContext } from "./builtins.ts";
 import { errorResponse, textResponse, type HttpRequest, type HttpResponse } from "./message.ts";
 import { EndpointMetrics } from "./metrics.ts";
-import type { Router } from "./router.ts";
+import type { RouteMatch, Router } from "./router.ts";
 
 export interface FrontendOptions {
   history: History;
@@ -20,11 +20,13 @@ export interface FrontendOptions {
   serviceCertPem: string;
   nodeCertPem: string;
   rpcAddress: () => string;
+  /** More built-in endpoints (e.g. governance's /gov API), tried after the node's own. */
+  routers?: Router<Builtin>[];
 }
 
 export class Frontend {
   private readonly app: AppEndpoints;
-  private readonly builtins: Router<Builtin>;
+  private readonly builtins: Router<Builtin>[];
   private readonly metrics = new EndpointMetrics();
   readonly historical: HistoricalStates;
 
@@ -42,8 +44,9 @@ export class Frontend {
       rpcAddress: options.rpcAddress,
       startupSeqno: history.lastSeqno,
       appEndpoints: () => this.app.endpoints(),
+      otherRouters: options.routers ?? [],
     };
-    this.builtins = builtinRouter(context);
+    this.builtins = [builtinRouter(context), ...(options.routers ?? [])];
   }
 
   /** Gets the deployed app ready to serve (call after a deployment commits). */
@@ -55,11 +58,11 @@ export class Frontend {
     try {
       const fromApp = await this.app.handle(request);
       if (fromApp !== undefined) return fromApp;
-      const builtin = this.builtins.match(request.method, request.path);
+      const builtin = this.matchBuiltin(request);
       if (builtin === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
       let status = 500;
       try {
-        const response = builtin.value.handle(request, builtin.params);
+        const response = await builtin.value.handle(request, builtin.params);
         status = response.status;
         return response;
       } catch (error) {
@@ -71,6 +74,22 @@ export class Frontend {
     } catch (error) {
       return this.failure(request, error);
     }
+  }
+
+  private matchBuiltin(request: HttpRequest): RouteMatch<Builtin> | undefined {
+    let methodError: CcfError | undefined;
+    for (const router of this.builtins) {
+      try {
+        const match = router.match(request.method, request.path);
+        if (match !== undefined) return match;
+      } catch (error) {
+        // A 405 from one table only stands if no other table serves the method.
+        if (!(error instanceof CcfError) || error.status !== 405) throw error;
+        methodError ??= error;
+      }
+    }
+    if (methodError !== undefined) throw methodError;
+    return undefined;
   }
 
   private failure(request: HttpRequest, error: unknown): HttpResponse {

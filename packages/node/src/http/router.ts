@@ -1,14 +1,15 @@
 // Matches a method and path against endpoint templates as CCF dispatches:
 // an exact path first, then templates whose `{name}` segments each match one
-// path segment (filling params); a path known under other methods is a 405
+// path segment (filling params; a segment may carry a literal suffix, as in
+// CCF's `{proposalId}:withdraw`); a path known under other methods is a 405
 // listing the allowed ones.
 import { CcfError, ErrorCode } from "../errors.ts";
 
 interface Template<T> {
   method: string;
   template: string;
-  /** Literal segments, or null where a `{name}` parameter stands. */
-  segments: Array<string | null>;
+  /** Literal segments, or the literal suffix (often "") after a `{name}` parameter. */
+  segments: Array<string | { suffix: string }>;
   names: string[];
   value: T;
 }
@@ -20,7 +21,7 @@ export interface RouteMatch<T> {
   params: Record<string, string>;
 }
 
-const PARAMETER = /^\{([^{}/]+)\}$/;
+const PARAMETER = /^\{([^{}/]+)\}([^{}/]*)$/;
 
 export class Router<T> {
   private readonly exact = new Map<string, Map<string, T>>();
@@ -36,10 +37,10 @@ export class Router<T> {
     }
     const names: string[] = [];
     const segments = parts.map((part) => {
-      const name = PARAMETER.exec(part)?.[1];
-      if (name === undefined) return part;
-      names.push(name);
-      return null;
+      const match = PARAMETER.exec(part);
+      if (match === null) return part;
+      names.push(match[1]!);
+      return { suffix: match[2]! };
     });
     this.templates.push({ method, template, segments, names, value });
     return this;
@@ -84,13 +85,13 @@ function matchSegments<T>(template: Template<T>, parts: string[]): Record<string
   const params: Record<string, string> = {};
   let n = 0;
   for (let i = 0; i < parts.length; i++) {
-    const literal = template.segments[i];
+    const segment = template.segments[i]!;
     const part = parts[i]!;
-    if (literal === null) {
-      if (part === "") return undefined;
-      params[template.names[n++]!] = part;
-    } else if (literal !== part) {
-      return undefined;
+    if (typeof segment === "string") {
+      if (segment !== part) return undefined;
+    } else {
+      if (part.length <= segment.suffix.length || !part.endsWith(segment.suffix)) return undefined;
+      params[template.names[n++]!] = part.slice(0, part.length - segment.suffix.length);
     }
   }
   return params;

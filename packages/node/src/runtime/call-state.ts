@@ -4,8 +4,8 @@
 import type { Tx } from "../kv/tx.ts";
 import type { WriteSet } from "../kv/write-set.ts";
 
-/** CCF's execution contexts for app code, named as in its permission errors. */
-export type AppAccess = "application" | "read-only application";
+/** CCF's execution contexts for JS code, named as in its permission errors. */
+export type JsAccess = "application" | "read-only application" | "read-only governance" | "read-write governance";
 
 export class CallState {
   /** Writes of historical transactions visible to this call, by the store number the guest holds. */
@@ -18,7 +18,7 @@ export class CallState {
 
   constructor(
     readonly tx: Tx,
-    readonly access: AppAccess,
+    readonly access: JsAccess,
   ) {}
 
   addHistoricalStore(seqno: number, writes: WriteSet): number {

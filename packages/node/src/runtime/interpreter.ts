@@ -3,6 +3,7 @@
 // and the `ccf` global. Each call runs under CCF's js_runtime_options: a heap
 // limit, a stack limit and an execution time limit; breaking one is a clean
 // error for that call and the interpreter keeps serving.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten";
 import type { History } from "../history/history.ts";
@@ -24,7 +25,7 @@ import { guestHistoricalState, historicalHostFunctions } from "./globals/histori
 import { kvHostFunctions } from "./globals/kv.ts";
 import { rpcHostFunctions } from "./globals/rpc.ts";
 import type { HistoricalStates, HistoricalTx } from "./historical.ts";
-import { Vm } from "./vm.ts";
+import { Vm, type HostFunction, type HostValue } from "./vm.ts";
 
 /** CCF's js_runtime_options (set by the set_js_runtime_options proposal). */
 export interface JsRuntimeOptions {
@@ -49,6 +50,8 @@ export interface RuntimeServices {
   history: History;
   historical: HistoricalStates;
   log(level: LogLevel, message: string): void;
+  /** Governance-only ccf APIs (ccf.pemToId, ccf.node, ccf.network, JWT keys): only the constitution's interpreter has them. */
+  governance?: (vm: Vm, call: () => CallState) => Record<string, HostFunction>;
 }
 
 /** The request as the handler sees it (CCF's request object, before the body methods are added). */
@@ -166,8 +169,54 @@ export class AppInterpreter {
       ];
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
       const result = this.guard(() => ctx.callFunction(this.invokeHandle, ctx.undefined, args));
-      for (const handle of args.slice(1)) handle.dispose();
+      for (const handle of args) handle.dispose();
       return this.readResponse(this.unwrap(result, `${module}:${functionName}`));
+    } finally {
+      this.deadline = Infinity;
+      this.current = undefined;
+    }
+  }
+
+  /** Calls `module`'s exported `functionName` with plain arguments and returns its result as plain data (the constitution's entry points). */
+  callExport(module: string, functionName: string, args: HostValue[], state: CallState): unknown {
+    return this.callFunction(() => this.handler(module, functionName), `${module}:${functionName}`, args, state);
+  }
+
+  /**
+   * Evaluates `source` as a module (once per distinct source) and calls its
+   * exported `functionName`: ballots are such modules, `export function vote(...)`.
+   */
+  callModuleSource(source: string, functionName: string, args: HostValue[], state: CallState): unknown {
+    const name = `/__source__/${createHash("sha256").update(source).digest("hex")}.js`;
+    if (!this.namespaces.has(name)) {
+      const { ctx } = this.vm;
+      this.deadline = Date.now() + this.options.maxExecutionTimeMs;
+      try {
+        const exports = this.unwrap(this.guard(() => ctx.evalCode(source, name, { type: "module" })), "ballot");
+        this.namespaces.set(name, exports);
+      } finally {
+        this.deadline = Infinity;
+      }
+    }
+    return this.callFunction(() => this.handler(name, functionName), `${functionName}()`, args, state);
+  }
+
+  private callFunction(target: () => QuickJSHandle, where: string, args: HostValue[], state: CallState): unknown {
+    this.current = state;
+    const { ctx } = this.vm;
+    try {
+      const fn = target();
+      const handles = args.map((arg) => this.vm.toGuest(arg));
+      this.deadline = Date.now() + this.options.maxExecutionTimeMs;
+      const result = this.guard(() => ctx.callFunction(fn, ctx.undefined, handles));
+      fn.dispose();
+      for (const handle of handles) handle.dispose();
+      const value = this.unwrap(result, where);
+      try {
+        return ctx.dump(value);
+      } finally {
+        value.dispose();
+      }
     } finally {
       this.deadline = Infinity;
       this.current = undefined;
@@ -270,6 +319,7 @@ export class AppInterpreter {
       ...environmentHostFunctions(vm, () => this.current, log),
     });
     vm.functions(cryptoHostFunctions(vm)).consume((crypto) => ctx.setProp(host, "crypto", crypto));
+    if (this.services.governance) vm.functions(this.services.governance(vm, call)).consume((gov) => ctx.setProp(host, "gov", gov));
     const prelude = this.unwrap(ctx.evalCode(PRELUDE, "/__confide__/prelude.js"), "prelude");
     const entryPoints = this.unwrap(ctx.callFunction(prelude, ctx.undefined, host), "prelude");
     prelude.dispose();

@@ -3,23 +3,28 @@
 // rules (check_kv_map_access): app code may write only application tables.
 import type { Tx } from "../../kv/tx.ts";
 import { isPublicMap, keyString, type MapWrites } from "../../kv/write-set.ts";
-import type { AppAccess, CallState } from "../call-state.ts";
+import type { JsAccess, CallState } from "../call-state.ts";
 import type { QuickJSHandle } from "quickjs-emscripten";
 import type { HostFunction, HostValue, Vm } from "../vm.ts";
 
-type Permission = "read-write" | "read-only" | "inaccessible";
+type Permission = "read-write" | "read-only" | "write-only" | "inaccessible";
 
 const RESTRICTIONS_URL = "https://microsoft.github.io/CCF/main/audit/read_write_restrictions.html";
 
-/** CCF's permission of app code on a table. */
-export function mapPermission(access: AppAccess, name: string): Permission {
+/** CCF's permission of JS code on a table (check_kv_map_access), by execution context. */
+export function mapPermission(access: JsAccess, name: string): Permission {
   const isPublic = isPublicMap(name);
   const bare = isPublic ? name.slice("public:".length) : name;
-  if (bare.startsWith("ccf.")) return isPublic ? "read-only" : "inaccessible";
-  return access === "application" ? "read-write" : "read-only";
+  const governance = access === "read-only governance" || access === "read-write governance";
+  if (!isPublic) return bare.startsWith("ccf.") || governance ? "inaccessible" : access === "application" ? "read-write" : "read-only";
+  if (bare.startsWith("ccf.gov.")) return access === "read-write governance" ? "read-write" : "read-only";
+  if (bare.startsWith("ccf.")) return "read-only";
+  // Public application tables: apps own them; governance may read them, and apply() may only write them.
+  if (access === "application") return "read-write";
+  return access === "read-write governance" ? "write-only" : "read-only";
 }
 
-function permissionError(access: AppAccess, permission: Permission): TypeError {
+function permissionError(access: JsAccess, permission: Permission): TypeError {
   return new TypeError(`This table is ${permission} in current (${access}) execution context. See ${RESTRICTIONS_URL} for more detail.`);
 }
 
@@ -67,7 +72,7 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
     const name = vm.string(nameHandle , "Map name");
     if (store === 0) {
       const permission = mapPermission(state.access, name);
-      if (permission === "inaccessible") throw permissionError(state.access, permission);
+      if (permission === "inaccessible" || permission === "write-only") throw permissionError(state.access, permission);
       return txReader(state.tx, name);
     }
     const historical = state.historicalStores.get(store);
@@ -79,7 +84,7 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
     const name = vm.string(nameHandle , "Map name");
     const access = vm.number(storeHandle ) === 0 ? state.access : "read-only application";
     const permission = mapPermission(access, name);
-    if (permission !== "read-write") throw permissionError(access, permission);
+    if (permission !== "read-write" && permission !== "write-only") throw permissionError(access, permission);
     return state.tx.map(name);
   };
   return {

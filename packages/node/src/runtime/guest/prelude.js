@@ -114,6 +114,24 @@
     isValidX509CertBundle: crypto.isValidX509CertBundle,
     isValidX509CertChain: crypto.isValidX509CertChain,
   };
+  // The governance-only APIs CCF gives the constitution (absent from app contexts).
+  if (host.gov !== undefined) {
+    const gov = host.gov;
+    const optionalBuffer = (value) => (value === undefined || value === null ? undefined : arrayBuffer(value));
+    ccf.pemToId = (pem) => gov.pemToId(pem);
+    ccf.refreshAppBytecodeCache = () => gov.refreshAppBytecodeCache();
+    ccf.setJwtPublicSigningKeys = (issuer, metadata, jwks) => gov.setJwtPublicSigningKeys(issuer, JSON.stringify(metadata), JSON.stringify(jwks));
+    ccf.removeJwtPublicSigningKeys = (issuer) => gov.removeJwtPublicSigningKeys(issuer);
+    ccf.node = {
+      triggerLedgerChunk: () => gov.triggerLedgerChunk(),
+      triggerSnapshot: () => gov.triggerSnapshot(),
+      transitionServiceToOpen: (previous, next) => gov.transitionServiceToOpen(optionalBuffer(previous), arrayBuffer(next)),
+      triggerLedgerRekey: () => gov.notSupported("triggerLedgerRekey"),
+      triggerRecoverySharesRefresh: () => gov.notSupported("triggerRecoverySharesRefresh"),
+      triggerACMERefresh: () => gov.notSupported("triggerACMERefresh"),
+    };
+    ccf.network = { getLatestLedgerSecretSeqno: () => gov.getLatestLedgerSecretSeqno() };
+  }
   globalThis.ccf = ccf;
   globalThis.snp_attestation = {
     verifySnpAttestation() {

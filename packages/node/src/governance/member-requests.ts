@@ -1,0 +1,100 @@
+// Signed member requests to /gov: a COSE Sign1 envelope whose signer is a
+// member (CCF's member_cose_sign1 policy), with the governance checks on top:
+// the message type the endpoint expects, an Active member where CCF requires
+// one, the proposal id bound into the signature, and, for proposals, CCF's
+// replay protection over created_at.
+import { createHash } from "node:crypto";
+import { decodeCoseSign1 } from "../crypto/cose.ts";
+import { CcfError, ErrorCode } from "../errors.ts";
+import { authenticate, type Caller } from "../http/auth/policies.ts";
+import type { HttpRequest } from "../http/message.ts";
+import type { Tx } from "../kv/tx.ts";
+import { SENTINEL_KEY, Tables, idKey } from "../tables.ts";
+
+export type GovMessageType = "proposal" | "ballot" | "withdrawal" | "ack" | "state_digest";
+
+export interface MemberRequest {
+  memberId: string;
+  payload: Buffer;
+  createdAt: number;
+  /** The COSE signature bytes: they name the proposal and key the replay window. */
+  signature: Buffer;
+}
+
+const COSE_HISTORY = "public:ccf.gov.cose_history";
+const RECENT_PROPOSALS = "public:ccf.gov.cose_recent_proposals";
+const DEFAULT_RECENT_WINDOW = 100;
+const CHALLENGE = 'COSE-SIGN1 realm="Signed request access"';
+
+function unauthorized(message: string): CcfError {
+  return new CcfError(401, ErrorCode.InvalidAuthenticationInfo, message, [{ auth_policy: "member_cose_sign1", code: ErrorCode.InvalidAuthenticationInfo, message }], {
+    "www-authenticate": CHALLENGE,
+  });
+}
+
+export function memberStatus(tx: Tx, memberId: string): string | undefined {
+  const info = tx.map(Tables.membersInfo).get(idKey(memberId));
+  return info === undefined ? undefined : ((JSON.parse(info.toString("utf8")) as { status?: string }).status ?? undefined);
+}
+
+/** Authenticates a signed member request; throws the CCF error a client gets. */
+export function memberRequest(
+  tx: Tx,
+  request: HttpRequest,
+  expected: { type: GovMessageType; active: boolean; proposalId?: string },
+): MemberRequest {
+  const caller = authenticate(["member_cose_sign1"], request, (table, key) => tx.map(table).get(key), Math.floor(Date.now() / 1000)) as Caller;
+  const cose = caller["cose"] as { content: Buffer; protectedHeader: Record<string, unknown> };
+  const memberId = caller["id"] as string;
+  const header = cose.protectedHeader;
+  const type = header["ccf.gov.msg.type"];
+  if (type !== expected.type) {
+    throw unauthorized(`Found ccf.gov.msg.type set to ${type === undefined ? "nothing" : String(type)}, expected ccf.gov.msg.type to be ${expected.type}`);
+  }
+  if (expected.active && memberStatus(tx, memberId) !== "Active") throw unauthorized("Signer is not an ACTIVE member");
+  if (expected.proposalId !== undefined && header["ccf.gov.msg.proposal_id"] !== expected.proposalId) {
+    throw new CcfError(
+      400,
+      ErrorCode.InvalidInput,
+      `Authenticated proposal id (${String(header["ccf.gov.msg.proposal_id"])}) does not match URL (${expected.proposalId})`,
+    );
+  }
+  tx.map(COSE_HISTORY).set(idKey(memberId), request.body);
+  return { memberId, payload: cose.content, createdAt: header["ccf.gov.msg.created_at"] as number, signature: decodeCoseSign1(request.body).signature };
+}
+
+/**
+ * CCF's replay protection for proposals: the last N (created_at, signature)
+ * pairs are kept; the same pair again is a replay, and a created_at older than
+ * all of a full window is too old to accept.
+ */
+export function recordRecentProposal(tx: Tx, createdAt: number, signature: Buffer, proposalId: string): void {
+  if (createdAt > 9_999_999_999) throw new CcfError(400, "InvalidCreatedAt", "Header parameter created_at is too large (more than 10 digits)");
+  const key = `${String(createdAt).padStart(10, "0")}:${createHash("sha256").update(signature).digest("hex")}`;
+  const recent = tx.map(RECENT_PROPOSALS);
+  const existing = recent.get(Buffer.from(key));
+  if (existing !== undefined) {
+    throw new CcfError(400, "ProposalReplay", `Proposal submission replay, already have a proposal with the same created_at and signature: ${existing.toString("utf8")}`);
+  }
+  const keys: string[] = [];
+  recent.forEach((_, k) => keys.push(k.toString("utf8")));
+  keys.sort();
+  const window = recentWindowSize(tx);
+  if (keys.length >= window && key < keys[0]!) {
+    throw new CcfError(
+      400,
+      "ProposalCreatedTooLongAgo",
+      `Proposal created too long ago, created_at must be greater than ${Number(keys[0]!.split(":")[0])}`,
+    );
+  }
+  recent.set(Buffer.from(key), Buffer.from(proposalId));
+  keys.push(key);
+  keys.sort();
+  while (keys.length > window) recent.delete(Buffer.from(keys.shift()!));
+}
+
+function recentWindowSize(tx: Tx): number {
+  const config = tx.map(Tables.serviceConfig).get(SENTINEL_KEY);
+  const size = config === undefined ? undefined : (JSON.parse(config.toString("utf8")) as { recent_cose_proposals_window_size?: number }).recent_cose_proposals_window_size;
+  return typeof size === "number" && size > 0 ? size : DEFAULT_RECENT_WINDOW;
+}
