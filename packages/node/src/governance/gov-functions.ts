@@ -50,7 +50,7 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
     },
     getLatestLedgerSecretSeqno: () => 1,
     notSupported: (name) => {
-      throw new Error(`${vm.string(name)} is not supported by this node (no recovery or ledger rekey yet)`);
+      throw new Error(`${vm.string(name)} is not supported by this node (one node, no recovery yet)`);
     },
   };
 }

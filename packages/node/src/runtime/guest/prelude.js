@@ -126,11 +126,16 @@
       triggerLedgerChunk: () => gov.triggerLedgerChunk(),
       triggerSnapshot: () => gov.triggerSnapshot(),
       transitionServiceToOpen: (previous, next) => gov.transitionServiceToOpen(optionalBuffer(previous), arrayBuffer(next)),
-      triggerLedgerRekey: () => gov.notSupported("triggerLedgerRekey"),
-      triggerRecoverySharesRefresh: () => gov.notSupported("triggerRecoverySharesRefresh"),
+      // One ledger secret and no recovery shares yet: nothing to rekey or refresh.
+      triggerLedgerRekey: () => undefined,
+      triggerRecoverySharesRefresh: () => undefined,
       triggerACMERefresh: () => gov.notSupported("triggerACMERefresh"),
     };
-    ccf.network = { getLatestLedgerSecretSeqno: () => gov.getLatestLedgerSecretSeqno() };
+    ccf.network = {
+      getLatestLedgerSecretSeqno: () => gov.getLatestLedgerSecretSeqno(),
+      generateEndorsedCertificate: () => gov.notSupported("generateEndorsedCertificate"),
+      generateNetworkCertificate: () => gov.notSupported("generateNetworkCertificate"),
+    };
   }
   globalThis.ccf = ccf;
   globalThis.snp_attestation = {
