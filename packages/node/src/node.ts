@@ -103,7 +103,8 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
     serviceCertPem: identity.serviceCertPem,
     nodeCertPem: identity.nodeCertPem,
     rpcAddress: () => rpcAddress,
-    routers: [govRouter({ history, constitution })],
+    // A deployment by proposal loads the new app right after it commits, not on its first request.
+    routers: [govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) })],
   });
   let server: RunningServer;
   try {

@@ -4,11 +4,13 @@
 // transaction; the app frontend opens only by proposal; a constitution can
 // replace itself; bad governance requests get CCF's errors and change nothing.
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { defaultConstitution } from "@confide/governance";
+import { SignJWT } from "jose";
 import { auditLedger } from "../src/history/audit.ts";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { readLedger } from "../src/ledger/reader.ts";
@@ -24,9 +26,16 @@ const appBundle = (greeting: string): Bundle => ({
   metadata: {
     endpoints: {
       "/hello": { get: { js_module: "app.js", js_function: "hello", authn_policies: ["user_cert"], mode: "readonly", forwarding_required: "sometimes" } },
+      "/whoami": { get: { js_module: "app.js", js_function: "whoami", authn_policies: ["jwt"], mode: "readonly", forwarding_required: "sometimes" } },
     },
   },
-  modules: [{ name: "app.js", module: `export function hello(request) { return { body: "${greeting} " + request.caller.id.slice(0, 8) }; }` }],
+  modules: [
+    {
+      name: "app.js",
+      module: `export function hello(request) { return { body: "${greeting} " + request.caller.id.slice(0, 8) }; }
+export function whoami(request) { return { body: request.caller.jwt.payload.sub }; }`,
+    },
+  ],
 });
 
 const UNANIMITY = defaultConstitution().replace(
@@ -174,6 +183,23 @@ describe("a 3-member consortium", () => {
     const refused = await clientAs(user).get("/app/hello");
     assert.equal(refused.status, 401);
     assert.equal(refused.json.error.code, "InvalidAuthenticationInfo");
+  });
+
+  it("set_jwt_issuer with its JWKS lets the app accept that issuer's tokens; remove_jwt_issuer revokes them", async () => {
+    const issuer = "https://login.example";
+    const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const jwk = { ...keys.publicKey.export({ format: "jwk" }), kid: "bank-key-1", alg: "RS256" };
+    await proposeAndVote([{ name: "set_jwt_issuer", args: { issuer, jwks: { keys: [jwk] } } }], [members[0]!, members[1]!]);
+    const token = await new SignJWT({ iss: issuer, sub: "analyst@bank-a", exp: Math.floor(Date.now() / 1000) + 600 })
+      .setProtectedHeader({ alg: "RS256", kid: "bank-key-1" })
+      .sign(keys.privateKey);
+    const accepted = await client.get("/app/whoami", { authorization: `Bearer ${token}` });
+    assert.equal(accepted.status, 200, accepted.text);
+    assert.equal(accepted.text, "analyst@bank-a");
+    const jwks = await client.get("/gov/service/jwk");
+    assert.ok(jwks.json.issuers[issuer]);
+    await proposeAndVote([{ name: "remove_jwt_issuer", args: { issuer } }], [members[0]!, members[1]!]);
+    assert.equal((await client.get("/app/whoami", { authorization: `Bearer ${token}` })).status, 401);
   });
 
   it("set_constitution to unanimity: a proposal that 2 of 3 would accept stays Open until the third votes", async () => {

@@ -33,6 +33,8 @@ export const GOV_API_VERSIONS = ["2023-06-01-preview", "2024-07-01"];
 export interface GovEndpointsOptions {
   history: History;
   constitution: Constitution;
+  /** Called after each committed governance transaction (e.g. to load a newly deployed app at once). */
+  onCommit?: () => void;
 }
 
 type Params = Record<string, string>;
@@ -90,6 +92,7 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
             if (response.status < 200 || response.status >= 300) return response;
             const id = history.commit(tx);
             if (id !== undefined) response.headers[TX_ID_HEADER] = formatTxId(id);
+            options.onCommit?.();
             return response;
           } catch (error) {
             if (error instanceof ApplyFailed && recordApplyFailure && applyFailure === undefined) {
