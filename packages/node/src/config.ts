@@ -5,8 +5,8 @@
 // readConfigFiles then reads the files it names (certificates, data, the app).
 // docs/configuration.md describes every field.
 import { X509Certificate, createPublicKey } from "node:crypto";
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { SubjectAltName } from "./crypto/certs.ts";
 import type { InitialMember, InitialUser } from "./genesis.ts";
 import {
@@ -19,7 +19,7 @@ import {
 } from "./limits.ts";
 import type { LogLevel } from "./logger.ts";
 import type { ServingNodeOptions } from "./node.ts";
-import { parseBundle, type Bundle } from "./runtime/bundle.ts";
+import { BundleError, readBundle, type Bundle } from "./runtime/bundle.ts";
 
 /** A configuration the node cannot start with; `field` is its dotted path ("ledger.chunk_size"). */
 export class ConfigError extends Error {
@@ -143,28 +143,13 @@ export function readConfigFiles(config: ParsedConfig): NodeConfig {
   return { node, logLevel: config.logLevel };
 }
 
-/**
- * A JS app bundle from a bundle JSON file, or from an app directory built as
- * @microsoft/ccf-app's build_bundle does: app.json is the metadata and each
- * .js file under src/ a module named by its path relative to src/.
- */
+/** The app config's js_app_bundle names (a bundle JSON file or an app directory); any fault is a ConfigError of that field. */
 export function loadAppBundle(path: string): Bundle {
-  const field = "js_app_bundle";
-  let bundle: unknown;
-  if (isDirectory(path, field)) {
-    const srcDir = join(path, "src");
-    if (!isDirectory(srcDir, field)) throw new ConfigError(field, `${srcDir} is not a directory`);
-    bundle = {
-      metadata: readJson(join(path, "app.json"), field),
-      modules: jsFiles(srcDir).map((file) => ({ name: relative(srcDir, file).split(sep).join("/"), module: readText(file, field) })),
-    };
-  } else {
-    bundle = readJson(path, field);
-  }
   try {
-    return parseBundle(bundle);
+    return readBundle(path);
   } catch (error) {
-    throw new ConfigError(field, `${path}: ${(error as Error).message}`);
+    if (error instanceof BundleError) throw new ConfigError("js_app_bundle", error.message);
+    throw error;
   }
 }
 
@@ -359,20 +344,4 @@ function readPublicKey(file: string, field: string): string {
     throw new ConfigError(field, `${file} is not a PEM public key: ${(error as Error).message}`);
   }
   return pem;
-}
-
-function isDirectory(path: string, field: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch (error) {
-    throw new ConfigError(field, `cannot read ${path}: ${(error as Error).message}`);
-  }
-}
-
-/** Every .js file under `dir`, sorted so a bundle's module order does not depend on the file system. */
-function jsFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .map((name) => join(dir, name))
-    .filter((file) => file.endsWith(".js") && statSync(file).isFile())
-    .sort();
 }

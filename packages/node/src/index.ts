@@ -1,10 +1,10 @@
 // Public surface of @confide/node for the other packages (SDK, CLI, sandbox).
 export { startNode, startNodeCore, DEFAULT_RPC_PORT, type NodeCore, type NodeOptions, type ServingNode, type ServingNodeOptions } from "./node.ts";
-export { parseBundle, type Bundle, type EndpointProperties, type AuthnPolicy } from "./runtime/bundle.ts";
+export { parseBundle, readBundle, BundleError, type Bundle, type EndpointProperties, type AuthnPolicy } from "./runtime/bundle.ts";
 export { CcfError, ErrorCode } from "./errors.ts";
 export { Tables, SENTINEL_KEY } from "./tables.ts";
 export { decodeCoseSign1, verifyCoseSign1, signCoseSign1, CoseError } from "./crypto/cose.ts";
-export { certId } from "./crypto/keys.ts";
+export { certId, writePrivateKeyFile, writePublicFile } from "./crypto/keys.ts";
 export { loadConfig, ConfigError } from "./config.ts";
 export { History, NotCommittedError, type HistoryOptions, type Signer } from "./history/history.ts";
 export { verifyReceipt, ReceiptError, type Receipt } from "./merkle/receipt.ts";

@@ -2,6 +2,8 @@
 // its stored form: `set_js_app` writes each module to public:ccf.gov.modules
 // under "/<name>" and each endpoint to public:ccf.gov.endpoints under
 // "<METHOD> <path>", so the app is part of the ledger like any other state.
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, sep } from "node:path";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
@@ -62,6 +64,68 @@ export function parseBundle(value: unknown): Bundle {
     for (const [method, info] of Object.entries(methods)) checkEndpoint(`${method.toUpperCase()} ${path}`, info, names);
   }
   return { metadata: metadata as Bundle["metadata"], modules: modules as Bundle["modules"] };
+}
+
+/** A bundle file or app directory that cannot be read or does not hold a valid bundle; the message names the path. */
+export class BundleError extends Error {
+  override name = "BundleError";
+}
+
+/**
+ * A JS app bundle from a bundle JSON file, or from an app directory laid out as
+ * @microsoft/ccf-app's build_bundle reads it: app.json is the metadata and each
+ * .js file under src/ a module named by its path relative to src/.
+ */
+export function readBundle(path: string): Bundle {
+  let bundle: unknown;
+  if (isDirectory(path)) {
+    const srcDir = join(path, "src");
+    if (!isDirectory(srcDir)) throw new BundleError(`${srcDir} is not a directory`);
+    bundle = {
+      metadata: readJson(join(path, "app.json")),
+      modules: jsFiles(srcDir).map((file) => ({ name: relative(srcDir, file).split(sep).join("/"), module: readText(file) })),
+    };
+  } else {
+    bundle = readJson(path);
+  }
+  try {
+    return parseBundle(bundle);
+  } catch (error) {
+    throw new BundleError(`${path}: ${(error as Error).message}`);
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new BundleError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function readJson(file: string): unknown {
+  const text = readText(file);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BundleError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    throw new BundleError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Every .js file under `dir`, sorted so a bundle's module order does not depend on the file system. */
+function jsFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((name) => join(dir, name))
+    .filter((file) => file.endsWith(".js") && statSync(file).isFile())
+    .sort();
 }
 
 function checkEndpoint(where: string, info: Partial<EndpointProperties>, moduleNames: Set<string>): void {

@@ -163,7 +163,8 @@ export class AppInterpreter {
       const args = [
         handler,
         ctx.newString(meta),
-        ctx.newArrayBuffer(request.body.buffer.slice(request.body.byteOffset, request.body.byteOffset + request.body.byteLength)),
+        // newArrayBuffer copies its argument into the engine's memory, so a view of the body will do.
+        ctx.newArrayBuffer(request.body as unknown as ArrayBuffer),
         coseContent === undefined ? ctx.undefined : this.vm.toGuest(coseContent),
         historical === undefined ? ctx.undefined : ctx.newString(JSON.stringify(guestHistoricalState(historical, state))),
       ];
@@ -286,6 +287,10 @@ export class AppInterpreter {
 
   private readResponse(result: QuickJSHandle): AppResponse {
     const { ctx } = this.vm;
+    if (ctx.typeof(result) === "string") {
+      const [status, headers, contentType, body] = JSON.parse(result.consume((h) => ctx.getString(h))) as [number, Record<string, string>, string | null, string | null];
+      return { status, headers, contentType: contentType ?? undefined, body: body === null ? undefined : Buffer.from(body, "utf8") };
+    }
     try {
       const field = (i: number) => ctx.getProp(result, i);
       const status = field(0).consume((h) => ctx.getNumber(h));
@@ -334,7 +339,9 @@ export class AppInterpreter {
 function requestMeta(request: AppRequest): { meta: string; coseContent: Buffer | undefined } {
   let coseContent: Buffer | undefined;
   const { headers, params, query, path, url, route, method, hostname, caller } = request;
-  const meta = JSON.stringify({ headers, params, query, path, url, route, method, hostname, caller }, function (this: Record<string, unknown>, key, value: unknown) {
+  const fields = { headers, params, query, path, url, route, method, hostname, caller };
+  if (!hasCose(caller)) return { meta: JSON.stringify(fields), coseContent: undefined };
+  const meta = JSON.stringify(fields, function (this: Record<string, unknown>, key, value: unknown) {
     // `this[key]` is the value before Buffer.toJSON turned it into {type, data}.
     const original = this[key];
     if (key === "content" && Buffer.isBuffer(original)) {
@@ -344,4 +351,10 @@ function requestMeta(request: AppRequest): { meta: string; coseContent: Buffer |
     return value;
   });
   return { meta, coseContent };
+}
+
+/** Whether the caller (or, for all_of, one of its parts) came from a COSE Sign1 policy. */
+function hasCose(caller: Record<string, unknown> | null): boolean {
+  if (caller === null) return false;
+  return "cose" in caller || Object.values(caller).some((part) => typeof part === "object" && part !== null && "cose" in part);
 }

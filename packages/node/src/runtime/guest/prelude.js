@@ -180,7 +180,8 @@
     return request;
   }
 
-  // CCF's serialisation of a handler's return value: [status, headers JSON, content type, body].
+  // CCF's serialisation of a handler's return value: [status, headers, content type, body], as one
+  // JSON string when the body is text (one read for the host), as an array when it is binary.
   function serialise(response) {
     if (response === null || typeof response !== "object") {
       throw new TypeError("Invalid endpoint function return value (not an object).");
@@ -208,7 +209,8 @@
     if (response.headers !== undefined && response.headers !== null) {
       for (const name of Object.keys(response.headers)) headers[name] = String(response.headers[name]);
     }
-    return [status, JSON.stringify(headers), contentType, body];
+    if (body instanceof ArrayBuffer) return [status, JSON.stringify(headers), contentType, body];
+    return JSON.stringify([status, headers, contentType, body]);
   }
 
   return {
