@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start", "governance"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -54,6 +54,7 @@ function main(): void {
   const memory = readResult("memory", since);
   const httpsApp = readResult("https-app", since);
   const coldStart = readResult("cold-start", since);
+  const governance = readResult("governance", since);
 
   console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
   console.log(`   ${machineLine(machine())}`);
@@ -144,6 +145,33 @@ function main(): void {
       `${fmtMs(h.totalMs.median)} / ${fmtMs(h.totalMs.max)}`,
       "< 200 ms",
       `startNode ${fmtMs(h.startNodeMs.median)} + first response ${fmtMs(h.firstResponseMs.median)}`,
+    ]);
+  }
+  if (governance) {
+    const rt = governance.roundTrip;
+    const t = governance.throughput;
+    const q = governance.ratios;
+    const c = governance.cose.ns;
+    rows.push([
+      "governance: proposal + 2 ballots → Accepted (median / p99)",
+      `${fmtMs(rt.accepted.acceptedMs.median)} / ${fmtMs(rt.accepted.acceptedMs.p99)}`,
+      "report",
+      `${q.roundTripAcceptedOverThreeFloorRequests}× three GET /gov/commit (${fmtMs(rt.httpsFloorMs.median)} each); client signing ${fmtMs(rt.accepted.signMs.median)} of it`,
+    ]);
+    for (const [name, r] of [["1 s", rt.committedDefault], [`${governance.config.fastSignatureIntervalMs} ms`, rt.committedFast]] as const) {
+      rows.push([`governance: … → Committed, signatures every ${name} (median / p99)`, `${fmtMs(r.committedMs.median)} / ${fmtMs(r.committedMs.p99)}`, "report", `${r.rounds} rounds`]);
+    }
+    rows.push([
+      `governance: ballots/s, ${t.connections} conns (stays Open / Accepted)`,
+      `${fmtInt(t.ballotOpen.perSecond)} / ${fmtInt(t.ballotAccept.perSecond)} ballots/s`,
+      "report",
+      `${fmtMs(t.ballotOpen.serverCpuMsPerRequest)} / ${fmtMs(t.ballotAccept.serverCpuMsPerRequest)} node CPU per ballot = ${q.ballotOpenServerCpuOverRawVerify}× / ${q.ballotAcceptServerCpuOverRawVerify}× a raw P-384 verify; GET /gov/commit ${fmtInt(t.floor.perSecond)} req/s`,
+    ]);
+    rows.push([
+      "governance: COSE Sign1 verify (ES384)",
+      `${fmtInt(1e9 / c["verifyCoseSign1, certificate PEM"])} /s`,
+      "report",
+      `${q.verifyCoseCertOverRaw}× raw crypto.verify ${fmtInt(1e9 / c["raw crypto.verify (KeyObject ready)"])} /s; authenticate(member_cose_sign1) ${fmtMs(c["authenticate member_cose_sign1"] / 1e6)}`,
     ]);
   }
   const b = commit?.baselines ?? replay?.baselines;

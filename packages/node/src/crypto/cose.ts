@@ -153,10 +153,18 @@ export function coseSign1ToBeSigned(protectedBytes: Uint8Array, payload: Uint8Ar
   ]);
 }
 
+/** Parsed keys of the signers seen lately: members sign request after request, and parsing costs ~20% of a verify. */
+const recentKeys = new Map<string, KeyObject>();
+const RECENT_KEYS_MAX = 64;
+
 function publicKeyOf(publicKeyOrCertPem: string): KeyObject {
-  return publicKeyOrCertPem.includes("CERTIFICATE")
-    ? new X509Certificate(publicKeyOrCertPem).publicKey
-    : createPublicKey(publicKeyOrCertPem);
+  let key = recentKeys.get(publicKeyOrCertPem);
+  if (key === undefined) {
+    key = publicKeyOrCertPem.includes("CERTIFICATE") ? new X509Certificate(publicKeyOrCertPem).publicKey : createPublicKey(publicKeyOrCertPem);
+    if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.delete(recentKeys.keys().next().value!);
+    recentKeys.set(publicKeyOrCertPem, key);
+  }
+  return key;
 }
 
 /**
