@@ -290,6 +290,9 @@ describe("bad governance requests: a clear CCF error and no state change", () =>
     const withdrawn = await withdraw(members[0]!);
     assert.equal(withdrawn.json.proposalState, "Withdrawn");
     await unchanged(() => withdraw(members[0]!), 400, "ProposalNotOpen");
+    const unknownId = "a".repeat(64);
+    const unknown = await GovMember.post(client, `/gov/members/proposals/${unknownId}:withdraw`, members[0]!.sign("withdrawal", "", { "ccf.gov.msg.proposal_id": unknownId }));
+    assert.equal(unknown.status, 204);
     await unchanged(() => members[1]!.vote(client, proposalId), 400, "ProposalNotOpen");
   });
 });

@@ -154,7 +154,8 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
     const proposalId = params.proposalId!;
     const signedRequest = memberRequest(tx, request, { type: "withdrawal", active: true, proposalId });
     const found = readProposal(tx, proposalId);
-    if (found === undefined) throw notFound(proposalId);
+    // As CCF: withdrawing is idempotent, and a proposal no longer kept (finished, then forgotten) may have existed.
+    if (found === undefined) return { status: 204, headers: {}, body: Buffer.alloc(0) };
     if (found.info.proposer_id !== signedRequest.memberId) {
       throw new CcfError(403, ErrorCode.AuthorizationFailed, `Proposal ${proposalId} can only be withdrawn by its proposer ${found.info.proposer_id}.`);
     }

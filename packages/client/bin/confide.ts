@@ -1,0 +1,279 @@
+// confide: the command line of the SDK, for members and users of a service:
+// make identities, ack, propose, vote, withdraw, deploy an app, open the
+// service, read governance state, fetch and verify receipts.
+// Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import {
+  BundleError,
+  CcfClientError,
+  ConfideClient,
+  Governance,
+  Member,
+  ReceiptError,
+  deployApp,
+  keygen,
+  loadBundle,
+  openService,
+  verifyReceipt,
+  type AcceptOptions,
+  type Action,
+  type Identity,
+  type Proposal,
+  type ProposalBody,
+} from "../src/index.ts";
+
+const DEFAULT_URL = "https://127.0.0.1:8000";
+
+/** Bad flags or unreadable input: exit code 2. */
+class UsageError extends Error {}
+
+interface ConnectionOptions {
+  url: string;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  json?: boolean;
+}
+
+interface VoterOptions extends ConnectionOptions {
+  voter: string[];
+}
+
+function connectionOptions(command: Command): Command {
+  return command
+    .addOption(new Option("--url <url>", "URL of a node").env("CONFIDE_URL").default(DEFAULT_URL))
+    .addOption(new Option("--cacert <file>", "the service certificate (service_cert.pem), the only one trusted").env("CONFIDE_CACERT"))
+    .addOption(new Option("--cert <file>", "your member or user certificate").env("CONFIDE_CERT"))
+    .addOption(new Option("--key <file>", "your private key").env("CONFIDE_KEY"))
+    .option("--json", "print JSON, for scripts");
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function identityOf(certFile: string, keyFile: string): Identity {
+  return { certPem: readText(certFile, "certificate"), keyPem: readText(keyFile, "private key") };
+}
+
+/** Runs `use` with a client of the service, closing its connections afterwards. */
+async function withClient<T>(options: ConnectionOptions, use: (client: ConfideClient) => Promise<T>): Promise<T> {
+  if (options.cacert === undefined) throw new UsageError("--cacert (or CONFIDE_CACERT) is required: the service certificate to trust");
+  const serviceCertPem = readText(options.cacert, "service certificate");
+  const identity = options.cert !== undefined && options.key !== undefined ? identityOf(options.cert, options.key) : undefined;
+  const client = new ConfideClient({ url: options.url, serviceCertPem, ...(identity ? { identity } : {}) });
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+function memberOf(options: ConnectionOptions, client: ConfideClient): Member {
+  if (options.cert === undefined || options.key === undefined) throw new UsageError("--cert and --key (or CONFIDE_CERT, CONFIDE_KEY) are required: the member's identity");
+  return new Member(client, identityOf(options.cert, options.key));
+}
+
+/** The member running the command, then each --voter <cert,key>. */
+function votersOf(options: VoterOptions, client: ConfideClient): Member[] {
+  const voters = options.voter.map((pair) => {
+    const [cert, key, ...rest] = pair.split(",");
+    if (!cert || !key || rest.length > 0) throw new UsageError(`--voter expects <cert_file>,<key_file>, got ${JSON.stringify(pair)}`);
+    return new Member(client, identityOf(cert, key));
+  });
+  return [memberOf(options, client), ...voters];
+}
+
+function print(options: { json?: boolean }, value: unknown, human: () => string): void {
+  process.stdout.write(options.json === true ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+}
+
+function describeProposal(proposal: Proposal): string {
+  const failure = proposal.failure ? ` (${proposal.failure.reason})` : "";
+  return `proposal ${proposal.proposalId}: ${proposal.proposalState}, ${proposal.ballotCount} ballot(s)${failure}`;
+}
+
+function progress(options: ConnectionOptions): AcceptOptions {
+  return options.json === true ? {} : { onBallot: (proposal, voter) => void process.stdout.write(`ballot by ${voter.id}: ${proposal.proposalState}\n`) };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function buildProgram(): Command {
+  const program = new Command("confide")
+    .description("Govern and use a Confide (CCF) service: identities, proposals, ballots, apps, receipts")
+    .exitOverride()
+    .showHelpAfterError("(add --help for usage)");
+
+  program
+    .command("keygen")
+    .description("make a P-384 key and self-signed certificate (<name>_privk.pem, <name>_cert.pem), as CCF's keygenerator.sh")
+    .requiredOption("--name <name>", "identity name: file prefix and certificate CN")
+    .option("--enc", "also make an RSA-2048 encryption key pair (<name>_enc_privk.pem, <name>_enc_pubk.pem) for a recovery member")
+    .option("--out <dir>", "directory to write into", ".")
+    .option("--json", "print JSON, for scripts")
+    .action(async (options: { name: string; enc?: boolean; out: string; json?: boolean }) => {
+      const identity = await keygen(options.name, { dir: options.out, encryption: options.enc === true }).catch((error: Error) => {
+        throw new UsageError(error.message);
+      });
+      print(options, { name: identity.name, id: identity.id, files: identity.files }, () => [`${identity.name} id ${identity.id}`, ...Object.values(identity.files).map((file) => `wrote ${file}`)].join("\n"));
+    });
+
+  connectionOptions(program.command("ack"))
+    .description("acknowledge the service's state digest: an Accepted member becomes Active")
+    .action(async (options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const member = memberOf(options, client);
+        await member.ackStateDigest();
+        print(options, { memberId: member.id, status: "Active" }, () => `member ${member.id} is Active`);
+      }),
+    );
+
+  connectionOptions(program.command("propose"))
+    .description("submit a proposal: a JSON file {actions: [...]}, or one --action with --args")
+    .argument("[file]", "proposal JSON file")
+    .option("--action <name>", "a single action, e.g. set_user")
+    .option("--args <json>", "the action's arguments as JSON")
+    .action(async (file: string | undefined, options: ConnectionOptions & { action?: string; args?: string }) => {
+      if ((file === undefined) === (options.action === undefined)) throw new UsageError("give either a proposal file or --action");
+      if (file !== undefined && options.args !== undefined) throw new UsageError("--args goes with --action");
+      let proposal: ProposalBody;
+      if (file !== undefined) {
+        proposal = parseJson(readText(file, "proposal"), file) as ProposalBody;
+        if (!Array.isArray(proposal?.actions)) throw new UsageError(`${file} must hold {"actions": [...]}`);
+      } else {
+        const action: Action = { name: options.action! };
+        if (options.args !== undefined) action.args = parseJson(options.args, "--args");
+        proposal = { actions: [action] };
+      }
+      await withClient(options, async (client) => {
+        const result = await memberOf(options, client).propose(proposal);
+        print(options, result, () => describeProposal(result));
+      });
+    });
+
+  connectionOptions(program.command("vote"))
+    .description("vote on a proposal: --accept, --reject, or a ballot module from --ballot")
+    .argument("<proposalId>", "the proposal's id")
+    .option("--accept", "vote yes")
+    .option("--reject", "vote no")
+    .option("--ballot <file>", "a ballot: JS module exporting vote(proposal, proposerId)")
+    .action(async (proposalId: string, options: ConnectionOptions & { accept?: boolean; reject?: boolean; ballot?: string }) => {
+      const choices = [options.accept, options.reject, options.ballot].filter((choice) => choice !== undefined);
+      if (choices.length !== 1) throw new UsageError("give exactly one of --accept, --reject, --ballot <file>");
+      const ballot = options.ballot !== undefined ? readText(options.ballot, "ballot") : options.accept === true;
+      await withClient(options, async (client) => {
+        const result = await memberOf(options, client).vote(proposalId, ballot);
+        print(options, result, () => describeProposal(result));
+      });
+    });
+
+  connectionOptions(program.command("withdraw"))
+    .description("withdraw one of your Open proposals")
+    .argument("<proposalId>", "the proposal's id")
+    .action(async (proposalId: string, options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const result = await memberOf(options, client).withdraw(proposalId);
+        print(options, result ?? null, () => (result ? describeProposal(result) : `no proposal ${proposalId}: nothing withdrawn`));
+      }),
+    );
+
+  connectionOptions(program.command("proposals"))
+    .description("list proposals")
+    .action(async (options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const proposals = await new Governance(client).proposals();
+        print(options, proposals, () => (proposals.length === 0 ? "no proposals" : proposals.map((p) => `${p.proposalId}  ${p.proposalState}  ballots ${p.ballotCount}  proposer ${p.proposerId}`).join("\n")));
+      }),
+    );
+
+  connectionOptions(program.command("members"))
+    .description("list members")
+    .action(async (options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const members = await new Governance(client).members();
+        print(options, members, () => members.map((m) => `${m.memberId}  ${m.status}${m.memberData === undefined ? "" : `  ${JSON.stringify(m.memberData)}`}`).join("\n"));
+      }),
+    );
+
+  connectionOptions(program.command("users"))
+    .description("list users")
+    .action(async (options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const users = await new Governance(client).users();
+        print(options, users, () => (users.length === 0 ? "no users" : users.map((u) => `${u.userId}${u.userData === undefined ? "" : `  ${JSON.stringify(u.userData)}`}`).join("\n")));
+      }),
+    );
+
+  connectionOptions(program.command("deploy"))
+    .description("deploy a JS app (bundle.json or a directory with app.json and src/) by a set_js_app proposal you propose and vote for, then each --voter")
+    .argument("<bundle>", "bundle JSON file or app directory")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (path: string, options: VoterOptions) => {
+      const bundle = loadBundle(path);
+      await withClient(options, async (client) => {
+        const result = await deployApp(bundle, votersOf(options, client), progress(options));
+        print(options, result, () => `deployed ${path}: ${describeProposal(result)}`);
+      });
+    });
+
+  connectionOptions(program.command("open"))
+    .description("open the service (transition_service_to_open) by a proposal you propose and vote for, then each --voter")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (options: VoterOptions) =>
+      withClient(options, async (client) => {
+        const result = await openService(votersOf(options, client), progress(options));
+        print(options, result, () => `service open: ${describeProposal(result)}`);
+      }),
+    );
+
+  connectionOptions(program.command("receipt"))
+    .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")
+    .argument("<txid>", "transaction id, e.g. 2.15")
+    .option("--verify", "verify the receipt against --cacert")
+    .action(async (txId: string, options: ConnectionOptions & { verify?: boolean }) => {
+      if (!/^\d+\.\d+$/.test(txId)) throw new UsageError(`transaction id must be <view>.<seqno>, got ${JSON.stringify(txId)}`);
+      await withClient(options, async (client) => {
+        await client.waitForCommit(txId);
+        const receipt = await client.receipt(txId);
+        const root = options.verify === true ? verifyReceipt(receipt, client.serviceCertPem).toString("hex") : undefined;
+        print(options, { txId, receipt, ...(root === undefined ? {} : { verified: true, root }) }, () =>
+          [JSON.stringify(receipt, null, 2), ...(root === undefined ? [] : [`receipt for ${txId} verified against the service certificate (root ${root})`])].join("\n"),
+        );
+      });
+    });
+
+  return program;
+}
+
+/** The exit code for an error, after printing what went wrong. */
+function report(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2; // commander printed it already
+  const usage = error instanceof UsageError || error instanceof BundleError;
+  let message = error instanceof Error ? error.message : String(error);
+  if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;
+  if (error instanceof ReceiptError) message = `receipt does not verify: ${error.message}`;
+  process.stderr.write(`error: ${message}\n`);
+  return usage ? 2 : 1;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = report(error);
+}

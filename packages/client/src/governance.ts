@@ -1,0 +1,194 @@
+// CCF governance from a member's side (/gov, api-version 2024-07-01): reads
+// need no identity; proposals, ballots, withdrawals and the state-digest ack
+// are COSE Sign1 envelopes signed with the member's key, with kid = member id.
+import { certId, signCoseSign1, type Bundle } from "@confide/node";
+import type { CcfResponse, ConfideClient } from "./client.ts";
+import type { Identity } from "./keys.ts";
+
+export const GOV_API_VERSION = "2024-07-01";
+
+export type ProposalState = "Open" | "Accepted" | "Withdrawn" | "Rejected" | "Failed" | "Dropped";
+
+/** One constitution action; actions that take no arguments (trigger_*) must have none. */
+export interface Action {
+  name: string;
+  args?: unknown;
+}
+
+export interface ProposalBody {
+  actions: Action[];
+}
+
+export interface Proposal {
+  proposalId: string;
+  proposerId: string;
+  proposalState: ProposalState;
+  ballotCount: number;
+  finalVotes?: Record<string, boolean>;
+  voteFailures?: Record<string, unknown>;
+  failure?: { reason: string; trace?: string };
+}
+
+export interface MemberInfo {
+  memberId: string;
+  status: "Accepted" | "Active";
+  certificate: string;
+  memberData?: unknown;
+  recoveryRole?: string;
+  publicEncryptionKey?: string;
+}
+
+export interface UserInfo {
+  userId: string;
+  certificate: string;
+  userData?: unknown;
+}
+
+export interface ServiceInfo {
+  status: string;
+  certificate: string;
+  recoveryCount: number;
+  creationTransactionId: string;
+  previousServiceCreationTransactionId?: string;
+  serviceData?: unknown;
+  configuration: Record<string, unknown>;
+}
+
+/** A proposal that its voters did not carry: still Open after all voted, or Rejected, Failed, Withdrawn, Dropped. */
+export class ProposalNotAcceptedError extends Error {
+  override name = "ProposalNotAcceptedError";
+
+  constructor(readonly proposal: Proposal) {
+    const failure = proposal.failure ? `: ${proposal.failure.reason}` : "";
+    super(`proposal ${proposal.proposalId} is ${proposal.proposalState} after ${proposal.ballotCount} ballot(s)${failure}`);
+  }
+}
+
+function govPath(path: string): string {
+  return `${path}${path.includes("?") ? "&" : "?"}api-version=${GOV_API_VERSION}`;
+}
+
+/** The ballot CCF's tools submit for a plain yes or no. */
+export function ballotSource(accept: boolean): string {
+  return `export function vote (proposal, proposerId) { return ${accept} }`;
+}
+
+/** Governance reads: proposals, members, users, service state. */
+export class Governance {
+  constructor(readonly client: ConfideClient) {}
+
+  async proposals(): Promise<Proposal[]> {
+    return ((await this.read("/gov/members/proposals")).json as { value: Proposal[] }).value;
+  }
+
+  async proposal(proposalId: string): Promise<Proposal> {
+    return (await this.read(`/gov/members/proposals/${encodeURIComponent(proposalId)}`)).json as Proposal;
+  }
+
+  /** The proposal as its proposer submitted it. */
+  async proposalActions(proposalId: string): Promise<ProposalBody> {
+    return JSON.parse((await this.read(`/gov/members/proposals/${encodeURIComponent(proposalId)}/actions`)).text) as ProposalBody;
+  }
+
+  async members(): Promise<MemberInfo[]> {
+    return ((await this.read("/gov/service/members")).json as { value: MemberInfo[] }).value;
+  }
+
+  async users(): Promise<UserInfo[]> {
+    return ((await this.read("/gov/service/users")).json as { value: UserInfo[] }).value;
+  }
+
+  async serviceInfo(): Promise<ServiceInfo> {
+    return (await this.read("/gov/service/info")).json as ServiceInfo;
+  }
+
+  /** The constitution's JavaScript source. */
+  async constitution(): Promise<string> {
+    return (await this.read("/gov/service/constitution")).text;
+  }
+
+  private read(path: string): Promise<CcfResponse> {
+    return this.client.call("GET", govPath(path));
+  }
+}
+
+/** A member: the governance reads plus the requests it signs. */
+export class Member extends Governance {
+  /** Member id: hex SHA-256 of the member certificate's DER. */
+  readonly id: string;
+  private readonly keyPem: string;
+
+  constructor(client: ConfideClient, identity: Identity) {
+    super(client);
+    this.id = certId(identity.certPem);
+    this.keyPem = identity.keyPem;
+  }
+
+  /** Fetches the current state digest and acknowledges it: an Accepted member becomes Active. */
+  async ackStateDigest(): Promise<void> {
+    const base = `/gov/members/state-digests/${this.id}`;
+    const digest = await this.signed(`${base}:update`, "state_digest", "");
+    await this.signed(`${base}:ack`, "ack", digest.text);
+  }
+
+  async propose(proposal: Action[] | ProposalBody): Promise<Proposal> {
+    const body = Array.isArray(proposal) ? { actions: proposal } : proposal;
+    return (await this.signed("/gov/members/proposals:create", "proposal", JSON.stringify(body))).json as Proposal;
+  }
+
+  /** Submits a ballot: `true`/`false` for a plain yes/no, or a ballot module's source. */
+  async vote(proposalId: string, ballot: boolean | string): Promise<Proposal> {
+    const source = typeof ballot === "boolean" ? ballotSource(ballot) : ballot;
+    const path = `/gov/members/proposals/${encodeURIComponent(proposalId)}/ballots/${this.id}:submit`;
+    return (await this.signed(path, "ballot", JSON.stringify({ ballot: source }), proposalId)).json as Proposal;
+  }
+
+  /** Withdraws one of this member's Open proposals; undefined when the service does not know the id (CCF answers 204). */
+  async withdraw(proposalId: string): Promise<Proposal | undefined> {
+    const response = await this.signed(`/gov/members/proposals/${encodeURIComponent(proposalId)}:withdraw`, "withdrawal", "", proposalId);
+    return response.status === 204 ? undefined : (response.json as Proposal);
+  }
+
+  private signed(path: string, type: string, payload: string, proposalId?: string): Promise<CcfResponse> {
+    const headers: Record<string, unknown> = { "ccf.gov.msg.type": type, "ccf.gov.msg.created_at": Math.floor(Date.now() / 1000) };
+    if (proposalId !== undefined) headers["ccf.gov.msg.proposal_id"] = proposalId;
+    const body = signCoseSign1({ privateKeyPem: this.keyPem, kid: this.id, headers, payload });
+    return this.client.call("POST", govPath(path), { body, headers: { "content-type": "application/cose" } });
+  }
+}
+
+export interface AcceptOptions {
+  /** Called after each ballot with the proposal as the service resolved it (e.g. to report progress). */
+  onBallot?: (proposal: Proposal, voter: Member) => void | Promise<void>;
+}
+
+/**
+ * The first voter proposes; then each voter in turn, the proposer first, votes
+ * yes until the proposal leaves Open. Returns the Accepted proposal; any other
+ * outcome throws ProposalNotAcceptedError.
+ */
+export async function proposeAndAccept(proposal: Action[] | ProposalBody, voters: readonly Member[], options: AcceptOptions = {}): Promise<Proposal> {
+  const proposer = voters[0];
+  if (proposer === undefined) throw new Error("proposeAndAccept needs at least one voter");
+  let current = await proposer.propose(proposal);
+  for (const voter of voters) {
+    if (current.proposalState !== "Open") break;
+    current = await voter.vote(current.proposalId, true);
+    await options.onBallot?.(current, voter);
+  }
+  if (current.proposalState !== "Accepted") throw new ProposalNotAcceptedError(current);
+  return current;
+}
+
+/** set_js_app: replaces the service's app with `bundle`. */
+export function deployApp(bundle: Bundle, voters: readonly Member[], options: AcceptOptions = {}): Promise<Proposal> {
+  return proposeAndAccept([{ name: "set_js_app", args: { bundle } }], voters, options);
+}
+
+/** transition_service_to_open with the service certificate the node reports: the /app frontend opens. */
+export async function openService(voters: readonly Member[], options: AcceptOptions = {}): Promise<Proposal> {
+  const client = voters[0]?.client;
+  if (client === undefined) throw new Error("openService needs at least one voter");
+  const network = (await client.call("GET", "/node/network")).json as { service_certificate: string };
+  return proposeAndAccept([{ name: "transition_service_to_open", args: { next_service_identity: network.service_certificate } }], voters, options);
+}

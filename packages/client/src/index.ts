@@ -1,0 +1,32 @@
+// Public surface of @confide/client: identities, the service client, member governance, app bundles.
+export { generateIdentity, keygen, readIdentity, CERT_VALIDITY_DAYS, type Identity, type GeneratedIdentity, type IdentityFiles } from "./keys.ts";
+export {
+  ConfideClient,
+  CcfClientError,
+  CommitWaitError,
+  COMMIT_TIMEOUT_MS,
+  type ClientOptions,
+  type CcfResponse,
+  type RequestBody,
+  type RequestOptions,
+} from "./client.ts";
+export {
+  Governance,
+  Member,
+  ProposalNotAcceptedError,
+  proposeAndAccept,
+  deployApp,
+  openService,
+  ballotSource,
+  GOV_API_VERSION,
+  type Action,
+  type ProposalBody,
+  type Proposal,
+  type ProposalState,
+  type MemberInfo,
+  type UserInfo,
+  type ServiceInfo,
+  type AcceptOptions,
+} from "./governance.ts";
+export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
+export { certId, verifyReceipt, ReceiptError, type Receipt, type TxStatus } from "@confide/node";
