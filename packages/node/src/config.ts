@@ -46,6 +46,8 @@ export interface ConfigFiles {
   members: MemberFiles[];
   users: IdentityFiles[];
   serviceDataJsonFile?: string;
+  /** CCF's constitution_files: concatenated in order into the new service's constitution. */
+  constitutionFiles?: string[];
   /** A bundle JSON file or an app directory (app.json + src/). */
   jsAppBundle?: string;
 }
@@ -111,6 +113,8 @@ export function parseConfig(json: unknown, baseDir: string): ParsedConfig {
   node.signatureIntervalMs = optionalDuration(signatures, "ledger_signatures", "delay") ?? SIGNATURE_INTERVAL_MS;
 
   const files: ConfigFiles = { members: parseMembers(root.command, path), users: parseUsers(root.users, path) };
+  const constitutionFiles = parseConstitutionFiles(root.command, path);
+  if (constitutionFiles !== undefined) files.constitutionFiles = constitutionFiles;
   const serviceData = optionalString(root, "", "service_data_json_file", true);
   if (serviceData !== undefined) files.serviceDataJsonFile = path(serviceData);
   const bundle = optionalString(root, "", "js_app_bundle");
@@ -139,6 +143,9 @@ export function readConfigFiles(config: ParsedConfig): NodeConfig {
     users: files.users.map((user, i): InitialUser => readIdentity(user, `users[${i}]`)),
   };
   if (files.serviceDataJsonFile !== undefined) node.serviceData = readJson(files.serviceDataJsonFile, "service_data_json_file");
+  if (files.constitutionFiles !== undefined) {
+    node.constitution = files.constitutionFiles.map((file, i) => readText(file, `command.start.constitution_files[${i}]`)).join("\n");
+  }
   if (files.jsAppBundle !== undefined) node.appBundle = loadAppBundle(files.jsAppBundle);
   return { node, logLevel: config.logLevel };
 }
@@ -197,7 +204,7 @@ function parseMembers(value: unknown, path: (value: string) => string): MemberFi
   const command = object(value, "command", ["type", "start"]);
   // Join and Recover need other nodes and recovery shares, which a single Confide node does not have yet.
   if (command.type !== "Start") throw new ConfigError("command.type", `only "Start" is supported, got ${JSON.stringify(command.type)}`);
-  const start = optionalObject(command, "command", "start", ["members"]);
+  const start = optionalObject(command, "command", "start", ["members", "constitution_files"]);
   if (start.members === undefined) return [];
   return array(start.members, "command.start.members").map((entry, i) => {
     const field = `command.start.members[${i}]`;
@@ -206,6 +213,19 @@ function parseMembers(value: unknown, path: (value: string) => string): MemberFi
     const key = optionalString(member, field, "encryption_public_key_file", true);
     if (key !== undefined) files.encryptionPublicKeyFile = path(key);
     return files;
+  });
+}
+
+/** command.start.constitution_files: a non-empty list of JS files (absent: the default constitution). */
+function parseConstitutionFiles(value: unknown, path: (value: string) => string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const start = (value as { start?: { constitution_files?: unknown } }).start;
+  if (start?.constitution_files === undefined) return undefined;
+  const files = array(start.constitution_files, "command.start.constitution_files");
+  if (files.length === 0) throw new ConfigError("command.start.constitution_files", "expected at least one file");
+  return files.map((file, i) => {
+    if (typeof file !== "string" || file === "") throw new ConfigError(`command.start.constitution_files[${i}]`, `expected a file path, got ${describe(file)}`);
+    return path(file);
   });
 }
 

@@ -180,6 +180,7 @@ describe("parseConfig", () => {
       [{ command: { type: "Join" } }, "command.type"],
       [{ command: {} }, "command.type"],
       [{ command: { type: "Start", start: { constitution_files: [] } } }, "command.start.constitution_files"],
+      [{ command: { type: "Start", start: { constitution_files: [7] } } }, "command.start.constitution_files[0]"],
       [{ command: { type: "Start", start: { members: {} } } }, "command.start.members"],
       [{ command: { type: "Start", start: { members: [{}] } } }, "command.start.members[0].certificate_file"],
       [{ command: { type: "Start", start: { members: [{ certificate_file: "c", encryption_public_key_file: 1 }] } } }, "command.start.members[0].encryption_public_key_file"],
@@ -256,6 +257,14 @@ describe("loadConfig", () => {
       ["endpoints/hello.js", "lib.js"],
     );
     assert.deepEqual(Object.keys(node.appBundle?.metadata.endpoints ?? {}), ["/hello"]);
+  });
+
+  it("concatenates command.start.constitution_files in order into the constitution", () => {
+    writeFileSync(join(dir, "actions.js"), "const actions = new Map();");
+    writeFileSync(join(dir, "resolve.js"), 'export function resolve() { return "Open"; }');
+    const { node } = loadConfig(write({ command: { type: "Start", start: { constitution_files: ["actions.js", "resolve.js"] } } }));
+    assert.equal(node.constitution, 'const actions = new Map();\nexport function resolve() { return "Open"; }');
+    assert.throws(() => loadConfig(write({ command: { type: "Start", start: { constitution_files: ["missing.js"] } } })), /command\.start\.constitution_files\[0\]/);
   });
 
   it("reads a bundle JSON file as well as an app directory", () => {
