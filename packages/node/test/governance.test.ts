@@ -18,7 +18,7 @@ import { decodeWriteSet } from "../src/kv/write-set.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
 import type { Bundle } from "../src/runtime/bundle.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
-import { ACCEPT, GovMember } from "./helpers/gov-member.ts";
+import { ACCEPT, GovMember, REJECT } from "./helpers/gov-member.ts";
 import { HttpsClient, type ClientIdentity, type Reply } from "./helpers/https-client.ts";
 import { dataVersions } from "./helpers/store-versions.ts";
 
@@ -43,6 +43,7 @@ const UNANIMITY = defaultConstitution().replace(
   `export function resolve(proposal, proposerId, votes) {
   let active = 0;
   ccf.kv["public:ccf.gov.members.info"].forEach((value) => { if (ccf.bufToJsonCompatible(value).status === "Active") active++; });
+  if (votes.some((v) => !v.vote)) return "Rejected";
   return votes.filter((v) => v.vote).length === active ? "Accepted" : "Open";
 }
 `,
@@ -71,6 +72,16 @@ async function proposeAndVote(actions: unknown[], voters: GovMember[]): Promise<
     states.push(voted.json.proposalState);
   }
   return { proposalId: created.json.proposalId, states };
+}
+
+/** Every state a proposal was written with, read from the ledger files. */
+function proposalStatesInLedger(proposalId: string): string[] {
+  const states: string[] = [];
+  for (const record of readLedger(node.core.ledgerDir, {})) {
+    const info = decodeWriteSet(record.entry.publicWriteSet).get("public:ccf.gov.proposals_info")?.get(Buffer.from(proposalId).toString("latin1"));
+    if (info) states.push((JSON.parse(info.toString("utf8")) as { state: string }).state);
+  }
+  return states;
 }
 
 before(async () => {
@@ -146,12 +157,7 @@ describe("a 3-member consortium", () => {
     const actions = await client.get(`/gov/members/proposals/${proposalId}/actions`);
     assert.equal(actions.json.actions[0].name, "set_js_app");
     await node.core.history.waitForCommit(node.core.history.lastSeqno);
-    const states: string[] = [];
-    for (const record of readLedger(node.core.ledgerDir, {})) {
-      const info = decodeWriteSet(record.entry.publicWriteSet).get("public:ccf.gov.proposals_info")?.get(Buffer.from(proposalId).toString("latin1"));
-      if (info) states.push((JSON.parse(info.toString("utf8")) as { state: string }).state);
-    }
-    assert.deepEqual(states, ["Open", "Open", "Accepted"]);
+    assert.deepEqual(proposalStatesInLedger(proposalId), ["Open", "Open", "Accepted"]);
     // The audit tool checks every entry and signature of that ledger (it throws on the first fault).
     const audit = auditLedger(node.core.ledgerDir, { serviceCertPem: node.core.identity.serviceCertPem, secret: node.core.identity.ledgerSecret });
     assert.ok(audit.signatures > 0);
@@ -202,14 +208,22 @@ describe("a 3-member consortium", () => {
     assert.equal((await client.get("/app/whoami", { authorization: `Bearer ${token}` })).status, 401);
   });
 
-  it("set_constitution to unanimity: a proposal that 2 of 3 would accept stays Open until the third votes", async () => {
+  it("set_constitution to unanimity (a single no rejects): other open proposals are Dropped; 2 of 3 no longer accept", async () => {
+    const pending = (await members[1]!.propose(client, [{ name: "set_member_data", args: { member_id: members[1]!.id, member_data: { name: "B" } } }])).json.proposalId as string;
     const replaced = await proposeAndVote([{ name: "set_constitution", args: { constitution: UNANIMITY } }], [members[0]!, members[1]!]);
     assert.equal(replaced.states.at(-1), "Accepted");
+    assert.equal((await client.get(`/gov/members/proposals/${pending}`)).json.proposalState, "Dropped");
+    await node.core.history.waitForCommit(node.core.history.lastSeqno);
+    assert.deepEqual(proposalStatesInLedger(pending), ["Open", "Dropped"]);
     assert.equal((await client.get("/gov/service/constitution")).text, UNANIMITY);
     const { proposalId, states } = await proposeAndVote([{ name: "set_user", args: { cert: user.certPem } }], [members[0]!, members[1]!]);
     assert.deepEqual(states, ["Open", "Open", "Open"]);
     const third = await members[2]!.vote(client, proposalId);
     assert.equal(third.json.proposalState, "Accepted");
+    const vetoed = await proposeAndVote([{ name: "set_user", args: { cert: user.certPem } }], [members[0]!]);
+    assert.deepEqual(vetoed.states, ["Open", "Open"]);
+    const veto = await members[2]!.vote(client, vetoed.proposalId, REJECT);
+    assert.equal(veto.json.proposalState, "Rejected");
   });
 });
 

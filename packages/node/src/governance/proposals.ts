@@ -2,8 +2,8 @@
 // submitted in public:ccf.gov.proposals, its state, ballots and outcome in
 // public:ccf.gov.proposals_info. The constitution resolves a proposal when it
 // is created and after every ballot; once Accepted, its actions are applied in
-// the same transaction. When a proposal leaves Open, CCF forgets the other
-// finished proposals (the ledger keeps them all).
+// the same transaction. When a proposal leaves Open, the proposals that
+// finished before it are forgotten, as in CCF (the ledger keeps them all).
 import { CcfError } from "../errors.ts";
 import type { Tx } from "../kv/tx.ts";
 import { JsExecutionError } from "../runtime/interpreter.ts";
@@ -90,6 +90,9 @@ export function resolveProposal(tx: Tx, runner: ConstitutionRunner, proposalId: 
     state = "Failed";
     failure = failureOf(error);
   }
+  // Proposals that finished earlier are forgotten before this one's actions run, so that what
+  // those actions do to other proposals (set_constitution drops the open ones) stays visible.
+  if (state !== "Open") forgetFinishedProposals(tx, proposalId);
   if (state === "Accepted") {
     if (applyFailure !== undefined) {
       state = "Failed";
@@ -108,9 +111,7 @@ export function resolveProposal(tx: Tx, runner: ConstitutionRunner, proposalId: 
     if (Object.keys(voteFailures).length > 0) resolved.vote_failures = voteFailures;
     if (failure !== undefined) resolved.failure = failure;
   }
-  // apply() may have changed this proposal's record (set_constitution drops open proposals): keep our outcome.
   writeInfo(tx, proposalId, resolved);
-  if (state !== "Open") forgetFinishedProposals(tx, proposalId);
   return resolved;
 }
 
