@@ -1,0 +1,111 @@
+// How a key stands for one party: the votes on each attribute are grouped by
+// the attribute's match rule, and the caller learns only the size of its own
+// group, the size of the rest and the number of groups, never a value.
+import type { Attribute, MatchRule, Policy, Schema } from "./config.ts";
+import { dayNumber, type Value } from "./values.ts";
+import type { KeyState } from "./store.ts";
+
+export type Status = "IN_CONSENSUS" | "LACK_OF_CONSENSUS" | "NOT_ENOUGH_DATA";
+export const STATUSES: Status[] = ["IN_CONSENSUS", "LACK_OF_CONSENSUS", "NOT_ENOUGH_DATA"];
+
+export interface AttributeVerdict {
+  status: Status;
+  /** The caller's own value (null if it left an optional attribute out). */
+  value: Value | null;
+  /** The rest is null below k votes: then a report says NOT_ENOUGH_DATA and nothing else. */
+  majority: boolean | null;
+  agreeing: number | null;
+  disagreeing: number | null;
+  votes: number | null;
+  distinct: number | null;
+}
+
+export interface KeyVerdict {
+  status: Status;
+  parties: number;
+  attributes: Record<string, AttributeVerdict>;
+}
+
+export function judgeKey(schema: Schema, policy: Policy, state: KeyState, party: string): KeyVerdict {
+  const parties = Object.keys(state);
+  const mine = state[party]!.v;
+  const attributes: Record<string, AttributeVerdict> = {};
+  for (const attribute of schema.attributes) {
+    const votes: Value[] = [];
+    for (const p of parties) {
+      const v = state[p]!.v[attribute.name];
+      if (v !== undefined) votes.push(v);
+    }
+    attributes[attribute.name] = judgeAttribute(attribute, policy.k, votes, mine[attribute.name]);
+  }
+  const statuses = Object.values(attributes).map((a) => a.status);
+  const status: Status =
+    parties.length < policy.k
+      ? "NOT_ENOUGH_DATA"
+      : statuses.includes("LACK_OF_CONSENSUS")
+        ? "LACK_OF_CONSENSUS"
+        : statuses.every((s) => s === "IN_CONSENSUS")
+          ? "IN_CONSENSUS"
+          : "NOT_ENOUGH_DATA";
+  return { status, parties: parties.length, attributes };
+}
+
+export function judgeAttribute(attribute: Attribute, k: number, votes: Value[], mine: Value | undefined): AttributeVerdict {
+  const value = mine ?? null;
+  if (votes.length < k) {
+    return { status: "NOT_ENOUGH_DATA", value, majority: null, agreeing: null, disagreeing: null, votes: null, distinct: null };
+  }
+  const groups = groupOf(attribute.match, votes);
+  const distinct = new Set(groups).size;
+  const status: Status = distinct === 1 ? "IN_CONSENSUS" : "LACK_OF_CONSENSUS";
+  if (mine === undefined) {
+    return { status, value, majority: null, agreeing: null, disagreeing: null, votes: votes.length, distinct };
+  }
+  const myGroup = groups[votes.indexOf(mine)]!;
+  const agreeing = groups.filter((g) => g === myGroup).length;
+  const disagreeing = votes.length - agreeing;
+  return { status, value, majority: agreeing > disagreeing, agreeing, disagreeing, votes: votes.length, distinct };
+}
+
+/**
+ * Group number of each vote. Exact and normalised rules group equal values.
+ * Tolerance rules sort the votes and start a new group wherever a value is
+ * further than the tolerance from its group's first (smallest) value, so each
+ * group spans at most the tolerance and the grouping does not depend on the
+ * order parties submitted in.
+ */
+function groupOf(match: MatchRule, votes: Value[]): number[] {
+  if (match.rule === "exact" || match.rule === "normalised") {
+    const ids = new Map<string, number>();
+    return votes.map((v) => {
+      const canonical = match.rule === "normalised" ? normaliseText(String(v)) : typeof v === "number" ? `n:${v}` : `s:${v}`;
+      let id = ids.get(canonical);
+      if (id === undefined) ids.set(canonical, (id = ids.size));
+      return id;
+    });
+  }
+  const points = votes.map((v) => (match.rule === "days" ? dayNumber(v as string) : Number(v)));
+  const order = points.map((_, i) => i).sort((a, b) => points[a]! - points[b]!);
+  const groups = new Array<number>(votes.length);
+  let group = -1;
+  let anchor = 0;
+  for (const i of order) {
+    const p = points[i]!;
+    if (group < 0 || !withinTolerance(match, anchor, p)) {
+      group++;
+      anchor = p;
+    }
+    groups[i] = group;
+  }
+  return groups;
+}
+
+function withinTolerance(match: MatchRule, anchor: number, p: number): boolean {
+  if (match.rule === "relative") return p - anchor <= match.tolerance * Math.max(Math.abs(anchor), Math.abs(p));
+  return p - anchor <= (match as { tolerance: number }).tolerance;
+}
+
+/** Case, surrounding and repeated whitespace do not count under the normalised rule. */
+export function normaliseText(s: string): string {
+  return s.trim().replace(/\s+/g, " ").toLowerCase();
+}
