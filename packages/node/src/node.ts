@@ -90,14 +90,16 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
   const { identity, history } = core;
   const host = options.host ?? "127.0.0.1";
   let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
+  const historical = new HistoricalStates(history, (message) => log.warn(message));
   const constitution = new Constitution({
     history,
-    historical: new HistoricalStates(history, (message) => log.warn(message)),
+    historical,
     serviceCertPem: identity.serviceCertPem,
     log,
   });
   const frontend = new Frontend({
     history,
+    historical,
     log,
     nodeId: identity.nodeId,
     serviceCertPem: identity.serviceCertPem,

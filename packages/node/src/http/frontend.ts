@@ -5,7 +5,7 @@
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import type { Log } from "../log.ts";
-import { HistoricalStates } from "../runtime/historical.ts";
+import type { HistoricalStates } from "../runtime/historical.ts";
 import { AppEndpoints, HistoricalPending } from "./app-endpoints.ts";
 import { UnknownAuthPolicyError } from "./auth/policies.ts";
 import { builtinRouter, type Builtin, type BuiltinContext } from "./builtins.ts";
@@ -15,6 +15,8 @@ import type { RouteMatch, Router } from "./router.ts";
 
 export interface FrontendOptions {
   history: History;
+  /** Historical state for app handlers and receipts (shared with whatever else runs JS on this node). */
+  historical: HistoricalStates;
   log: Log;
   nodeId: string;
   serviceCertPem: string;
@@ -32,7 +34,7 @@ export class Frontend {
 
   constructor(private readonly options: FrontendOptions) {
     const { history, log } = options;
-    this.historical = new HistoricalStates(history, (message) => log.warn(message));
+    this.historical = options.historical;
     this.app = new AppEndpoints({ history, historical: this.historical, log, metrics: this.metrics });
     const context: BuiltinContext = {
       history,
