@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start", "governance"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start", "governance", "sandbox-start"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -55,6 +55,7 @@ function main(): void {
   const httpsApp = readResult("https-app", since);
   const coldStart = readResult("cold-start", since);
   const governance = readResult("governance", since);
+  const sandboxStart = readResult("sandbox-start", since);
 
   console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
   console.log(`   ${machineLine(machine())}`);
@@ -172,6 +173,15 @@ function main(): void {
       `${fmtInt(1e9 / c["verifyCoseSign1, certificate PEM"])} /s`,
       "report",
       `${q.verifyCoseCertOverRaw}× raw crypto.verify ${fmtInt(1e9 / c["raw crypto.verify (KeyObject ready)"])} /s; authenticate(member_cose_sign1) ${fmtMs(c["authenticate member_cose_sign1"] / 1e6)}`,
+    ]);
+  }
+  if (sandboxStart) {
+    const [clean, rerun, direct] = sandboxStart.results as Json[];
+    rows.push([
+      "sandbox: npm start → ready, clean clone / re-run (median / max)",
+      `${fmtMs(clean.readyMs.median)} / ${fmtMs(clean.readyMs.max)}; ${fmtMs(rerun.readyMs.median)} / ${fmtMs(rerun.readyMs.max)}`,
+      "< 60 s",
+      `of which app builds ${clean.prestartMs ? fmtMs(clean.prestartMs.median) : "skipped"}; confide sandbox --fresh alone ${fmtMs(direct.readyMs.median)}; Ctrl-C → exit ${fmtMs(clean.stopMs.median)}`,
     ]);
   }
   const b = commit?.baselines ?? replay?.baselines;

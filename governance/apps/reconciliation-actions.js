@@ -7,6 +7,8 @@
 
 const RECON_SCHEMA_TABLE = "public:recon.schema";
 const RECON_POLICY_TABLE = "public:recon.policy";
+// Rounds mode: {closed} = rounds closed by proposal (the app adds scheduled closes).
+const RECON_ROUND_TABLE = "public:recon.round";
 
 const RECON_FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const RECON_ATTRIBUTES_MAX = 64;
@@ -16,6 +18,7 @@ const RECON_ENUM_VALUES_MAX = 1000;
 const RECON_BATCH_SIZE_MAX = 100000;
 const RECON_K_MAX = 1000;
 const RECON_DAYS_MAX = 3650;
+const RECON_ROUND_SECONDS_MAX = 366 * 86400;
 
 // Which match rules make sense for each type, and what their tolerance is.
 const RECON_RULES = {
@@ -29,6 +32,7 @@ const RECON_RULES = {
 const RECON_POLICY_DEFAULTS = {
   k: 3,
   mode: "continuous",
+  round_schedule: null,
   batch_size: 10000,
   revision_limit: null,
   require_party_data: false,
@@ -133,8 +137,8 @@ function reconCheckPolicy(policy) {
   reconOnlyKeys(policy, Object.keys(RECON_POLICY_DEFAULTS), "policy");
   const p = { ...RECON_POLICY_DEFAULTS, ...policy };
   if (!Number.isInteger(p.k) || p.k < 2 || p.k > RECON_K_MAX) reconFail(`policy.k must be an integer from 2 to ${RECON_K_MAX}`);
-  if (p.mode === "rounds") reconFail("policy.mode rounds is not available yet: use continuous");
-  if (p.mode !== "continuous") reconFail("policy.mode must be continuous or rounds");
+  if (p.mode !== "continuous" && p.mode !== "rounds") reconFail("policy.mode must be continuous or rounds");
+  reconCheckSchedule(p.round_schedule, p.mode);
   if (!Number.isInteger(p.batch_size) || p.batch_size < 1 || p.batch_size > RECON_BATCH_SIZE_MAX) {
     reconFail(`policy.batch_size must be an integer from 1 to ${RECON_BATCH_SIZE_MAX}`);
   }
@@ -146,6 +150,21 @@ function reconCheckPolicy(policy) {
     reconFail("policy.jwt_party_claim must be null or a claim name");
   }
   return p;
+}
+
+function reconCheckSchedule(schedule, mode) {
+  if (schedule === null) return;
+  if (mode !== "rounds") reconFail("policy.round_schedule needs policy.mode rounds");
+  if (!reconIsObject(schedule)) reconFail("policy.round_schedule must be null or {first_close, every_seconds}");
+  reconOnlyKeys(schedule, ["first_close", "every_seconds"], "policy.round_schedule");
+  const first = schedule.first_close;
+  if (typeof first !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(first) || !Number.isFinite(Date.parse(first))) {
+    reconFail("policy.round_schedule.first_close must be a UTC time such as 2025-01-31T17:00:00Z");
+  }
+  const every = schedule.every_seconds;
+  if (!Number.isInteger(every) || every < 1 || every > RECON_ROUND_SECONDS_MAX) {
+    reconFail(`policy.round_schedule.every_seconds must be an integer from 1 to ${RECON_ROUND_SECONDS_MAX}`);
+  }
 }
 
 function reconArgs(args, field) {
@@ -172,6 +191,34 @@ actions.set(
     (args) => {
       const policy = reconCheckPolicy(args.policy);
       ccf.kv[RECON_POLICY_TABLE].set(singletonKey(), ccf.jsonCompatibleToBuf(policy));
+    },
+  ),
+);
+
+// Closes round `round` of rounds mode: its sealed submissions count in
+// reports from this proposal on. `round` is the number of rounds closed by
+// proposal so far (the app's reports show it as `round.by_proposal`), checked
+// when the proposal is made. apply() may only write app tables, not read
+// them, so it stores round + 1: two proposals to close the same round close
+// it once.
+function reconReadJson(table) {
+  const raw = ccf.kv[table].get(singletonKey());
+  return raw === undefined ? undefined : ccf.bufToJsonCompatible(raw);
+}
+
+actions.set(
+  "close_reconciliation_round",
+  new Action(
+    (args) => {
+      const round = reconArgs(args, "round");
+      if (!Number.isInteger(round) || round < 0) reconFail("args.round must be a non-negative integer: the round to close");
+      const policy = { ...RECON_POLICY_DEFAULTS, ...reconReadJson(RECON_POLICY_TABLE) };
+      if (policy.mode !== "rounds") reconFail("close_reconciliation_round needs policy.mode rounds (set it by an earlier proposal)");
+      const closed = reconReadJson(RECON_ROUND_TABLE)?.closed ?? 0;
+      if (round !== closed) reconFail(`args.round must be ${closed}: the next round to close by proposal (${round} given)`);
+    },
+    (args) => {
+      ccf.kv[RECON_ROUND_TABLE].set(singletonKey(), ccf.jsonCompatibleToBuf({ closed: args.round + 1 }));
     },
   ),
 );

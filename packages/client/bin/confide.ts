@@ -1,9 +1,11 @@
 // confide: the command line of the SDK, for members and users of a service:
 // make identities, ack, propose, vote, withdraw, deploy an app, open the
-// service, read governance state, fetch and verify receipts.
+// service, read governance state, fetch and verify receipts; and `sandbox`,
+// a whole local consortium (npm start).
 // Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
+import { resolve } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   BundleError,
   CcfClientError,
@@ -22,6 +24,9 @@ import {
   type Proposal,
   type ProposalBody,
 } from "../src/index.ts";
+import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
+import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
+import { reconCommand } from "../src/recon/cli.ts";
 
 const DEFAULT_URL = "https://127.0.0.1:8000";
 
@@ -112,6 +117,70 @@ function progress(options: ConnectionOptions): AcceptOptions {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+function portNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0 || value > 65535) throw new InvalidArgumentError("expected a port number (0-65535; 0 picks a free port)");
+  return value;
+}
+
+function usersPerBank(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1 || value > 50) throw new InvalidArgumentError("expected an integer from 1 to 50");
+  return value;
+}
+
+interface SandboxFlags {
+  workspace?: string;
+  fresh?: boolean;
+  port: number;
+  bankingPort?: number;
+  usersPerBank: number;
+  reconciliationBundle?: string;
+  bankingBundle?: string;
+}
+
+/**
+ * Runs the sandbox until SIGINT or SIGTERM, then closes both nodes (ledgers
+ * signed and flushed) and returns; a signal during start-up stops it between
+ * steps. A second Ctrl-C takes Node's default action and ends it at once.
+ */
+async function sandbox(flags: SandboxFlags): Promise<void> {
+  // npm runs `npm start` from the repository root and says in INIT_CWD where it was typed: paths are relative to that.
+  const cwd = process.env["INIT_CWD"] ?? process.cwd();
+  const abort = new AbortController();
+  const signalled = new Promise<string>((resolveSignal) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolveSignal(signal));
+  });
+  void signalled.then(() => abort.abort());
+  const starting = startSandbox({
+    workspace: flags.workspace === undefined ? DEFAULT_WORKSPACE : resolve(cwd, flags.workspace),
+    fresh: flags.fresh === true,
+    port: flags.port,
+    bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
+    usersPerBank: flags.usersPerBank,
+    bundles: {
+      reconciliation: flags.reconciliationBundle === undefined ? DEFAULT_BUNDLES.reconciliation : resolve(cwd, flags.reconciliationBundle),
+      banking: flags.bankingBundle === undefined ? DEFAULT_BUNDLES.banking : resolve(cwd, flags.bankingBundle),
+    },
+    displayCwd: cwd,
+    out: (line) => void process.stdout.write(`${line}\n`),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    signal: abort.signal,
+  });
+  let running: RunningSandbox;
+  try {
+    running = await starting;
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+    process.stdout.write("stopped during start-up; nodes closed cleanly\n");
+    return;
+  }
+  const signal = await signalled;
+  process.stdout.write(`${signal}: stopping both nodes\n`);
+  await running.stop();
+  process.stdout.write("sandbox stopped: ledgers signed and flushed\n");
 }
 
 function buildProgram(): Command {
@@ -258,12 +327,33 @@ function buildProgram(): Command {
       });
     });
 
+  program
+    .command("sandbox")
+    .description(
+      "start a local consortium (what npm start runs): members Bank A/B/C and their users, a reconciliation service and a banking service, " +
+        "each opened and its app deployed by proposals; prints URLs, certificates and curl lines; Ctrl-C stops it cleanly",
+    )
+    .option("--workspace <dir>", "workspace directory, reused on the next start (default: workspace/ at the repository root)")
+    .option("--fresh", "start over: delete the workspace's keys/, reconciliation/, banking/ and sandbox.json (nothing else)")
+    .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
+    .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
+    .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)
+    .option("--reconciliation-bundle <file>", "reconciliation app bundle (default: apps/reconciliation/dist/bundle.json)")
+    .option("--banking-bundle <file>", "banking app bundle (default: apps/banking/dist/bundle.json)")
+    .action(sandbox);
+
+  program.addCommand(reconCommand());
+
   return program;
 }
 
 /** The exit code for an error, after printing what went wrong. */
 function report(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2; // commander printed it already
+  if (error instanceof SandboxError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return error.exitCode;
+  }
   const usage = error instanceof UsageError || error instanceof BundleError;
   let message = error instanceof Error ? error.message : String(error);
   if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;

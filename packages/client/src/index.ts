@@ -30,3 +30,4 @@ export {
 } from "./governance.ts";
 export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
 export { certId, verifyReceipt, ReceiptError, type Receipt, type TxStatus } from "@confide/node";
+export { ReconClient, ReconError, verifyReportReceipt, type IngestCounts, type ReportPage, type ReportQuery, type VerifiedReport } from "./recon/client.ts";

@@ -7,6 +7,7 @@ import { readConfig, type Config } from "../lib/config.ts";
 import { parseCsvBatch } from "../lib/csv.ts";
 import { storeBatch } from "../lib/ingest.ts";
 import { partyOf } from "../lib/party.ts";
+import { roundsClosed } from "../lib/rounds.ts";
 import { BatchErrors, checkDuplicateKeys, checkRecord, type SubmittedRecord } from "../lib/records.ts";
 import { failed, reply, succeeded } from "../lib/response.ts";
 
@@ -58,7 +59,9 @@ function ingest(request: ccfapp.Request, parse: Parse): ccfapp.Response<string> 
   if (errors.count > 0) return rejected(errors);
   const counts = storeBatch(config, party.party, records, errors);
   if (errors.count > 0) return rejected(errors);
-  return reply(succeeded("data has ingested successfully", { ingest: counts }));
+  // In rounds mode, say which round the batch is sealed in (the caller's own information only).
+  const round = config.policy.mode === "rounds" ? { round: { sealed_in: roundsClosed(config) } } : {};
+  return reply(succeeded("data has ingested successfully", { ingest: counts, ...round }));
 }
 
 function rejected(errors: BatchErrors): ccfapp.Response<string> {

@@ -2,12 +2,15 @@
 // reads only the caller's own index and the per-key state of its keys, never
 // the rest of the store, and each 200 reply is committed with a claims digest
 // of its body, so the caller can fetch a receipt for exactly what it was told.
+// In rounds mode they judge the values published by the last closed round
+// only: a submission sealed in the open round changes no answer until it closes.
 import type * as ccfapp from "@microsoft/ccf-app";
 import { readConfig, type Config } from "../lib/config.ts";
 import { partyOf } from "../lib/party.ts";
 import { parseQuery } from "../lib/query.ts";
 import { failed, replyWithClaims, succeeded, type Envelope } from "../lib/response.ts";
 import { reportRow, viewFor } from "../lib/rows.ts";
+import { roundsClosed, roundsClosedByProposal, visibleState } from "../lib/rounds.ts";
 import { recordReport, Store } from "../lib/store.ts";
 import { judgeKey, STATUSES, type KeyVerdict, type Status } from "../lib/verdict.ts";
 
@@ -25,23 +28,28 @@ export function report(request: ccfapp.Request): ccfapp.Response<string> {
   const options = pageOptions(config, query);
   if (typeof options === "string") return failed(400, "InvalidQuery", options);
   const store = new Store(config.dataset);
+  const closed = roundsClosed(config);
   const total = store.keyCount(party.party);
   if (options.start > total) return failed(400, "InvalidQuery", "cursor is past the end of your keys");
   const view = viewFor(config.schema, options.view);
   const rows: Record<string, unknown>[] = [];
   let position = options.start;
-  const scanEnd = Math.min(total, options.start + (options.status === undefined ? options.limit : PAGE_SCAN_MAX));
+  // Sealed-only keys are skipped like filtered-out ones, so rounds mode pages as a filter does.
+  const filtering = options.status !== undefined || closed !== Infinity;
+  const scanEnd = Math.min(total, options.start + (filtering ? PAGE_SCAN_MAX : options.limit));
   while (position < scanEnd && rows.length < options.limit) {
     const end = Math.min(scanEnd, position + options.limit - rows.length);
     for (const key of store.partyKeysAt(party.party, position, end)) {
       position++;
-      const { verdict, revisions } = judge(config, store, key, party.party);
+      const judged = judge(config, store, key, party.party, closed);
+      if (judged === undefined) continue;
+      const { verdict, revisions } = judged;
       if (options.status !== undefined && statusFor(verdict, options.attribute) !== options.status) continue;
       rows.push(reportRow(config.schema, view, key, verdict, revisions, options.attribute));
     }
   }
-  const extra: Record<string, unknown> = { next_cursor: position < total ? String(position) : null };
-  if (options.summary) extra.summary = summarise(config, store, party.party, total);
+  const extra: Record<string, unknown> = { next_cursor: position < total ? String(position) : null, ...roundInfo(config, closed) };
+  if (options.summary) extra.summary = summarise(config, store, party.party, total, closed);
   return committed(party.party, succeeded(rows, extra));
 }
 
@@ -57,14 +65,19 @@ export function reportKey(request: ccfapp.Request): ccfapp.Response<string> {
   }
   const query = parseQuery(request.query);
   const store = new Store(config.dataset);
+  const closed = roundsClosed(config);
   const state = store.keyState(key);
   // The same answer whether or not another party holds the key: it must not leak that.
   if (state === undefined || state[party.party] === undefined) {
     return failed(400, "KeyNotFound", "you have not submitted this key");
   }
-  const { verdict, revisions } = judge(config, store, key, party.party);
-  const row = reportRow(config.schema, viewFor(config.schema, query?.get("view")), key, verdict, revisions);
-  return committed(party.party, succeeded(row));
+  // Depends on the caller's own entry only, so it leaks nothing either.
+  const judged = judge(config, store, key, party.party, closed);
+  if (judged === undefined) {
+    return failed(400, "KeySealed", `your submission of this key is sealed until round ${state[party.party]!.p!.n} closes`);
+  }
+  const row = reportRow(config.schema, viewFor(config.schema, query?.get("view")), key, judged.verdict, judged.revisions);
+  return committed(party.party, succeeded(row, roundInfo(config, closed)));
 }
 
 function committed(party: string, envelope: Envelope): ccfapp.Response<string> {
@@ -73,9 +86,22 @@ function committed(party: string, envelope: Envelope): ccfapp.Response<string> {
   return response;
 }
 
-function judge(config: Config, store: Store, key: string, party: string): { verdict: KeyVerdict; revisions: number } {
-  const state = store.keyState(key)!;
-  return { verdict: judgeKey(config.schema, config.policy, state, party), revisions: state[party]!.r };
+/** The key as of the last closed round; undefined when the party's only submission of it is still sealed. */
+function judge(config: Config, store: Store, key: string, party: string, closed: number): { verdict: KeyVerdict; revisions: number } | undefined {
+  const state = visibleState(store.keyState(key)!, closed);
+  const mine = state[party];
+  if (mine === undefined) return undefined;
+  return { verdict: judgeKey(config.schema, config.policy, state, party), revisions: mine.r };
+}
+
+/**
+ * Rounds mode: the report covers rounds 0 to closed - 1; with a schedule,
+ * by_proposal is the round a close_reconciliation_round proposal names.
+ * Nothing in continuous mode.
+ */
+function roundInfo(config: Config, closed: number): Record<string, unknown> {
+  if (closed === Infinity) return {};
+  return { round: config.policy.round_schedule === null ? { closed } : { closed, by_proposal: roundsClosedByProposal() } };
 }
 
 function statusFor(verdict: KeyVerdict, attribute: string | undefined): Status {
@@ -133,14 +159,17 @@ type Counts = Record<Status, number>;
 const zero = (): Counts => ({ IN_CONSENSUS: 0, LACK_OF_CONSENSUS: 0, NOT_ENOUGH_DATA: 0 });
 
 /** Status counts over all the caller's keys (proportional to them; given on the first page unless summary=false). */
-function summarise(config: Config, store: Store, party: string, total: number): Record<string, unknown> {
+function summarise(config: Config, store: Store, party: string, total: number, closed: number): Record<string, unknown> {
   const keys = zero();
   const attributes: Record<string, Counts> = {};
   for (const a of config.schema.attributes) attributes[a.name] = zero();
+  let reported = 0;
   for (const key of store.partyKeysAt(party, 0, total)) {
-    const { verdict } = judge(config, store, key, party);
-    keys[verdict.status]++;
-    for (const a of config.schema.attributes) attributes[a.name]![verdict.attributes[a.name]!.status]++;
+    const judged = judge(config, store, key, party, closed);
+    if (judged === undefined) continue;
+    reported++;
+    keys[judged.verdict.status]++;
+    for (const a of config.schema.attributes) attributes[a.name]![judged.verdict.attributes[a.name]!.status]++;
   }
-  return { keys: total, status: keys, attributes };
+  return { keys: reported, status: keys, attributes };
 }

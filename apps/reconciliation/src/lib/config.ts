@@ -28,9 +28,16 @@ export interface Schema {
   attributes: Attribute[];
 }
 
+/** Scheduled round closes: at `first_close`, then every `every_seconds` (host time, see rounds.ts). */
+export interface RoundSchedule {
+  first_close: string;
+  every_seconds: number;
+}
+
 export interface Policy {
   k: number;
   mode: "continuous" | "rounds";
+  round_schedule: RoundSchedule | null;
   batch_size: number;
   revision_limit: number | null;
   require_party_data: boolean;
@@ -39,6 +46,8 @@ export interface Policy {
 
 export const SCHEMA_TABLE = "public:recon.schema";
 export const POLICY_TABLE = "public:recon.policy";
+/** {closed}: rounds closed by `close_reconciliation_round` proposals. */
+export const ROUND_TABLE = "public:recon.round";
 
 export const DEFAULT_SCHEMA: Schema = {
   key: "lei",
@@ -48,6 +57,7 @@ export const DEFAULT_SCHEMA: Schema = {
 export const DEFAULT_POLICY: Policy = {
   k: 3,
   mode: "continuous",
+  round_schedule: null,
   batch_size: 10_000,
   revision_limit: null,
   require_party_data: false,
@@ -57,7 +67,7 @@ export const DEFAULT_POLICY: Policy = {
 // Singleton tables keep their one value under a uint64 0 key, as CCF's own.
 const SINGLETON = new ArrayBuffer(8);
 
-function readSingleton<T>(table: string): T | undefined {
+export function readSingleton<T>(table: string): T | undefined {
   const raw = ccfapp.rawKv[table]!.get(SINGLETON);
   return raw === undefined ? undefined : (ccf.bufToJsonCompatible(raw) as T);
 }

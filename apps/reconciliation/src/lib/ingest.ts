@@ -2,11 +2,12 @@
 // key (unchanged resubmissions are no-ops, so a client may safely resend a
 // batch after a failure), and new keys join the party's index. A revision
 // beyond the policy's limit rejects the whole batch; the handler's non-2xx
-// status then discards every write of it.
+// status then discards every write of it. In rounds mode the record is sealed
+// in the open round (rounds.ts) instead of replacing the published values.
 import type { Config } from "./config.ts";
 import type { BatchErrors, SubmittedRecord } from "./records.ts";
-import type { Value } from "./values.ts";
-import { Store } from "./store.ts";
+import { fold, roundsClosed, sameValues } from "./rounds.ts";
+import { Store, type PartyEntry } from "./store.ts";
 
 export interface IngestCounts {
   records: number;
@@ -18,23 +19,40 @@ export interface IngestCounts {
 export function storeBatch(config: Config, party: string, records: SubmittedRecord[], errors: BatchErrors): IngestCounts {
   const store = new Store(config.dataset);
   const limit = config.policy.revision_limit;
+  const rounds = config.policy.mode === "rounds";
+  const open = roundsClosed(config);
   const counts: IngestCounts = { records: records.length, added: 0, changed: 0, unchanged: 0 };
   const newKeys: string[] = [];
   for (const record of records) {
     const state = store.keyState(record.key) ?? {};
-    const previous = state[party];
-    if (previous !== undefined && sameValues(previous.v, record.values)) {
+    const stored = state[party];
+    const previous = stored === undefined ? undefined : fold(stored, open);
+    const latest = previous?.p?.v ?? previous?.v;
+    if (latest !== undefined && sameValues(latest, record.values)) {
       counts.unchanged++;
       continue;
     }
-    const revisions = previous === undefined ? 0 : previous.r + 1;
-    if (limit !== null && revisions > limit) {
-      errors.add(record.row, config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key`);
-      continue;
+    let next: PartyEntry;
+    if (rounds) {
+      // The limit bounds changes per key within one round; the first submission of a round is free.
+      const sealed = previous?.p;
+      const revisions = sealed === undefined ? 0 : sealed.r + 1;
+      if (limit !== null && revisions > limit) {
+        errors.add(record.row, config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key in a round`);
+        continue;
+      }
+      next = { ...(previous?.v === undefined ? {} : { v: previous.v }), r: previous?.r ?? 0, p: { v: record.values, n: open, r: revisions } };
+    } else {
+      const revisions = previous === undefined ? 0 : previous.r + 1;
+      if (limit !== null && revisions > limit) {
+        errors.add(record.row, config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key`);
+        continue;
+      }
+      next = { v: record.values, r: revisions };
     }
-    state[party] = { v: record.values, r: revisions };
+    state[party] = next;
     store.setKeyState(record.key, state);
-    if (previous === undefined) {
+    if (stored === undefined) {
       counts.added++;
       newKeys.push(record.key);
     } else {
@@ -43,9 +61,4 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   }
   store.appendPartyKeys(party, newKeys);
   return counts;
-}
-
-function sameValues(a: Record<string, Value>, b: Record<string, Value>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }

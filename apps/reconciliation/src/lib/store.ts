@@ -4,16 +4,19 @@
 //   party_keys   [party, chunk] → the party's keys in first-submission order,
 //                KEYS_PER_CHUNK to an entry, so a report page reads the
 //                party's own index and never scans the store;
-//   parties      party → {keys}: how many keys the party has submitted.
+//   parties      party → {keys}: how many keys the party has submitted
+//                (in rounds mode, sealed ones included).
 // Earlier values are not kept here: every replaced value stays in the ledger.
 import * as ccfapp from "@microsoft/ccf-app";
 import type { Value } from "./values.ts";
 
 export interface PartyEntry {
-  /** Attribute name → value. */
-  v: Record<string, Value>;
-  /** Times the party changed its values for this key after the first submission. */
+  /** Attribute name → value: the published values (absent while the party's only submission is sealed). */
+  v?: Record<string, Value>;
+  /** Times the party changed its published values for this key after the first submission. */
   r: number;
+  /** Rounds mode: the submission sealed in round `n` (see rounds.ts), with `r` changes made to it in that round. */
+  p?: { v: Record<string, Value>; n: number; r: number };
 }
 
 /** Party → its entry. */

@@ -26,14 +26,15 @@ export interface KeyVerdict {
   attributes: Record<string, AttributeVerdict>;
 }
 
+/** `state` holds published values only (rounds.ts visibleState), so every entry has `v`. */
 export function judgeKey(schema: Schema, policy: Policy, state: KeyState, party: string): KeyVerdict {
   const parties = Object.keys(state);
-  const mine = state[party]!.v;
+  const mine = state[party]!.v!;
   const attributes: Record<string, AttributeVerdict> = {};
   for (const attribute of schema.attributes) {
     const votes: Value[] = [];
     for (const p of parties) {
-      const v = state[p]!.v[attribute.name];
+      const v = state[p]!.v![attribute.name];
       if (v !== undefined) votes.push(v);
     }
     attributes[attribute.name] = judgeAttribute(attribute, policy.k, votes, mine[attribute.name]);

@@ -1,0 +1,57 @@
+// What the sandbox prints once ready: where each service is, where the
+// certificates and keys are, and a curl line per app that works as printed
+// (paths relative to the directory the command was typed in).
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
+import { SANDBOX_JSON, type SandboxDescription, type ServiceEntry, type UserEntry } from "./workspace.ts";
+
+/** The line a script (or the test) waits for. */
+export const READY_PREFIX = "Confide sandbox ready";
+
+/** POSIX shell quoting: bare when safe, else single quotes. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Paths as the person at the terminal can use them: relative to where they
+ * typed the command (npm runs scripts from the package root but says where
+ * in INIT_CWD), absolute when the file is elsewhere.
+ */
+export function displayPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/** The app call each service's curl line makes, as the given user. */
+export const CURL_PATHS: Record<string, string> = {
+  reconciliation: "/app/report",
+  banking: "/app/balance/checking",
+};
+
+export function curlLine(service: ServiceEntry, user: UserEntry, cwd: string): string {
+  const path = (file: string) => shellQuote(displayPath(file, cwd));
+  return ["curl", "--cacert", path(service.serviceCertificate), "--cert", path(user.certificate), "--key", path(user.key), shellQuote(`${service.url}${CURL_PATHS[service.name]}`)].join(" ");
+}
+
+export function readyText(description: SandboxDescription, seconds: number, cwd: string): string {
+  const show = (file: string) => displayPath(file, cwd);
+  const user = description.users[0]!;
+  const member = description.members[0]!;
+  const width = Math.max(...description.services.map((s) => s.name.length));
+  const lines = [
+    "",
+    `${READY_PREFIX} in ${seconds.toFixed(1)} s: ${description.services.length} services, ${description.members.length} members, ${description.users.length} users`,
+    "",
+    ...description.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  service certificate ${show(s.serviceCertificate)}`),
+    "",
+    `  keys      ${show(dirname(user.certificate))}/: members ${description.members.map((m) => m.party).join(", ")} (${basename(member.certificate)}, ${basename(member.signingKey)}, ${basename(member.encryptionKey)}, …),`,
+    `            ${description.users.length / description.members.length} users per bank (${basename(user.certificate)}, ${basename(user.key)}, …)`,
+    `  scripts   ${show(join(description.workspace, SANDBOX_JSON))}: every service, member and user, with file paths`,
+    "",
+    `Try it, as ${user.party}'s first user (${user.name}):`,
+    ...description.services.map((s) => `  ${curlLine(s, user, cwd)}`),
+    "",
+    "Ctrl-C stops both nodes cleanly (ledgers signed and flushed); run it again to resume, with --fresh to start over.",
+  ];
+  return lines.join("\n");
+}
