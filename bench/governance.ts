@@ -35,8 +35,6 @@
 //   node --import tsx bench/governance.ts serve    (a node child; driven over IPC)
 import { fork, type ChildProcess } from "node:child_process";
 import { createPublicKey, randomInt, verify, X509Certificate } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
 import { createServiceIdentity } from "../packages/node/src/crypto/certs.ts";
@@ -46,6 +44,7 @@ import { authenticate, type AuthRequest, type TableReader } from "../packages/no
 import { startNode } from "../packages/node/src/node.ts";
 import { idKey, Tables } from "../packages/node/src/tables.ts";
 import { envInt, fmtInt, fmtMs, header, now, nsPerOp, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
+import { mainThreadProfile, summarizeProfile } from "./profile.ts";
 
 const ROUNDS = envInt("BENCH_GOV_ROUNDS", 200);
 const WARMUP_ROUNDS = envInt("BENCH_GOV_WARMUP_ROUNDS", 10);
@@ -526,76 +525,6 @@ async function throughput(node: NodeChild, members: Member[]): Promise<Throughpu
 
 // ---------------------------------------------------------------- CPU profile summary
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-interface ProfileSummary {
-  file: string;
-  busyMs: number;
-  byCategory: Array<{ category: string; ms: number; share: number }>;
-  topFunctions: Array<{ function: string; selfMs: number; share: number }>;
-}
-
-function category(url: string, name: string): string {
-  if (name === "(garbage collector)") return "GC";
-  if (name === "(idle)") return "idle";
-  if (name === "(program)") return "(program: native, not attributed)";
-  if (url.startsWith("wasm://")) return "QuickJS (wasm)";
-  if (url.includes("quickjs-emscripten")) return "quickjs-emscripten glue";
-  if (url.includes("cbor-x")) return "cbor-x";
-  if (url.includes("/packages/node/src/runtime/")) return "node: runtime (interpreter)";
-  if (url.includes("/packages/node/src/governance/")) return "node: governance";
-  if (url.includes("/packages/node/src/http/")) return "node: http, auth";
-  if (url.includes("/packages/node/src/crypto/")) return "node: crypto (COSE, keys)";
-  if (url.includes("/packages/node/src/")) return "node: kv, history, ledger, merkle";
-  if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "Node.js internals and builtins (TLS, crypto, X509, HTTP)";
-  return "other";
-}
-
-function summarizeProfile(dir: string): ProfileSummary | undefined {
-  let file: string | undefined;
-  let size = -1;
-  // The main thread's profile is the largest (tsx's loader thread writes a small one).
-  for (const f of readdirSync(dir)) {
-    const s = f.endsWith(".cpuprofile") ? statSync(join(dir, f)).size : -1;
-    if (s > size) [file, size] = [join(dir, f), s];
-  }
-  if (file === undefined) return undefined;
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const byFunction = new Map<string, number>();
-  const byCat = new Map<string, number>();
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const us = profile.timeDeltas[i] ?? 0;
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const cat = category(url, functionName);
-    if (cat === "idle") return;
-    total += us;
-    const short = url.replace(/^.*\/(packages\/node\/src\/|node_modules\/)/, "$1").replace(/^file:\/\//, "");
-    const key = `${functionName || "(anonymous)"} ${short ? `${short}:${lineNumber + 1}` : ""}`.trim();
-    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
-    byCat.set(cat, (byCat.get(cat) ?? 0) + us);
-  });
-  const rank = (m: Map<string, number>) => [...m].sort((x, y) => y[1] - x[1]);
-  return {
-    file,
-    busyMs: round(total / 1000),
-    byCategory: rank(byCat).map(([c, us]) => ({ category: c, ms: round(us / 1000), share: round(us / total, 3) })),
-    topFunctions: rank(byFunction)
-      .slice(0, 20)
-      .map(([f, us]) => ({ function: f, selfMs: round(us / 1000), share: round(us / total, 3) })),
-  };
-}
-
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -650,7 +579,8 @@ async function main(): Promise<void> {
     pools.length = 0;
     await fast.stop();
 
-    const profile = profileDir ? summarizeProfile(profileDir) : undefined;
+    const profileFile = profileDir ? mainThreadProfile(profileDir) : undefined;
+    const profile = profileFile ? summarizeProfile(profileFile) : undefined;
 
     // ---- report
     const ratios = {

@@ -22,7 +22,6 @@
 //   node --import tsx bench/https-app.ts serve-node|serve-raw    (a server child; driven over IPC)
 import { fork, type ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Agent as HttpsAgent, createServer, request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -33,6 +32,7 @@ import { HTTP_MAX_HEADER_BYTES } from "../packages/node/src/limits.ts";
 import { startNode } from "../packages/node/src/node.ts";
 import type { Bundle } from "../packages/node/src/runtime/bundle.ts";
 import { envInt, fmtInt, fmtMs, header, now, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
+import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
 
 const CONNECTIONS = 32;
 const KEYS = 10_000;
@@ -395,87 +395,6 @@ function combine(server: Measured["server"], workload: Measured["workload"], win
 
 // ---------------------------------------------------------------- CPU profile summary
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
-
-interface ProfileSummary {
-  file: string;
-  totalMs: number;
-  byCategory: Array<{ category: string; ms: number; share: number }>;
-  topFunctions: Array<{ function: string; selfMs: number; share: number }>;
-}
-
-function category(url: string, name: string): string {
-  if (name === "(garbage collector)") return "GC";
-  if (name === "(idle)") return "idle";
-  if (name === "(program)") return "(program: native, not attributed)";
-  if (url.startsWith("wasm://")) return "QuickJS (wasm)";
-  if (url.includes("quickjs-emscripten")) return "quickjs-emscripten glue";
-  if (url.includes("/packages/node/src/runtime/")) return "node: runtime (interpreter, ccf globals)";
-  if (url.includes("/packages/node/src/http/")) return "node: http (server, frontend, app endpoints)";
-  if (url.includes("/packages/node/src/")) return "node: kv, history, ledger, merkle, crypto";
-  if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "Node.js internals (TLS, HTTP, streams) and builtins";
-  return "other";
-}
-
-function summarizeProfile(file: string): ProfileSummary {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfUs = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
-  const byFunction = new Map<string, number>();
-  const byCat = new Map<string, number>();
-  let total = 0;
-  for (const [id, us] of selfUs) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const cat = category(url, functionName);
-    if (cat === "idle") continue;
-    total += us;
-    const short = url.replace(/^.*\/(packages\/node\/src\/|node_modules\/)/, "$1").replace(/^file:\/\//, "");
-    const key = `${functionName || "(anonymous)"} ${short ? `${short}:${lineNumber + 1}` : ""}`.trim();
-    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
-    byCat.set(cat, (byCat.get(cat) ?? 0) + us);
-  }
-  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
-  return {
-    file,
-    totalMs: round(total / 1000),
-    byCategory: rank(byCat).map(([c, us]) => ({ category: c, ms: round(us / 1000), share: round(us / total, 3) })),
-    topFunctions: rank(byFunction)
-      .slice(0, 20)
-      .map(([f, us]) => ({ function: f, selfMs: round(us / 1000), share: round(us / total, 3) })),
-  };
-}
-
-/** The main thread's profile: the largest file (tsx's loader thread writes a small one beside it). */
-function mainThreadProfile(dir: string): string | undefined {
-  let best: { file: string; size: number } | undefined;
-  try {
-    for (const f of readdirSync(dir)) {
-      if (!f.endsWith(".cpuprofile")) continue;
-      const size = statSync(join(dir, f)).size;
-      if (!best || size > best.size) best = { file: join(dir, f), size };
-    }
-  } catch {
-    return undefined;
-  }
-  return best?.file;
-}
-
 function printProfiles(profiles: Record<string, ProfileSummary & { requests: number }>): void {
   const names = Object.keys(profiles);
   if (names.length === 0) return;
@@ -485,7 +404,7 @@ function printProfiles(profiles: Record<string, ProfileSummary & { requests: num
   printTable([
     ["category", ...names.map((n) => `${n} (${fmtInt(profiles[n]!.requests)} req)`)],
     ...categories.map((c) => [c, ...names.map((n) => perRequest(n, profiles[n]!.byCategory.find((x) => x.category === c)?.ms ?? 0))]),
-    ["total busy", ...names.map((n) => perRequest(n, profiles[n]!.totalMs))],
+    ["total busy", ...names.map((n) => perRequest(n, profiles[n]!.busyMs))],
   ], "    ");
   for (const name of names) {
     const p = profiles[name]!;
