@@ -3,35 +3,14 @@
 // receipt --verify; --help on every command; exit code 2 for usage errors and
 // 1 with CCF's error code when the service refuses.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ConfideClient, readIdentity, type Proposal } from "../src/index.ts";
+import { confide } from "./helpers/run-confide.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
-const CONFIDE = fileURLToPath(new URL("../bin/confide.js", import.meta.url));
 const COMMANDS = ["keygen", "ack", "propose", "vote", "withdraw", "proposals", "members", "users", "deploy", "open", "receipt"];
-/** A child that hangs fails the test instead of the whole run. */
-const CHILD_TIMEOUT_MS = 30_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs confide asynchronously: the node under test serves from this same process. */
-function confide(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("CONFIDE_")));
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CONFIDE, ...args], { env: { ...base, ...env }, timeout: CHILD_TIMEOUT_MS }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe("confide CLI", () => {
   let service: TestService;

@@ -5,36 +5,19 @@
 // limit learnt from its refusal; report rows equal to a reference computed
 // from the files; every report page's receipt verified.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { startNode, type ServingNode } from "@confide/node";
 import { Client, createIdentity, Member, type Identity } from "../../../apps/reconciliation/test/helpers/consortium.ts";
 import { buildBundle } from "../../../apps/reconciliation/scripts/build.ts";
 import { ConfideClient, ReceiptError, ReconClient, verifyReportReceipt } from "../src/index.ts";
+import { confide } from "./helpers/run-confide.ts";
 import { isValidLei } from "../src/recon/generate.ts";
 
-const CONFIDE = fileURLToPath(new URL("../bin/confide.js", import.meta.url));
 const BANKS = ["bankA", "bankB", "bankC"] as const;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function confide(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("CONFIDE_")));
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CONFIDE, ...args], { env: { ...base, ...env }, timeout: 30_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr });
-    });
-  });
-}
 
 /** Rows of a generated CSV: lei → nace. */
 function readParty(file: string): Map<string, string> {
