@@ -160,7 +160,7 @@ export function loadAppBundle(path: string): Bundle {
   }
 }
 
-function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" | "maxBodyBytes" | "maxHeaderBytes"> {
+function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" | "maxBodyBytes" | "maxHeaderBytes" | "http2"> {
   // Without a network section the node listens where startNode puts it by default.
   if (value === undefined) return { maxBodyBytes: HTTP_MAX_BODY_BYTES, maxHeaderBytes: HTTP_MAX_HEADER_BYTES };
   const network = object(value, "network", ["rpc_interfaces"]);
@@ -169,7 +169,11 @@ function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" 
   // CCF may listen on several named interfaces; a single Confide node serves one.
   if (names.length !== 1) throw new ConfigError("network.rpc_interfaces", `expected exactly one interface, got ${names.length}`);
   const field = `network.rpc_interfaces.${names[0]!}`;
-  const rpc = object(interfaces[names[0]!], field, ["bind_address", "http_configuration"]);
+  const rpc = object(interfaces[names[0]!], field, ["bind_address", "http_configuration", "app_protocol"]);
+  const protocol = optionalString(rpc, field, "app_protocol");
+  if (protocol !== undefined && protocol !== "HTTP1" && protocol !== "HTTP2") {
+    throw new ConfigError(`${field}.app_protocol`, `expected "HTTP1" or "HTTP2", got ${JSON.stringify(protocol)}`);
+  }
   const bindAddress = optionalString(rpc, field, "bind_address");
   if (bindAddress === undefined) throw new ConfigError(`${field}.bind_address`, "is required");
   const http = optionalObject(rpc, field, "http_configuration", ["max_body_size", "max_header_size"]);
@@ -177,6 +181,7 @@ function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" 
     ...parseBindAddress(bindAddress, `${field}.bind_address`),
     maxBodyBytes: optionalSize(http, `${field}.http_configuration`, "max_body_size") ?? HTTP_MAX_BODY_BYTES,
     maxHeaderBytes: optionalSize(http, `${field}.http_configuration`, "max_header_size") ?? HTTP_MAX_HEADER_BYTES,
+    ...(protocol === "HTTP2" ? { http2: true } : {}),
   };
 }
 

@@ -62,6 +62,8 @@ export interface ServingNodeOptions extends Omit<NodeOptions, "log"> {
   port?: number;
   maxBodyBytes?: number;
   maxHeaderBytes?: number;
+  /** Serve HTTP/2 (and HTTP/1.1 for clients that do not offer h2), as CCF's app_protocol "HTTP2". */
+  http2?: boolean;
   /** A new service's initial members and (until governance adds them) users. */
   members?: InitialMember[];
   users?: InitialUser[];
@@ -118,6 +120,7 @@ export async function startNode(options: ServingNodeOptions): Promise<ServingNod
       log,
       ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
       ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
+      ...(options.http2 ? { http2: true } : {}),
     });
   } catch (error) {
     await core.close();

@@ -137,6 +137,13 @@ describe("parseConfig", () => {
     assert.deepEqual([bind("localhost:65535").host, bind("localhost:65535").port], ["localhost", 65535]);
   });
 
+  it("reads app_protocol: HTTP2 turns HTTP/2 on, HTTP1 (the default) leaves it off", () => {
+    const protocol = (app_protocol?: string) =>
+      parseConfig({ network: { rpc_interfaces: { i: { bind_address: "127.0.0.1:0", ...(app_protocol ? { app_protocol } : {}) } } } }, BASE).node.http2;
+    assert.deepEqual([protocol("HTTP2"), protocol("HTTP1"), protocol()], [true, undefined, undefined]);
+    assert.throws(() => protocol("SPDY"), /network\.rpc_interfaces\.i\.app_protocol/);
+  });
+
   it("maps CCF's logging.host_level to the node's levels", () => {
     const level = (host_level: string) => parseConfig({ logging: { host_level } }, BASE).logLevel;
     assert.deepEqual(["Trace", "Debug", "Info", "Fail", "Fatal", "info"].map(level), ["debug", "debug", "info", "warn", "error", "info"]);

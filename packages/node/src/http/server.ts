@@ -1,8 +1,10 @@
 // The node:https adapter: TLS with the node certificate (issued by the service
 // key, so clients trust service_cert.pem), client certificates requested but
 // not verified here (the auth policies look them up in the KV, as CCF does),
-// HTTP/1.1 keep-alive, and CCF's body and header size limits.
-import { createServer, type Server } from "node:https";
+// HTTP/1.1 keep-alive (HTTP/2 too when configured, as CCF's app_protocol), and
+// CCF's body and header size limits.
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import { createServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -19,6 +21,8 @@ export interface HttpsServerOptions {
   keyPem: string;
   maxBodyBytes?: number;
   maxHeaderBytes?: number;
+  /** Offer HTTP/2 by ALPN, keeping HTTP/1.1 for clients that do not ask for it. */
+  http2?: boolean;
   log: Log;
 }
 
@@ -33,25 +37,25 @@ type Handler = (request: HttpRequest) => Promise<HttpResponse>;
 
 export async function startHttpsServer(handler: Handler, options: HttpsServerOptions): Promise<RunningServer> {
   const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES;
-  const server: Server = createServer(
-    {
-      key: options.keyPem,
-      cert: options.certPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      maxHeaderSize: options.maxHeaderBytes ?? HTTP_MAX_HEADER_BYTES,
-      keepAlive: true,
-    },
-    (req, res) => {
-      readRequest(req, maxBodyBytes)
-        .then(handler, (error: unknown) => errorResponse(error as CcfError))
-        .then((response) => writeResponse(res, response))
-        .catch((error: unknown) => {
-          options.log.error(`http: cannot answer ${req.method} ${req.url}: ${(error as Error).message}`);
-          res.destroy();
-        });
-    },
-  );
+  const tls = {
+    key: options.keyPem,
+    cert: options.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+  const onRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    readRequest(req, maxBodyBytes)
+      .then(handler, (error: unknown) => errorResponse(error as CcfError))
+      .then((response) => writeResponse(res, response))
+      .catch((error: unknown) => {
+        options.log.error(`http: cannot answer ${req.method} ${req.url}: ${(error as Error).message}`);
+        res.destroy();
+      });
+  };
+  const maxHeaderSize = options.maxHeaderBytes ?? HTTP_MAX_HEADER_BYTES;
+  const server = options.http2
+    ? createSecureServer({ ...tls, allowHTTP1: true, settings: { maxHeaderListSize: maxHeaderSize } }, onRequest)
+    : createServer({ ...tls, maxHeaderSize, keepAlive: true }, onRequest);
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
@@ -60,6 +64,12 @@ export async function startHttpsServer(handler: Handler, options: HttpsServerOpt
       : new CcfError(400, ErrorCode.InvalidInput, `Malformed HTTP request: ${error.message}`);
     const body = JSON.stringify(ccfError.body());
     socket.end(`HTTP/1.1 ${ccfError.status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  // Open connections, so that close() ends them instead of waiting for clients' keep-alive.
+  const sockets = new Set<Socket>();
+  server.on("secureConnection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -72,12 +82,12 @@ export async function startHttpsServer(handler: Handler, options: HttpsServerOpt
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }
 
-function readRequest(req: IncomingMessage, maxBodyBytes: number): Promise<HttpRequest> {
+function readRequest(req: IncomingMessage | Http2ServerRequest, maxBodyBytes: number): Promise<HttpRequest> {
   const tooLarge = () => new CcfError(413, ErrorCode.RequestBodyTooLarge, `Request body is too large (the limit is ${maxBodyBytes} bytes).`);
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -103,8 +113,11 @@ function readRequest(req: IncomingMessage, maxBodyBytes: number): Promise<HttpRe
       const q = url.indexOf("?");
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+        // HTTP/2 pseudo-headers (:path, :method...) are not request headers to an app.
+        if (value !== undefined && !name.startsWith(":")) headers[name] = Array.isArray(value) ? value.join(", ") : value;
       }
+      // HTTP/2 has no Host header: its :authority plays that part.
+      if (headers.host === undefined && typeof req.headers[":authority"] === "string") headers.host = req.headers[":authority"];
       resolve({
         method: req.method ?? "GET",
         path: q < 0 ? url : url.slice(0, q),
@@ -127,7 +140,7 @@ function clientCertificate(socket: TLSSocket): Buffer | undefined {
   return der;
 }
 
-function writeResponse(res: ServerResponse, response: HttpResponse): void {
+function writeResponse(res: ServerResponse | Http2ServerResponse, response: HttpResponse): void {
   const headers: Record<string, string | number> = response.headers;
   headers["content-length"] = response.body.length;
   res.writeHead(response.status, headers);
