@@ -6,13 +6,14 @@
 // only: a submission sealed in the open round changes no answer until it closes.
 import type * as ccfapp from "@microsoft/ccf-app";
 import { readConfig, type Config } from "../lib/config.ts";
+import { CountsStore, type PartyCounts } from "../lib/counts.ts";
 import { partyOf } from "../lib/party.ts";
 import { parseQuery } from "../lib/query.ts";
 import { failed, replyWithClaims, succeeded, type Envelope } from "../lib/response.ts";
 import { reportRow, viewFor } from "../lib/rows.ts";
 import { roundsClosed, roundsClosedByProposal, visibleState } from "../lib/rounds.ts";
 import { recordReport, Store } from "../lib/store.ts";
-import { judgeKey, STATUSES, type KeyVerdict, type Status } from "../lib/verdict.ts";
+import { judgeKey, keyStatuses, STATUSES, type KeyVerdict, type Status } from "../lib/verdict.ts";
 
 /** Rows per page: the benchmark's page size, and what the sample's clients see for up to 1,000 keys. */
 export const PAGE_ROWS_MAX = 1000;
@@ -158,18 +159,45 @@ type Counts = Record<Status, number>;
 
 const zero = (): Counts => ({ IN_CONSENSUS: 0, LACK_OF_CONSENSUS: 0, NOT_ENOUGH_DATA: 0 });
 
-/** Status counts over all the caller's keys (proportional to them; given on the first page unless summary=false). */
+/**
+ * Status counts over all the caller's keys (given on the first page unless
+ * summary=false): in continuous mode the counts kept at ingest (counts.ts);
+ * when they are stale (schema, k or a rounds period changed them) or in
+ * rounds mode, by judging each of the caller's keys, and in continuous mode
+ * the result is stored for the next summaries.
+ */
 function summarise(config: Config, store: Store, party: string, total: number, closed: number): Record<string, unknown> {
+  if (closed !== Infinity) return scanSummary(config, store, party, total, closed);
+  const counts = new CountsStore(config.dataset);
+  const basis = counts.basis(config);
+  const kept = counts.valid(party, basis);
+  if (kept !== undefined && kept.keys === total) return summaryOf(config, kept);
+  const scanned = scanSummary(config, store, party, total, closed);
+  const fresh: PartyCounts = { b: basis, keys: scanned.keys, status: scanned.status, attributes: scanned.attributes };
+  counts.set(party, fresh);
+  return summaryOf(config, fresh);
+}
+
+/** The summary's shape: attributes in schema order. */
+function summaryOf(config: Config, counts: PartyCounts): Record<string, unknown> {
+  const attributes: Record<string, Counts> = {};
+  for (const a of config.schema.attributes) attributes[a.name] = counts.attributes[a.name] ?? zero();
+  return { keys: counts.keys, status: counts.status, attributes };
+}
+
+function scanSummary(config: Config, store: Store, party: string, total: number, closed: number): { keys: number; status: Counts; attributes: Record<string, Counts> } {
   const keys = zero();
   const attributes: Record<string, Counts> = {};
   for (const a of config.schema.attributes) attributes[a.name] = zero();
   let reported = 0;
   for (const key of store.partyKeysAt(party, 0, total)) {
-    const judged = judge(config, store, key, party, closed);
-    if (judged === undefined) continue;
+    const state = visibleState(store.keyState(key)!, closed);
+    if (state[party] === undefined) continue;
+    // The key's statuses are the same for every holder: no need for the caller's own verdict.
+    const statuses = keyStatuses(config.schema, config.policy, state);
     reported++;
-    keys[judged.verdict.status]++;
-    for (const a of config.schema.attributes) attributes[a.name]![judged.verdict.attributes[a.name]!.status]++;
+    keys[statuses.status]++;
+    for (const a of config.schema.attributes) attributes[a.name]![statuses.attributes[a.name]!]++;
   }
   return { keys: reported, status: keys, attributes };
 }

@@ -5,9 +5,11 @@
 // status then discards every write of it. In rounds mode the record is sealed
 // in the open round (rounds.ts) instead of replacing the published values.
 import type { Config } from "./config.ts";
+import { CountsDelta, CountsStore } from "./counts.ts";
 import type { BatchErrors, SubmittedRecord } from "./records.ts";
-import { fold, roundsClosed, sameValues } from "./rounds.ts";
-import { Store, type PartyEntry } from "./store.ts";
+import { fold, roundsClosed, sameValues, visibleState } from "./rounds.ts";
+import { Store, type KeyState, type PartyEntry } from "./store.ts";
+import { keyStatuses, type KeyStatuses } from "./verdict.ts";
 
 export interface IngestCounts {
   records: number;
@@ -23,6 +25,8 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   const open = roundsClosed(config);
   const counts: IngestCounts = { records: records.length, added: 0, changed: 0, unchanged: 0 };
   const newKeys: string[] = [];
+  // Continuous mode: every holder's summary counts follow the key's statuses (counts.ts).
+  const delta = rounds ? undefined : new CountsDelta(config);
   for (const record of records) {
     const state = store.keyState(record.key) ?? {};
     const stored = state[party];
@@ -50,8 +54,25 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
       }
       next = { v: record.values, r: revisions };
     }
+    // The key's statuses before this record, and who held it then (continuous mode: every entry is visible).
+    // Every other holder held it before too (parties never leave a key); the submitter may be new to it.
+    let was: KeyStatuses | undefined;
+    let submitterHeld = false;
+    if (delta !== undefined && !isEmpty(state)) {
+      const holdersBefore = published(state, open);
+      was = keyStatuses(config.schema, config.policy, holdersBefore);
+      submitterHeld = holdersBefore[party] !== undefined;
+    }
     state[party] = next;
     store.setKeyState(record.key, state);
+    if (delta !== undefined) {
+      const after = published(state, open);
+      const now = keyStatuses(config.schema, config.policy, after);
+      for (const holder in after) {
+        if (was !== undefined && (holder !== party || submitterHeld)) delta.move(holder, was, now);
+        else delta.add(holder, now);
+      }
+    }
     if (stored === undefined) {
       counts.added++;
       newKeys.push(record.key);
@@ -59,6 +80,23 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
       counts.changed++;
     }
   }
+  if (errors.count === 0) {
+    const summaries = new CountsStore(config.dataset);
+    // Before appendPartyKeys: a party without keys before this batch may start its counts from zero.
+    if (delta !== undefined) delta.apply(summaries, summaries.basis(config), (p) => store.keyCount(p));
+    else if (counts.added + counts.changed > 0) summaries.invalidate();
+  }
   store.appendPartyKeys(party, newKeys);
   return counts;
+}
+
+/** visibleState, without copying the usual state that has nothing sealed in it. */
+function published(state: KeyState, closed: number): KeyState {
+  for (const p in state) if (state[p]!.p !== undefined || state[p]!.v === undefined) return visibleState(state, closed);
+  return state;
+}
+
+function isEmpty(state: KeyState): boolean {
+  for (const _ in state) return false;
+  return true;
 }

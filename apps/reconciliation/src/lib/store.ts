@@ -8,6 +8,7 @@
 //                (in rounds mode, sealed ones included).
 // Earlier values are not kept here: every replaced value stays in the ledger.
 import * as ccfapp from "@microsoft/ccf-app";
+import { ccf } from "@microsoft/ccf-app/global.js";
 import type { Value } from "./values.ts";
 
 export interface PartyEntry {
@@ -29,19 +30,31 @@ export class Store {
   private readonly records;
   private readonly partyKeys;
   private readonly parties;
+  // Ingest reads then writes each key: its encoded form is kept for the write (one host call fewer per record).
+  private lastKey: string | undefined;
+  private lastKeyBuf: ArrayBuffer | undefined;
 
   constructor(dataset: string) {
-    this.records = ccfapp.typedKv(`recon.${dataset}.records`, ccfapp.string, ccfapp.json<KeyState>());
+    this.records = ccfapp.rawKv[`recon.${dataset}.records`]!;
     this.partyKeys = ccfapp.typedKv(`recon.${dataset}.party_keys`, ccfapp.string, ccfapp.json<string[]>());
     this.parties = ccfapp.typedKv(`recon.${dataset}.parties`, ccfapp.string, ccfapp.json<{ keys: number }>());
   }
 
   keyState(key: string): KeyState | undefined {
-    return this.records.get(key);
+    const raw = this.records.get(this.keyBuf(key));
+    return raw === undefined ? undefined : (ccf.bufToJsonCompatible(raw) as unknown as KeyState);
   }
 
   setKeyState(key: string, state: KeyState): void {
-    this.records.set(key, state);
+    this.records.set(this.keyBuf(key), ccf.jsonCompatibleToBuf(state as unknown as Parameters<typeof ccf.jsonCompatibleToBuf>[0]));
+  }
+
+  private keyBuf(key: string): ArrayBuffer {
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.lastKeyBuf = ccf.strToBuf(key);
+    }
+    return this.lastKeyBuf!;
   }
 
   keyCount(party: string): number {

@@ -51,6 +51,49 @@ export function judgeKey(schema: Schema, policy: Policy, state: KeyState, party:
   return { status, parties: parties.length, attributes };
 }
 
+/** A key's statuses: the same for every party holding it (they depend on all votes, not on whose report it is). */
+export interface KeyStatuses {
+  status: Status;
+  attributes: Record<string, Status>;
+}
+
+/**
+ * The statuses judgeKey would give any holder of the key, without building a
+ * per-party verdict: what the summary counts (counts.ts) keep at ingest.
+ * `state` holds published values only, as for judgeKey.
+ */
+export function keyStatuses(schema: Schema, policy: Policy, state: KeyState): KeyStatuses {
+  const parties = Object.keys(state);
+  const attributes: Record<string, Status> = {};
+  let lacking = false;
+  let all = true;
+  for (const attribute of schema.attributes) {
+    const votes: Value[] = [];
+    for (const p of parties) {
+      const v = state[p]!.v![attribute.name];
+      if (v !== undefined) votes.push(v);
+    }
+    const status: Status = votes.length < policy.k ? "NOT_ENOUGH_DATA" : allAgree(attribute.match, votes) ? "IN_CONSENSUS" : "LACK_OF_CONSENSUS";
+    attributes[attribute.name] = status;
+    if (status === "LACK_OF_CONSENSUS") lacking = true;
+    if (status !== "IN_CONSENSUS") all = false;
+  }
+  const status: Status = parties.length < policy.k ? "NOT_ENOUGH_DATA" : lacking ? "LACK_OF_CONSENSUS" : all ? "IN_CONSENSUS" : "NOT_ENOUGH_DATA";
+  return { status, attributes };
+}
+
+/** Whether the votes form one group. Exact: all equal (as groupOf's canonical forms: 1 and "1" differ, 0 and -0 do not). */
+function allAgree(match: MatchRule, votes: Value[]): boolean {
+  if (match.rule === "exact") {
+    const first = votes[0];
+    for (let i = 1; i < votes.length; i++) if (votes[i] !== first) return false;
+    return true;
+  }
+  const groups = groupOf(match, votes);
+  for (let i = 1; i < groups.length; i++) if (groups[i] !== groups[0]) return false;
+  return true;
+}
+
 export function judgeAttribute(attribute: Attribute, k: number, votes: Value[], mine: Value | undefined): AttributeVerdict {
   const value = mine ?? null;
   if (votes.length < k) {

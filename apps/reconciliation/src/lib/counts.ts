@@ -1,0 +1,126 @@
+// Summary counts kept at ingest, so the report's first page does not judge
+// every one of the caller's keys. A key's statuses are the same for every
+// holder (verdict.ts keyStatuses), so when a submission changes them, each
+// holder's counts move by one key: the submitter's and the other holders'.
+//
+// Counts are valid only for what they were computed under (their basis):
+// the schema and k (which decide statuses) and a generation that rounds-mode
+// ingest bumps (a sealed submission is published lazily when its round closes,
+// without any write we could count at). Counts with another basis are stale:
+// ingest leaves them alone, and the party's next summary recounts its keys by
+// scanning them (as before counts existed) and stores the result. Rounds mode
+// always scans: which submissions are visible changes with the clock.
+import * as ccfapp from "@microsoft/ccf-app";
+import type { Config } from "./config.ts";
+import type { KeyStatuses, Status } from "./verdict.ts";
+
+export type Counts = Record<Status, number>;
+
+export interface PartyCounts {
+  /** The basis the counts were computed under (see basisOf). */
+  b: string;
+  keys: number;
+  status: Counts;
+  attributes: Record<string, Counts>;
+}
+
+export const zeroCounts = (): Counts => ({ IN_CONSENSUS: 0, LACK_OF_CONSENSUS: 0, NOT_ENOUGH_DATA: 0 });
+
+export function emptyPartyCounts(config: Config, basis: string): PartyCounts {
+  const attributes: Record<string, Counts> = {};
+  for (const a of config.schema.attributes) attributes[a.name] = zeroCounts();
+  return { b: basis, keys: 0, status: zeroCounts(), attributes };
+}
+
+export class CountsStore {
+  private readonly counts;
+  private readonly generation;
+
+  constructor(dataset: string) {
+    this.counts = ccfapp.typedKv(`recon.${dataset}.counts`, ccfapp.string, ccfapp.json<PartyCounts>());
+    this.generation = ccfapp.typedKv(`recon.${dataset}.counts_generation`, ccfapp.string, ccfapp.json<number>());
+  }
+
+  /** Everything that decides statuses: counts computed under another basis are stale. */
+  basis(config: Config): string {
+    return JSON.stringify([config.schema, config.policy.k, this.generation.get("g") ?? 0]);
+  }
+
+  /** Called by rounds-mode ingest: what a later close publishes was never counted, so every party's counts go stale. */
+  invalidate(): void {
+    this.generation.set("g", (this.generation.get("g") ?? 0) + 1);
+  }
+
+  /** The party's counts if they are valid under `basis`. */
+  valid(party: string, basis: string): PartyCounts | undefined {
+    const stored = this.counts.get(party);
+    return stored !== undefined && stored.b === basis ? stored : undefined;
+  }
+
+  set(party: string, counts: PartyCounts): void {
+    this.counts.set(party, counts);
+  }
+}
+
+/** Per-party changes to counts made by one batch, applied once at its end (one read and write per party touched). */
+export class CountsDelta {
+  private readonly deltas = new Map<string, { keys: number; status: Counts; attributes: Record<string, Counts> }>();
+
+  constructor(private readonly config: Config) {}
+
+  private of(party: string) {
+    let d = this.deltas.get(party);
+    if (d === undefined) {
+      const attributes: Record<string, Counts> = {};
+      for (const a of this.config.schema.attributes) attributes[a.name] = zeroCounts();
+      d = { keys: 0, status: zeroCounts(), attributes };
+      this.deltas.set(party, d);
+    }
+    return d;
+  }
+
+  /** `party` now holds a key it did not hold, with these statuses. */
+  add(party: string, now: KeyStatuses): void {
+    const d = this.of(party);
+    d.keys++;
+    d.status[now.status]++;
+    for (const name in now.attributes) d.attributes[name]![now.attributes[name]!]++;
+  }
+
+  /** A key `party` holds went from `before` to `now`. */
+  move(party: string, before: KeyStatuses, now: KeyStatuses): void {
+    let d: ReturnType<CountsDelta["of"]> | undefined;
+    if (before.status !== now.status) {
+      d = this.of(party);
+      d.status[before.status]--;
+      d.status[now.status]++;
+    }
+    for (const name in now.attributes) {
+      const b = before.attributes[name]!;
+      const n = now.attributes[name]!;
+      if (b === n) continue;
+      d ??= this.of(party);
+      d.attributes[name]![b]--;
+      d.attributes[name]![n]++;
+    }
+  }
+
+  /**
+   * Applies the batch's changes to every party's valid counts. A party with no
+   * stored counts and no keys before the batch starts from zero; one whose
+   * counts are missing or stale is left to be recounted by its next summary.
+   */
+  apply(counts: CountsStore, basis: string, keysBefore: (party: string) => number): void {
+    for (const [party, d] of this.deltas) {
+      const current = counts.valid(party, basis) ?? (keysBefore(party) === 0 ? emptyPartyCounts(this.config, basis) : undefined);
+      if (current === undefined) continue;
+      current.keys += d.keys;
+      for (const s in d.status) current.status[s as Status] += d.status[s as Status];
+      for (const name in d.attributes) {
+        const target = (current.attributes[name] ??= zeroCounts());
+        for (const s in d.attributes[name]!) target[s as Status] += d.attributes[name]![s as Status];
+      }
+      counts.set(party, current);
+    }
+  }
+}

@@ -1,0 +1,515 @@
+// Reconciliation app at scale (issue 6, Measure): a real node in a child
+// process, the app (apps/reconciliation/dist/bundle.json) deployed by
+// governance (set_js_app, schema and policy proposals voted by a member),
+// five parties as users with party data. Demo data from the SDK's generator
+// (packages/client/src/recon/generate.ts: LEI-like keys, overlap 0.8,
+// disagreement 0.1 per field) is sent as CSV batches to POST /app/csv/ingest,
+// the five parties concurrently, one batch in flight per party. Then, at that
+// scale, one party's report: the first page of 1,000 keys with and without the
+// summary counts, a later page, and GET /app/report/{key} latencies.
+//
+// Figures: end-to-end ingest time (first batch sent → last batch answered,
+// and → its transaction Committed), records/s, the node child's peak RSS
+// (VmHWM from /proc, sampled VmRSS elsewhere), latency p50/p99.
+//
+//   node --import tsx bench/reconciliation.ts
+//   BENCH_RECON_RECORDS=200000 ...   records per party (default 20,000; the issue's scale is 200,000)
+//   BENCH_RECON_BATCH=10000 ...      records per batch (the policy's default batch_size)
+//   BENCH_RECON_FIELDS=nace,price,settles ...   attribute columns (default nace: the sample's schema)
+//   BENCH_RECON_JS_TIME_MS=5000 ...  deploy with set_js_runtime_options max_execution_time_ms (CCF default 1000)
+//   BENCH_PROFILE=1 ...              CPU-profile the node child and print where its time goes
+//   node --import tsx bench/reconciliation.ts serve    (the node child; driven over IPC)
+import { fork, type ChildProcess } from "node:child_process";
+import { randomInt } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { constitutionWith, reconciliationActions } from "@confide/governance";
+import { ConfideClient, type CcfResponse } from "../packages/client/src/client.ts";
+import { Member, proposeAndAccept, type Action } from "../packages/client/src/governance.ts";
+import { generateIdentity, type GeneratedIdentity } from "../packages/client/src/keys.ts";
+import { generate, type GeneratedField } from "../packages/client/src/recon/generate.ts";
+import { startNode, type ServingNode } from "../packages/node/src/node.ts";
+import type { Bundle } from "../packages/node/src/runtime/bundle.ts";
+import { BENCH_DIR, envInt, fmtBytes, fmtInt, fmtMs, header, now, nsSince, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
+
+const PARTIES = 5;
+const RECORDS_PER_PARTY = envInt("BENCH_RECON_RECORDS", 20_000);
+const BATCH = envInt("BENCH_RECON_BATCH", 10_000);
+const FIELDS = (process.env["BENCH_RECON_FIELDS"] ?? "nace").split(",").map((f) => f.trim()) as GeneratedField[];
+const JS_TIME_MS = process.env["BENCH_RECON_JS_TIME_MS"] ? envInt("BENCH_RECON_JS_TIME_MS", 1000) : undefined;
+const MAX_BODY_BYTES = process.env["BENCH_RECON_MAX_BODY"] ? envInt("BENCH_RECON_MAX_BODY", 1 << 20) : undefined;
+const OVERLAP = 0.8;
+const DISAGREE = 0.1;
+const PAGE_SAMPLES = envInt("BENCH_RECON_PAGE_SAMPLES", 20);
+const KEY_SAMPLES = envInt("BENCH_RECON_KEY_SAMPLES", 500);
+const PROFILE = process.env["BENCH_PROFILE"] === "1";
+const BUNDLE_FILE = join(BENCH_DIR, "..", "apps", "reconciliation", "dist", "bundle.json");
+
+// ---------------------------------------------------------------- node child
+
+interface ServeRequest {
+  type: "start";
+  memberCertPem: string;
+  maxBodyBytes?: number;
+}
+
+interface Ready {
+  type: "ready";
+  url: string;
+  ca: string;
+}
+
+function serveChild(): void {
+  let node: ServingNode | undefined;
+  const dir = tempDir("recon-node");
+  process.on("message", (message: ServeRequest | { type: "exit" }) => {
+    if (message.type === "start") {
+      startNode({
+        dir,
+        port: 0,
+        members: [{ certPem: message.memberCertPem }],
+        constitution: constitutionWith(reconciliationActions()),
+        ...(message.maxBodyBytes === undefined ? {} : { maxBodyBytes: message.maxBodyBytes }),
+      }).then(
+        (started) => {
+          node = started;
+          process.send!({ type: "ready", url: started.url, ca: started.core.identity.serviceCertPem } satisfies Ready);
+        },
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    } else if (message.type === "exit") {
+      const close = node ? node.close() : Promise.resolve();
+      close.finally(() => {
+        removeDir(dir);
+        process.exit(0);
+      });
+    }
+  });
+  process.on("disconnect", () => process.exit(0));
+}
+
+interface NodeChild {
+  child: ChildProcess;
+  url: string;
+  ca: string;
+  stop(): Promise<void>;
+}
+
+async function launch(memberCertPem: string, profileDir: string | undefined): Promise<NodeChild> {
+  const execArgv = [...process.execArgv.filter((a) => !a.startsWith("--cpu-prof")), ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = fork(fileURLToPath(import.meta.url), ["serve"], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ready = new Promise<Ready>((resolve, reject) => {
+    child.once("message", (message: Ready) => resolve(message));
+    child.once("exit", (code) => reject(new Error(`node child exited (${code}) before it was ready`)));
+  });
+  child.send({ type: "start", memberCertPem, ...(MAX_BODY_BYTES === undefined ? {} : { maxBodyBytes: MAX_BODY_BYTES }) } satisfies ServeRequest);
+  const { url, ca } = await ready;
+  return {
+    child,
+    url,
+    ca,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.send({ type: "exit" });
+      await exited;
+    },
+  };
+}
+
+/** VmRSS and VmHWM (peak) of a process, from /proc (Linux); undefined elsewhere. */
+function procMemory(pid: number): { rss: number; peak: number } | undefined {
+  const file = `/proc/${pid}/status`;
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, "utf8");
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+}
+
+/** Samples the child's RSS every 100 ms from this process (the child's event loop may be busy). */
+function rssSampler(pid: number): { stop(): { maxSampledRss: number; peakRss: number; lastRss: number } } {
+  let maxSampled = 0;
+  let last = 0;
+  const take = () => {
+    const m = procMemory(pid);
+    if (m) {
+      last = m.rss;
+      maxSampled = Math.max(maxSampled, m.rss);
+    }
+  };
+  take();
+  const timer = setInterval(take, 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return { maxSampledRss: maxSampled, peakRss: procMemory(pid)?.peak ?? maxSampled, lastRss: last };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- data
+
+interface PartyData {
+  name: string;
+  records: number;
+  /** CSV bodies, header row included, BATCH records each. */
+  batches: string[];
+  keys: string[];
+}
+
+async function makeData(dir: string): Promise<PartyData[]> {
+  // keys × overlap ≈ records per party; every key is held by at least one party.
+  const keys = Math.round(RECORDS_PER_PARTY / OVERLAP);
+  const result = await generate({ parties: PARTIES, keys, overlap: OVERLAP, disagree: DISAGREE, fields: FIELDS, out: dir, seed: "bench-reconciliation" });
+  return result.files.map((file, i) => {
+    const [head, ...lines] = readFileSync(file, "utf8").split("\n").filter((l) => l !== "");
+    const batches: string[] = [];
+    for (let b = 0; b < lines.length; b += BATCH) batches.push(`${head}\n${lines.slice(b, b + BATCH).join("\n")}\n`);
+    return { name: `Bank ${String.fromCharCode(65 + i)}`, records: lines.length, batches, keys: lines.map((l) => l.slice(0, l.indexOf(","))) };
+  });
+}
+
+// ---------------------------------------------------------------- governance
+
+async function deploy(gov: Member, users: GeneratedIdentity[], parties: PartyData[]): Promise<void> {
+  const ack = gov;
+  await ack.ackStateDigest();
+  const network = (await gov.client.call("GET", "/node/network")).json as { service_certificate: string };
+  const bundle = JSON.parse(readFileSync(BUNDLE_FILE, "utf8")) as Bundle;
+  const schemaAttributes = FIELDS.map((field) =>
+    field === "nace"
+      ? { name: "nace", type: "string" }
+      : field === "price"
+        ? { name: "price", type: "decimal", match: { rule: "absolute", tolerance: 0.01 } }
+        : { name: "settles", type: "date", match: { rule: "days", tolerance: 1 } },
+  );
+  const actions: Action[] = [
+    ...users.map((u, i) => ({ name: "set_user", args: { cert: u.certPem, user_data: { party: parties[i]!.name } } })),
+    { name: "set_js_app", args: { bundle } },
+    { name: "set_reconciliation_schema", args: { schema: { key: "lei", attributes: schemaAttributes } } },
+    { name: "set_reconciliation_policy", args: { policy: { k: 3, batch_size: Math.max(BATCH, 10_000) } } },
+    ...(JS_TIME_MS === undefined ? [] : [{ name: "set_js_runtime_options", args: { max_execution_time_ms: JS_TIME_MS, max_heap_bytes: 100 * 1024 * 1024, max_stack_bytes: 1024 * 1024 } }]),
+    { name: "transition_service_to_open", args: { next_service_identity: network.service_certificate } },
+  ];
+  await proposeAndAccept(actions, [gov]);
+}
+
+// ---------------------------------------------------------------- ingest
+
+interface IngestResult {
+  records: number;
+  batches: number;
+  answeredMs: number;
+  committedMs: number;
+  recordsPerSecond: number;
+  recordsPerSecondCommitted: number;
+  batchMs: Summary;
+  counts: { added: number; changed: number; unchanged: number };
+}
+
+async function ingestAll(clients: ConfideClient[], parties: PartyData[]): Promise<IngestResult> {
+  const batchMs: number[] = [];
+  const counts = { added: 0, changed: 0, unchanged: 0 };
+  let lastTx: string | undefined;
+  let lastSeq = -1;
+  const start = now();
+  await Promise.all(
+    parties.map(async (party, p) => {
+      for (const body of party.batches) {
+        const t = now();
+        const response = await clients[p]!.request("POST", "/app/csv/ingest", { body, headers: { "content-type": "text/csv" } });
+        batchMs.push(nsSince(t) / 1e6);
+        if (response.status !== 200) throw new Error(`${party.name}: batch refused, ${response.status} ${response.text.slice(0, 500)}`);
+        const ingest = (response.json as { ingest: { added: number; changed: number; unchanged: number } }).ingest;
+        counts.added += ingest.added;
+        counts.changed += ingest.changed;
+        counts.unchanged += ingest.unchanged;
+        const seq = Number(response.txId?.split(".")[1] ?? -1);
+        if (seq > lastSeq) {
+          lastSeq = seq;
+          lastTx = response.txId;
+        }
+      }
+    }),
+  );
+  const answeredMs = nsSince(start) / 1e6;
+  if (lastTx !== undefined) await clients[0]!.waitForCommit(lastTx, { timeoutMs: 60_000 });
+  const committedMs = nsSince(start) / 1e6;
+  const records = parties.reduce((a, p) => a + p.records, 0);
+  return {
+    records,
+    batches: batchMs.length,
+    answeredMs: round(answeredMs),
+    committedMs: round(committedMs),
+    recordsPerSecond: sig(records / (answeredMs / 1000)),
+    recordsPerSecondCommitted: sig(records / (committedMs / 1000)),
+    batchMs: summarize(batchMs),
+    counts,
+  };
+}
+
+// ---------------------------------------------------------------- reports
+
+interface Timed {
+  ms: Summary;
+  /** Non-200 answers (e.g. 500 when the handler outran the JS time limit): counted, not thrown, so every figure is taken. */
+  errors: number;
+  firstError?: string;
+  last?: CcfResponse;
+}
+
+async function timed(samples: number, fn: (i: number) => Promise<CcfResponse>): Promise<Timed> {
+  const ms: number[] = [];
+  let last: CcfResponse | undefined;
+  let errors = 0;
+  let firstError: string | undefined;
+  for (let i = 0; i < samples; i++) {
+    const t = now();
+    const response = await fn(i);
+    ms.push(nsSince(t) / 1e6);
+    if (response.status === 200) last = response;
+    else {
+      errors++;
+      firstError ??= `${response.status} ${response.text.slice(0, 200)}`;
+    }
+  }
+  return { ms: summarize(ms), errors, ...(firstError === undefined ? {} : { firstError }), ...(last === undefined ? {} : { last }) };
+}
+
+interface ReportResult {
+  party: string;
+  partyKeys: number;
+  firstPageWithSummaryMs: Summary;
+  firstPageNoSummaryMs: Summary;
+  laterPageMs: Summary;
+  keyMs: Summary;
+  errors: Record<string, { errors: number; first?: string }>;
+  pageRows: number;
+  pageBytes: number;
+  summary: unknown;
+}
+
+async function measureReports(client: ConfideClient, party: PartyData): Promise<ReportResult> {
+  // One warm-up of each kind, so the first figure is not the app's first call of a shape.
+  await client.request("GET", "/app/report?limit=1000");
+  const withSummary = await timed(PAGE_SAMPLES, () => client.request("GET", "/app/report"));
+  const noSummary = await timed(PAGE_SAMPLES, () => client.request("GET", "/app/report?summary=false"));
+  const middle = Math.floor(party.records / 2000) * 1000;
+  const later = await timed(PAGE_SAMPLES, () => client.request("GET", `/app/report?cursor=${middle}`));
+  const keys = await timed(KEY_SAMPLES, () => client.request("GET", `/app/report/${encodeURIComponent(party.keys[randomInt(party.keys.length)]!)}`));
+  const envelope = (withSummary.last?.json ?? { content: [] }) as { content: unknown[]; summary?: { keys: number } };
+  if (withSummary.last && envelope.summary?.keys !== party.records) throw new Error(`summary counts ${envelope.summary?.keys} keys, the party sent ${party.records}`);
+  const errors: ReportResult["errors"] = {};
+  for (const [name, t] of Object.entries({ firstPageWithSummary: withSummary, firstPageNoSummary: noSummary, laterPage: later, key: keys })) {
+    if (t.errors > 0) {
+      errors[name] = { errors: t.errors, ...(t.firstError === undefined ? {} : { first: t.firstError }) };
+      console.log(`    !! ${name}: ${t.errors} of its requests failed (first: ${t.firstError})`);
+    }
+  }
+  return {
+    party: party.name,
+    partyKeys: party.records,
+    firstPageWithSummaryMs: withSummary.ms,
+    firstPageNoSummaryMs: noSummary.ms,
+    laterPageMs: later.ms,
+    keyMs: keys.ms,
+    errors,
+    pageRows: envelope.content.length,
+    pageBytes: (withSummary.last ?? noSummary.last)?.body.length ?? 0,
+    summary: envelope.summary,
+  };
+}
+
+// ---------------------------------------------------------------- CPU profile summary
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+interface ProfileSummary {
+  file: string;
+  totalMs: number;
+  byCategory: Array<{ category: string; ms: number; share: number }>;
+  topFunctions: Array<{ function: string; selfMs: number; share: number }>;
+}
+
+function category(url: string, name: string): string {
+  if (name === "(garbage collector)") return "GC";
+  if (name === "(idle)") return "idle";
+  if (name === "(program)") return "(program: native, not attributed)";
+  if (url.startsWith("wasm://")) return "QuickJS (wasm): the app's JS";
+  if (url.includes("quickjs-emscripten")) return "quickjs-emscripten glue";
+  if (url.includes("/packages/node/src/runtime/")) return "node: runtime (interpreter, ccf globals, kv bridge)";
+  if (url.includes("/packages/node/src/http/")) return "node: http (server, frontend, app endpoints)";
+  if (url.includes("/packages/node/src/kv/")) return "node: kv";
+  if (url.includes("/packages/node/src/")) return "node: history, ledger, merkle, crypto";
+  if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "Node.js internals (TLS, HTTP, streams) and builtins";
+  return "other";
+}
+
+function summarizeProfile(file: string): ProfileSummary {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const byFunction = new Map<string, number>();
+  const byCat = new Map<string, number>();
+  let total = 0;
+  for (const [id, us] of selfUs) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const cat = category(url, functionName);
+    if (cat === "idle") continue;
+    total += us;
+    const short = url.replace(/^.*\/(packages\/node\/src\/|node_modules\/)/, "$1").replace(/^file:\/\//, "");
+    const key = `${functionName || "(anonymous)"} ${short ? `${short}:${lineNumber + 1}` : ""}`.trim();
+    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
+    byCat.set(cat, (byCat.get(cat) ?? 0) + us);
+  }
+  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
+  return {
+    file,
+    totalMs: round(total / 1000),
+    byCategory: rank(byCat).map(([c, us]) => ({ category: c, ms: round(us / 1000), share: round(us / total, 3) })),
+    topFunctions: rank(byFunction)
+      .slice(0, 25)
+      .map(([f, us]) => ({ function: f, selfMs: round(us / 1000), share: round(us / total, 3) })),
+  };
+}
+
+/** The main thread's profile: the largest file (tsx's loader thread writes a small one beside it). */
+function mainThreadProfile(dir: string): string | undefined {
+  let best: { file: string; size: number } | undefined;
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!f.endsWith(".cpuprofile")) continue;
+    const size = statSync(join(dir, f)).size;
+    if (!best || size > best.size) best = { file: join(dir, f), size };
+  }
+  return best?.file;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  header(
+    `reconciliation app: ${PARTIES} parties × ~${fmtInt(RECORDS_PER_PARTY)} records (fields lei,${FIELDS.join(",")}) as CSV batches of ${fmtInt(BATCH)} ` +
+      `to POST /app/csv/ingest over HTTPS, parties concurrently; then report pages and keys at that scale`,
+  );
+  const dataDir = tempDir("recon-data");
+  const profileDir = PROFILE ? tempDir("recon-prof") : undefined;
+  let node: NodeChild | undefined;
+  const clients: ConfideClient[] = [];
+  try {
+    const t0 = now();
+    const parties = await makeData(dataDir);
+    console.log(`  generated ${parties.map((p) => fmtInt(p.records)).join(" + ")} records in ${fmtMs(nsSince(t0) / 1e6)}`);
+    const member = await generateIdentity("bench-member");
+    const users = await Promise.all(parties.map((_, i) => generateIdentity(`bench-party-${i + 1}`)));
+
+    node = await launch(member.certPem, profileDir);
+    const gov = new ConfideClient({ url: node.url, serviceCertPem: node.ca, identity: member });
+    clients.push(gov);
+    await deploy(new Member(gov, member), users, parties);
+    for (const u of users) clients.push(new ConfideClient({ url: node.url, serviceCertPem: node.ca, identity: u, requestTimeoutMs: 120_000 }));
+    const partyClients = clients.slice(1);
+    const rssBefore = procMemory(node.child.pid!);
+
+    const sampler = rssSampler(node.child.pid!);
+    const ingest = await ingestAll(partyClients, parties);
+    const rssIngest = sampler.stop();
+    console.log(
+      `  ingest: ${fmtInt(ingest.records)} records in ${ingest.batches} batches: answered ${fmtMs(ingest.answeredMs)}, committed ${fmtMs(ingest.committedMs)}; ` +
+        `${fmtInt(ingest.recordsPerSecond)} records/s; batch p50 ${fmtMs(ingest.batchMs.median)} p99 ${fmtMs(ingest.batchMs.p99)}; node peak RSS ${fmtBytes(rssIngest.peakRss)}`,
+    );
+
+    const reportSampler = rssSampler(node.child.pid!);
+    const reports = await measureReports(partyClients[0]!, parties[0]!);
+    const rssReports = reportSampler.stop();
+
+    const fullScale = PARTIES * 200_000;
+    console.log();
+    printTable([
+      ["measure", "figure", "target (at 5 × 200,000)"],
+      ["records ingested", fmtInt(ingest.records), fmtInt(fullScale)],
+      ["ingest, first batch → last answered", fmtMs(ingest.answeredMs), "< 20 s"],
+      ["ingest, first batch → last Committed", fmtMs(ingest.committedMs), ""],
+      ["ingest rate (answered / committed)", `${fmtInt(ingest.recordsPerSecond)} / ${fmtInt(ingest.recordsPerSecondCommitted)} records/s`, "≥ 50,000 records/s"],
+      [`batch latency (${fmtInt(BATCH)} records) p50 / p99`, `${fmtMs(ingest.batchMs.median)} / ${fmtMs(ingest.batchMs.p99)}`, ""],
+      ["node RSS: before ingest / peak (VmHWM) / after reports", `${fmtBytes(rssBefore?.rss ?? NaN)} / ${fmtBytes(Math.max(rssIngest.peakRss, rssReports.peakRss))} / ${fmtBytes(rssReports.lastRss)}`, "< 1.5 GiB"],
+      [`GET /app/report first page (${reports.pageRows} rows, summary) p50 / p99`, `${fmtMs(reports.firstPageWithSummaryMs.median)} / ${fmtMs(reports.firstPageWithSummaryMs.p99)}`, "< 50 ms"],
+      ["GET /app/report first page, summary=false p50 / p99", `${fmtMs(reports.firstPageNoSummaryMs.median)} / ${fmtMs(reports.firstPageNoSummaryMs.p99)}`, "< 50 ms"],
+      ["GET /app/report later page (cursor) p50 / p99", `${fmtMs(reports.laterPageMs.median)} / ${fmtMs(reports.laterPageMs.p99)}`, ""],
+      [`GET /app/report/{key} p50 / p99 (${KEY_SAMPLES} keys)`, `${fmtMs(reports.keyMs.median)} / ${fmtMs(reports.keyMs.p99)}`, "p50 < 5 ms"],
+    ]);
+    console.log(`  ${reports.party} holds ${fmtInt(reports.partyKeys)} keys; page ${fmtBytes(reports.pageBytes)}; summary ${JSON.stringify(reports.summary)}`);
+
+    for (const c of clients) c.close();
+    await node.stop();
+
+    let profile: ProfileSummary | undefined;
+    if (profileDir) {
+      const file = mainThreadProfile(profileDir);
+      if (file) {
+        profile = summarizeProfile(file);
+        console.log(`\n  node child CPU profile (main thread, whole run incl. deployment and reports; ${fmtInt(profile.totalMs)} ms busy):`);
+        printTable([["category", "ms", "share"], ...profile.byCategory.map((c) => [c.category, fmtInt(c.ms), `${round(c.share * 100, 1)}%`])], "    ");
+        console.log();
+        printTable([["function", "self ms", "share"], ...profile.topFunctions.map((f) => [f.function, fmtInt(f.selfMs), `${round(f.share * 100, 1)}%`])], "    ");
+      }
+    }
+
+    const path = writeResult("reconciliation", {
+      config: {
+        parties: PARTIES,
+        recordsPerPartyTarget: RECORDS_PER_PARTY,
+        recordsPerParty: parties.map((p) => p.records),
+        fields: ["lei", ...FIELDS],
+        overlap: OVERLAP,
+        disagree: DISAGREE,
+        batchRecords: BATCH,
+        inFlightPerParty: 1,
+        jsMaxExecutionTimeMs: JS_TIME_MS ?? "default (1000)",
+        maxBodyBytes: MAX_BODY_BYTES ?? "default (1 MiB)",
+        node: "startNode in a child process, default signature interval, ledger in a temp dir; app deployed by set_js_app proposal with schema and policy (k = 3)",
+        client: "ConfideClient (node:https keep-alive), one per party",
+      },
+      ingest,
+      nodeRss: { beforeIngest: rssBefore?.rss, peak: Math.max(rssIngest.peakRss, rssReports.peakRss), afterIngest: rssIngest.lastRss, afterReports: rssReports.lastRss },
+      reports,
+      targets: {
+        fullScaleRecords: fullScale,
+        ingestSecondsMax: 20,
+        recordsPerSecondMin: 50_000,
+        rssBytesMax: 1.5 * 2 ** 30,
+        keyP50MsMax: 5,
+        firstPageMsMax: 50,
+      },
+      ...(profile ? { profile } : {}),
+    });
+    console.log(`\n  wrote ${path}`);
+  } finally {
+    for (const c of clients) c.close();
+    if (node) {
+      await node.stop().catch(() => {});
+      if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill("SIGKILL");
+    }
+    removeDir(dataDir);
+    if (profileDir && !process.env["BENCH_KEEP_PROFILE"]) removeDir(profileDir);
+  }
+}
+
+if (process.argv[2] === "serve") serveChild();
+else await main();
