@@ -36,7 +36,8 @@ function category(url: string, name: string): string {
   if (url.includes("/packages/node/src/governance/")) return "node: governance";
   if (url.includes("/packages/node/src/http/")) return "node: http (server, auth, endpoints)";
   if (url.includes("/packages/node/src/crypto/")) return "node: crypto (COSE, keys)";
-  if (url.includes("/packages/node/src/")) return "node: kv, history, ledger, merkle";
+  if (url.includes("/packages/node/src/kv/")) return "node: kv";
+  if (url.includes("/packages/node/src/")) return "node: history, ledger, merkle";
   if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "Node.js internals and builtins (TLS, HTTP, crypto)";
   return "other";
 }

@@ -21,7 +21,7 @@
 //   node --import tsx bench/reconciliation.ts serve    (the node child; driven over IPC)
 import { fork, type ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { constitutionWith, reconciliationActions } from "@confide/governance";
@@ -32,6 +32,7 @@ import { generate, type GeneratedField } from "../packages/client/src/recon/gene
 import { startNode, type ServingNode } from "../packages/node/src/node.ts";
 import type { Bundle } from "../packages/node/src/runtime/bundle.ts";
 import { BENCH_DIR, envInt, fmtBytes, fmtInt, fmtMs, header, now, nsSince, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
+import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
 
 const PARTIES = 5;
 const RECORDS_PER_PARTY = envInt("BENCH_RECON_RECORDS", 20_000);
@@ -324,82 +325,6 @@ async function measureReports(client: ConfideClient, party: PartyData): Promise<
   };
 }
 
-// ---------------------------------------------------------------- CPU profile summary
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-interface ProfileSummary {
-  file: string;
-  totalMs: number;
-  byCategory: Array<{ category: string; ms: number; share: number }>;
-  topFunctions: Array<{ function: string; selfMs: number; share: number }>;
-}
-
-function category(url: string, name: string): string {
-  if (name === "(garbage collector)") return "GC";
-  if (name === "(idle)") return "idle";
-  if (name === "(program)") return "(program: native, not attributed)";
-  if (url.startsWith("wasm://")) return "QuickJS (wasm): the app's JS";
-  if (url.includes("quickjs-emscripten")) return "quickjs-emscripten glue";
-  if (url.includes("/packages/node/src/runtime/")) return "node: runtime (interpreter, ccf globals, kv bridge)";
-  if (url.includes("/packages/node/src/http/")) return "node: http (server, frontend, app endpoints)";
-  if (url.includes("/packages/node/src/kv/")) return "node: kv";
-  if (url.includes("/packages/node/src/")) return "node: history, ledger, merkle, crypto";
-  if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "Node.js internals (TLS, HTTP, streams) and builtins";
-  return "other";
-}
-
-function summarizeProfile(file: string): ProfileSummary {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfUs = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
-  const byFunction = new Map<string, number>();
-  const byCat = new Map<string, number>();
-  let total = 0;
-  for (const [id, us] of selfUs) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const cat = category(url, functionName);
-    if (cat === "idle") continue;
-    total += us;
-    const short = url.replace(/^.*\/(packages\/node\/src\/|node_modules\/)/, "$1").replace(/^file:\/\//, "");
-    const key = `${functionName || "(anonymous)"} ${short ? `${short}:${lineNumber + 1}` : ""}`.trim();
-    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
-    byCat.set(cat, (byCat.get(cat) ?? 0) + us);
-  }
-  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
-  return {
-    file,
-    totalMs: round(total / 1000),
-    byCategory: rank(byCat).map(([c, us]) => ({ category: c, ms: round(us / 1000), share: round(us / total, 3) })),
-    topFunctions: rank(byFunction)
-      .slice(0, 25)
-      .map(([f, us]) => ({ function: f, selfMs: round(us / 1000), share: round(us / total, 3) })),
-  };
-}
-
-/** The main thread's profile: the largest file (tsx's loader thread writes a small one beside it). */
-function mainThreadProfile(dir: string): string | undefined {
-  let best: { file: string; size: number } | undefined;
-  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
-    if (!f.endsWith(".cpuprofile")) continue;
-    const size = statSync(join(dir, f)).size;
-    if (!best || size > best.size) best = { file: join(dir, f), size };
-  }
-  return best?.file;
-}
 
 // ---------------------------------------------------------------- main
 
@@ -464,7 +389,7 @@ async function main(): Promise<void> {
       const file = mainThreadProfile(profileDir);
       if (file) {
         profile = summarizeProfile(file);
-        console.log(`\n  node child CPU profile (main thread, whole run incl. deployment and reports; ${fmtInt(profile.totalMs)} ms busy):`);
+        console.log(`\n  node child CPU profile (main thread, whole run incl. deployment and reports; ${fmtInt(profile.busyMs)} ms busy):`);
         printTable([["category", "ms", "share"], ...profile.byCategory.map((c) => [c.category, fmtInt(c.ms), `${round(c.share * 100, 1)}%`])], "    ");
         console.log();
         printTable([["function", "self ms", "share"], ...profile.topFunctions.map((f) => [f.function, fmtInt(f.selfMs), `${round(f.share * 100, 1)}%`])], "    ");
