@@ -41,6 +41,7 @@ export interface Reply {
   status: number;
   headers: Record<string, string>;
   text: string;
+  // Untyped on purpose: tests index into the app's varied JSON shapes.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   json: any;
 }
