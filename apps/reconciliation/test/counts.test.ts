@@ -7,13 +7,10 @@
 // leave stale counts behind.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { constitutionWith, reconciliationActions } from "@confide/governance";
-import { startNode, type Bundle, type ServingNode } from "@confide/node";
-import { Client, createIdentity, Member } from "./helpers/consortium.ts";
+import type { Bundle, ServingNode } from "@confide/node";
+import { Client, Member, proposeWithTwoVotes, startReconciliationService, type ReconciliationService } from "./helpers/consortium.ts";
 
 const bundle = JSON.parse(readFileSync(new URL("../dist/bundle.json", import.meta.url), "utf8")) as Bundle;
 
@@ -48,18 +45,14 @@ function reference(party: Party, k: number, normalised: boolean): { keys: number
   return { keys, status, attributes: { nace: { ...status } } };
 }
 
-let dir: string;
+let service: ReconciliationService;
 let node: ServingNode;
 let gov: Client;
 let members: Member[];
-const as = {} as Record<Party, Client>;
+let as: Record<Party, Client>;
 
 async function pass(actions: unknown[]): Promise<void> {
-  const created = await members[0]!.propose(gov, actions);
-  assert.equal(created.status, 200, created.text);
-  await members[1]!.vote(gov, created.json.proposalId);
-  await members[0]!.vote(gov, created.json.proposalId);
-  assert.equal((await gov.get(`/gov/members/proposals/${created.json.proposalId}`)).json.proposalState, "Accepted");
+  assert.equal(await proposeWithTwoVotes(gov, members, actions), "Accepted");
 }
 
 /** One step: every party submits a batch over a pseudo-random subset of the keys; the model follows unless `sealed`. */
@@ -103,31 +96,12 @@ async function assertSummaries(k: number, normalised: boolean, { stored }: { sto
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "confide-recon-counts-"));
-  const ids = await Promise.all(PARTIES.map((name) => createIdentity(name)));
-  members = ids.slice(0, 3).map((id) => new Member(id));
-  node = await startNode({ dir, port: 0, signatureIntervalMs: 50, members: members.map((m, i) => ({ certPem: m.identity.certPem, data: { party: PARTIES[i] } })) });
-  const serviceCert = node.core.identity.serviceCertPem;
-  gov = new Client(node.url, serviceCert);
-  for (const m of members) await m.activate(gov);
-  await pass([
-    { name: "set_constitution", args: { constitution: constitutionWith(reconciliationActions()) } },
-    { name: "set_user", args: { cert: ids[3]!.certPem, user_data: { party: "D" } } },
-    { name: "set_user", args: { cert: ids[4]!.certPem, user_data: { party: "E" } } },
-    { name: "transition_service_to_open", args: { next_service_identity: serviceCert } },
-  ]);
-  await pass([
-    { name: "set_js_app", args: { bundle } },
-    { name: "set_reconciliation_policy", args: { policy: { k: 3 } } },
-  ]);
-  PARTIES.forEach((p, i) => (as[p] = new Client(node.url, serviceCert, ids[i])));
+  service = await startReconciliationService(PARTIES, bundle, { k: 3 });
+  ({ node, gov, members } = service);
+  as = service.as as Record<Party, Client>;
 });
 
-after(async () => {
-  for (const c of [gov, ...Object.values(as)]) c.close();
-  await node.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => service.close());
 
 describe("summary counts kept at ingest", () => {
   it("follow every holder's verdicts as parties add and change values", async () => {

@@ -4,13 +4,10 @@
 // resubmits many guesses for a key learns nothing before the close: its
 // report bytes stay identical.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { constitutionWith, reconciliationActions } from "@confide/governance";
-import { startNode, type Bundle, type ServingNode } from "@confide/node";
-import { Client, createIdentity, Member, type Reply } from "./helpers/consortium.ts";
+import type { Bundle } from "@confide/node";
+import { Client, Member, proposeWithTwoVotes, startReconciliationService, type ReconciliationService, type Reply } from "./helpers/consortium.ts";
 
 const bundle = JSON.parse(readFileSync(new URL("../dist/bundle.json", import.meta.url), "utf8")) as Bundle;
 
@@ -19,20 +16,12 @@ const PARTIES: Party[] = ["A", "B", "C", "D", "E"];
 const K1 = "5493000IBP32UQZ0KL01";
 const K2 = "5493000IBP32UQZ0KL02";
 
-let dir: string;
-let node: ServingNode;
+let service: ReconciliationService;
 let gov: Client;
 let members: Member[];
-const as = {} as Record<Party, Client>;
+let as: Record<Party, Client>;
 
-async function proposal(actions: unknown[]): Promise<string> {
-  const created = await members[0]!.propose(gov, actions);
-  assert.equal(created.status, 200, created.text);
-  await members[1]!.vote(gov, created.json.proposalId);
-  await members[0]!.vote(gov, created.json.proposalId);
-  const state = (await gov.get(`/gov/members/proposals/${created.json.proposalId}`)).json;
-  return state.failure === undefined ? (state.proposalState as string) : `${state.proposalState}: ${state.failure.reason}`;
-}
+const proposal = (actions: unknown[]): Promise<string> => proposeWithTwoVotes(gov, members, actions);
 
 async function pass(actions: unknown[]): Promise<void> {
   assert.equal(await proposal(actions), "Accepted");
@@ -48,31 +37,12 @@ async function ok(reply: Promise<Reply>): Promise<Reply> {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "confide-recon-rounds-"));
-  const ids = await Promise.all(PARTIES.map((name) => createIdentity(name)));
-  members = ids.slice(0, 3).map((id) => new Member(id));
-  node = await startNode({ dir, port: 0, signatureIntervalMs: 50, members: members.map((m, i) => ({ certPem: m.identity.certPem, data: { party: PARTIES[i] } })) });
-  const serviceCert = node.core.identity.serviceCertPem;
-  gov = new Client(node.url, serviceCert);
-  for (const m of members) await m.activate(gov);
-  await pass([
-    { name: "set_constitution", args: { constitution: constitutionWith(reconciliationActions()) } },
-    { name: "set_user", args: { cert: ids[3]!.certPem, user_data: { party: "D" } } },
-    { name: "set_user", args: { cert: ids[4]!.certPem, user_data: { party: "E" } } },
-    { name: "transition_service_to_open", args: { next_service_identity: serviceCert } },
-  ]);
-  await pass([
-    { name: "set_js_app", args: { bundle } },
-    { name: "set_reconciliation_policy", args: { policy: { k: 3, mode: "rounds", revision_limit: 100 } } },
-  ]);
-  PARTIES.forEach((p, i) => (as[p] = new Client(node.url, serviceCert, ids[i])));
+  service = await startReconciliationService(PARTIES, bundle, { k: 3, mode: "rounds", revision_limit: 100 });
+  ({ gov, members } = service);
+  as = service.as as Record<Party, Client>;
 });
 
-after(async () => {
-  for (const c of [gov, ...Object.values(as)]) c.close();
-  await node.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => service.close());
 
 describe("rounds mode", () => {
   it("governance validates round policies and closes", async () => {

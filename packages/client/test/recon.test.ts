@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { startNode, type ServingNode } from "@confide/node";
-import { Client, createIdentity, Member, type Identity } from "../../../apps/reconciliation/test/helpers/consortium.ts";
+import { Client, createIdentity, Member, proposeWithTwoVotes, type Identity } from "../../../apps/reconciliation/test/helpers/consortium.ts";
 import { buildBundle } from "../../../apps/reconciliation/scripts/build.ts";
 import { ConfideClient, ReceiptError, ReconClient, verifyReportReceipt } from "../src/index.ts";
 import { confide } from "./helpers/run-confide.ts";
@@ -33,11 +33,7 @@ let env: Record<string, string>;
 const ids = {} as Record<(typeof BANKS)[number], Identity>;
 
 async function pass(actions: unknown[]): Promise<void> {
-  const created = await members[0]!.propose(gov, actions);
-  assert.equal(created.status, 200, created.text);
-  await members[1]!.vote(gov, created.json.proposalId);
-  await members[0]!.vote(gov, created.json.proposalId);
-  assert.equal((await gov.get(`/gov/members/proposals/${created.json.proposalId}`)).json.proposalState, "Accepted");
+  assert.equal(await proposeWithTwoVotes(gov, members, actions), "Accepted");
 }
 
 before(async () => {

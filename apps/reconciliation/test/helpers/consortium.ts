@@ -3,9 +3,13 @@
 // members that sign governance requests as COSE Sign1.
 import "reflect-metadata";
 import { generateKeyPairSync, webcrypto } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
-import { certId, signCoseSign1 } from "@confide/node";
+import { constitutionWith, reconciliationActions } from "@confide/governance";
+import { certId, signCoseSign1, startNode, type Bundle, type ServingNode } from "@confide/node";
 
 x509.cryptoProvider.set(webcrypto as Crypto);
 
@@ -122,4 +126,68 @@ export class Member {
   vote(client: Client, proposalId: string, ballot = ACCEPT): Promise<Reply> {
     return this.send(client, `/gov/members/proposals/${proposalId}/ballots/${this.identity.id}:submit`, "ballot", { ballot }, { "ccf.gov.msg.proposal_id": proposalId });
   }
+}
+
+/**
+ * Proposes `actions` with the first member and votes yes with the second and
+ * then the first (2 of 3 Active members accept); the proposal's final state,
+ * with the failure reason if it failed.
+ */
+export async function proposeWithTwoVotes(gov: Client, members: Member[], actions: unknown[]): Promise<string> {
+  const created = await members[0]!.propose(gov, actions);
+  if (created.status !== 200) throw new Error(`proposal refused: ${created.status} ${created.text}`);
+  await members[1]!.vote(gov, created.json.proposalId);
+  await members[0]!.vote(gov, created.json.proposalId);
+  const state = (await gov.get(`/gov/members/proposals/${created.json.proposalId}`)).json;
+  return state.failure === undefined ? (state.proposalState as string) : `${state.proposalState}: ${state.failure.reason}`;
+}
+
+export interface ReconciliationService {
+  node: ServingNode;
+  gov: Client;
+  members: Member[];
+  /** A client per party, presenting that party's identity (members for the first three, users after). */
+  as: Record<string, Client>;
+  close(): Promise<void>;
+}
+
+/**
+ * A node in a temp dir whose first three parties are Active members and the
+ * rest users, with the reconciliation constitution, the app and `policy`
+ * deployed by proposals and the service open.
+ */
+export async function startReconciliationService(parties: string[], bundle: Bundle, policy: Record<string, unknown>): Promise<ReconciliationService> {
+  const dir = mkdtempSync(join(tmpdir(), "confide-recon-"));
+  const ids = await Promise.all(parties.map((name) => createIdentity(name)));
+  const members = ids.slice(0, 3).map((id) => new Member(id));
+  const node = await startNode({ dir, port: 0, signatureIntervalMs: 50, members: members.map((m, i) => ({ certPem: m.identity.certPem, data: { party: parties[i] } })) });
+  const serviceCert = node.core.identity.serviceCertPem;
+  const gov = new Client(node.url, serviceCert);
+  for (const m of members) await m.activate(gov);
+  const pass = async (actions: unknown[]) => {
+    const state = await proposeWithTwoVotes(gov, members, actions);
+    if (state !== "Accepted") throw new Error(`set-up proposal ended ${state}`);
+  };
+  await pass([
+    { name: "set_constitution", args: { constitution: constitutionWith(reconciliationActions()) } },
+    ...ids.slice(3).map((id, i) => ({ name: "set_user", args: { cert: id.certPem, user_data: { party: parties[i + 3] } } })),
+    { name: "transition_service_to_open", args: { next_service_identity: serviceCert } },
+  ]);
+  await pass([
+    { name: "set_js_app", args: { bundle } },
+    { name: "set_reconciliation_policy", args: { policy } },
+  ]);
+  const as: Record<string, Client> = {};
+  parties.forEach((party, i) => (as[party] = new Client(node.url, serviceCert, ids[i])));
+  return {
+    node,
+    gov,
+    members,
+    as,
+    close: async () => {
+      for (const client of [gov, ...Object.values(as)]) client.close();
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

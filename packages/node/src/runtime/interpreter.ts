@@ -105,9 +105,9 @@ export class AppInterpreter {
   private hostFailure = false;
 
   private constructor(
-    private readonly runtime: QuickJSRuntime,
+    runtime: QuickJSRuntime,
     context: QuickJSContext,
-    private readonly app: AppDefinition,
+    app: AppDefinition,
     private readonly services: RuntimeServices,
     readonly options: JsRuntimeOptions,
   ) {
