@@ -92,6 +92,14 @@ export function claims(request) {
   ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf("app claim")));
   return {};
 }
+export function utf8(request) {
+  const text = request.body.json().text;
+  const bytes = ccf.strToBuf(text);
+  ccf.kv["records"].set(bytes, bytes);
+  const stored = ccf.kv["records"].get(bytes);
+  const hex = Array.from(new Uint8Array(stored), (b) => b.toString(16).padStart(2, "0")).join("");
+  return { body: { hex, back: ccf.bufToStr(stored) === text, json: ccf.bufToJsonCompatible(ccf.jsonCompatibleToBuf({ text })).text === text } };
+}
 export function historical(request) {
   const state = ccf.historicalState;
   const value = state.kv["records"].get(ccf.strToBuf(request.params.id));
@@ -119,6 +127,7 @@ const BUNDLE: Bundle = {
       "/probe/{name}": { get: endpoint("probe", "readonly") },
       "/dynamic-import": { get: endpoint("dynamicImport", "readonly") },
       "/claims": { post: endpoint("claims") },
+      "/utf8": { post: endpoint("utf8") },
       "/historical/{id}": { get: endpoint("historical", "historical") },
       "/anonymous": { get: endpoint("echo", "readonly", []) },
     },
@@ -207,6 +216,14 @@ describe("dispatch and transactions", () => {
     });
     const anonymous = await client.get("/app/anonymous");
     assert.equal(anonymous.json.caller, null);
+  });
+
+  it("ccf.strToBuf is UTF-8 (U+0000 kept) and ccf.bufToStr its inverse, through a KV write and read", async () => {
+    for (const text of ["", "plain", "é€😀", "a\u0000b", "\u0000\u0000", "x".repeat(100_000)]) {
+      const response = await client.post("/app/utf8", { text });
+      assert.equal(response.status, 200, text.slice(0, 20));
+      assert.deepEqual(response.json, { hex: Buffer.from(text).toString("hex"), back: true, json: true }, JSON.stringify(text.slice(0, 20)));
+    }
   });
 
   it("serialises bodies with CCF's content types; handler headers override", async () => {
@@ -323,8 +340,12 @@ describe("receipts and historical state", () => {
     verifyReceipt(receipt.json as Receipt, node.core.identity.serviceCertPem);
     const { createHash } = await import("node:crypto");
     assert.equal(receipt.json.leaf_components.claims_digest, createHash("sha256").update("app claim").digest("hex"));
-    const viaNode = await client.getEventually(`/node/receipt?transaction_id=${txId}`);
-    assert.deepEqual(viaNode.json, receipt.json);
+    // Every frontend serves receipts (CCF's common endpoints): /node and /gov give the same one.
+    for (const frontend of ["/node", "/gov"]) {
+      const other = await client.getEventually(`${frontend}/receipt?transaction_id=${txId}`);
+      assert.equal(other.status, 200, frontend);
+      assert.deepEqual(other.json, receipt.json, frontend);
+    }
   });
 
   it("historical endpoints: 400 without the header, 404 for unknown ids, 202 then the state as written by that transaction", async () => {

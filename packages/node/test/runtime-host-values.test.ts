@@ -1,12 +1,14 @@
 // Values crossing from host functions into the app's QuickJS context: a host
 // `null` must arrive as `null` (ccf.historical.getStateRange answers null for
 // "not yet available", ccf.consensus.getViewForSeqno null for "no view"), and
-// getViewForSeqno follows CCF's ViewHistory::view_at.
+// getViewForSeqno follows CCF's ViewHistory::view_at. Strings and bytes
+// cross by the direct paths (engine memory, no managed handles) intact.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { newQuickJSWASMModule, RELEASE_SYNC, type QuickJSContext } from "quickjs-emscripten";
 import type { History } from "../src/history/history.ts";
 import { consensusHostFunctions } from "../src/runtime/globals/consensus.ts";
+import { converterHostFunctions } from "../src/runtime/globals/converters.ts";
 import { Vm } from "../src/runtime/vm.ts";
 
 let ctx: QuickJSContext;
@@ -34,6 +36,42 @@ describe("host function results in the guest", () => {
   it("null stays null, void and undefined become undefined", () => {
     const fns = { nothing: () => null, none: () => undefined, noReturn: () => {} };
     assert.deepEqual(run(fns, "[host.nothing() === null, host.none() === undefined, host.noReturn() === undefined]"), [true, true, true]);
+  });
+});
+
+describe("strings and bytes between host and guest", () => {
+  // Empty, ASCII, multi-byte, U+0000 inside, and big enough (8 MiB) that the engine's memory grows while copying.
+  const texts = ["", "abc", "é€😀 mixed", "a\u0000b", "\u0000", "x".repeat(8 * 1024 * 1024)];
+
+  it("host strings and Uint8Arrays arrive unchanged", () => {
+    for (const text of texts) {
+      const fns = { text: () => text, bytes: () => Buffer.from(text, "utf8") };
+      const got = run(fns, "(() => { const t = host.text(); const b = new Uint8Array(host.bytes()); return [t.length, t === host.text(), b.length, b[0] ?? -1]; })()") as number[];
+      assert.deepEqual(got, [text.length, true, Buffer.byteLength(text), Buffer.from(text)[0] ?? -1], JSON.stringify(text.slice(0, 20)));
+    }
+  });
+
+  it("the engine's own UTF-8 of a string without U+0000 is Node's; bytes come back as they went, U+0000 included", () => {
+    const fns = { ...converterHostFunctions(vm), echo: (b: Parameters<typeof vm.bytes>[0]) => vm.bytes(b), fromNode: () => Buffer.from(input) };
+    let input = "";
+    for (const text of texts) {
+      input = text;
+      vm.newString(text).consume((handle) => ctx.setProp(ctx.global, "input", handle));
+      // strToBuf (host side) is given strings without U+0000 only; the prelude splits the others (app-endpoints.test.ts).
+      const bytes = text.includes("\u0000") ? "host.fromNode()" : "host.strToBuf(input)";
+      const got = run(fns, `(() => { const b = ${bytes}; return [host.bufToStr(b) === input, Array.from(new Uint8Array(host.echo(b)).slice(0, 8)), b.byteLength]; })()`);
+      assert.deepEqual(got, [true, Array.from(Buffer.from(text).subarray(0, 8)), Buffer.byteLength(text)], JSON.stringify(text.slice(0, 20)));
+    }
+  });
+
+  it("an argument that is not an ArrayBuffer is a TypeError in the guest", () => {
+    const fns = converterHostFunctions(vm);
+    assert.deepEqual(run(fns, "[1, 'x', {}, new Uint8Array(2)].map((v) => { try { host.bufToStr(v); return 'no error'; } catch (e) { return e.name + ': ' + e.message; } })"), [
+      "TypeError: Argument must be an ArrayBuffer",
+      "TypeError: Argument must be an ArrayBuffer",
+      "TypeError: Argument must be an ArrayBuffer",
+      "TypeError: Argument must be an ArrayBuffer",
+    ]);
   });
 });
 

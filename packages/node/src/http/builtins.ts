@@ -52,8 +52,6 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
     });
     get(`${prefix}/api`, "OpenAPI document of this frontend", () => jsonResponse(200, apiDocument(prefix, router, context)));
     get(`${prefix}/api/metrics`, "Per-endpoint call counts", () => jsonResponse(200, context.metrics.report(prefix)));
-  }
-  for (const prefix of [APP_PREFIX, "/node"]) {
     get(`${prefix}/receipt`, "Receipt of a committed transaction", (request) => {
       const state = historicalOrRetry(history, context.historical, txIdQuery(request));
       return jsonResponse(200, state.receipt);

@@ -162,11 +162,10 @@ export class AppInterpreter {
       const { meta, coseContent } = requestMeta(request);
       const args = [
         handler,
-        ctx.newString(meta),
-        // newArrayBuffer copies its argument into the engine's memory, so a view of the body will do.
-        ctx.newArrayBuffer(request.body as unknown as ArrayBuffer),
+        this.vm.newString(meta),
+        this.vm.newArrayBuffer(request.body),
         coseContent === undefined ? ctx.undefined : this.vm.toGuest(coseContent),
-        historical === undefined ? ctx.undefined : ctx.newString(JSON.stringify(guestHistoricalState(historical, state))),
+        historical === undefined ? ctx.undefined : this.vm.newString(JSON.stringify(guestHistoricalState(historical, state))),
       ];
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
       const result = this.guard(() => ctx.callFunction(this.invokeHandle, ctx.undefined, args));

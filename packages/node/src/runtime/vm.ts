@@ -1,27 +1,52 @@
 // Moving values between Node and the app's QuickJS context. Host functions
 // receive QuickJS handles; these helpers read them as Node values and turn Node
 // values back into guest values (Uint8Array → ArrayBuffer, objects recursively).
+// Bytes and strings, which every KV operation moves, go through the engine's
+// memory directly (one copy each way), not through quickjs-emscripten's
+// managed handles.
+import { isUtf8 } from "node:buffer";
 import { Lifetime, StaticLifetime, type QuickJSContext, type QuickJSHandle } from "quickjs-emscripten";
 
 /** What a host function may return to the guest. */
 export type HostValue = undefined | null | boolean | number | string | Uint8Array | HostValue[] | { [key: string]: HostValue };
 
-export type HostFunction = (...args: QuickJSHandle[]) => HostValue | void;
+/** A value a host function made in the engine itself: the engine takes it over as the call's result. */
+export class EngineValue {
+  constructor(readonly pointer: number) {}
+}
+
+export type HostFunction = (...args: QuickJSHandle[]) => HostValue | EngineValue | void;
 
 /** The parts of quickjs-emscripten's QuickJSContext behind its public API that direct host calls use. */
 interface ContextInternals {
   cToHostCallbacks: { callFunction: (ctx: number, thisPtr: number, argc: number, argv: number, fnId: number) => number };
-  getFunction(fnId: number): (...args: QuickJSHandle[]) => QuickJSHandle | undefined;
+  getFunction(fnId: number): (...args: QuickJSHandle[]) => QuickJSHandle | number | undefined;
   errorToHandle(error: unknown): QuickJSHandle;
+  memory: { heapValueHandle(pointer: number): QuickJSHandle };
+  ctx: { value: number };
+  module: { HEAPU8: Uint8Array; _malloc(bytes: number): number; _free(pointer: number): void };
   ffi: {
     QTS_ArgvGetJSValueConstPointer(argv: number, i: number): number;
     QTS_DupValuePointer(ctx: number, value: unknown): number;
     QTS_Throw(ctx: number, value: unknown): number;
+    QTS_GetFloat64(ctx: number, value: number): number;
+    QTS_GetString(ctx: number, value: number): number;
+    QTS_FreeCString(ctx: number, pointer: number): void;
+    QTS_GetArrayBufferLength(ctx: number, value: number): number;
+    QTS_GetArrayBuffer(ctx: number, value: number): number;
+    QTS_NewArrayBuffer(ctx: number, pointer: number, length: number): number;
+    QTS_NewString(ctx: number, pointer: number): number;
   };
 }
 
 export class Vm {
+  private readonly internals: ContextInternals;
+  /** The engine's JSContext pointer, for direct FFI calls. */
+  private readonly ctxPointer: number;
+
   constructor(readonly ctx: QuickJSContext) {
+    this.internals = ctx as unknown as ContextInternals;
+    this.ctxPointer = this.internals.ctx.value;
     this.callHostDirectly();
   }
 
@@ -30,10 +55,12 @@ export class Vm {
    * meant for its asynchronous build and wraps each argument in a managed
    * lifetime (~8 µs a call). Host functions here are synchronous and only read
    * their arguments during the call, so the call is dispatched directly, with
-   * the arguments as borrowed handles. (Pinned to quickjs-emscripten 0.32.)
+   * the arguments as borrowed handles. A function registered by `functions`
+   * returns a pointer to a new guest value, which the engine takes over as
+   * the call's result (0: undefined). (Pinned to quickjs-emscripten 0.32.)
    */
   private callHostDirectly(): void {
-    const internals = this.ctx as unknown as ContextInternals;
+    const { internals } = this;
     const { ffi } = internals;
     internals.cToHostCallbacks.callFunction = (ctx, _thisPtr, argc, argv, fnId) => {
       const fn = internals.getFunction(fnId);
@@ -42,6 +69,7 @@ export class Vm {
       try {
         const result = fn(...args);
         if (result === undefined) return 0;
+        if (typeof result === "number") return result;
         const pointer = ffi.QTS_DupValuePointer(ctx, result.value);
         if (result instanceof Lifetime) result.dispose();
         return pointer;
@@ -53,17 +81,24 @@ export class Vm {
 
   /** A copy of an ArrayBuffer argument; TypeError (as CCF) for anything else. */
   bytes(handle: QuickJSHandle | undefined): Buffer {
+    return this.withArrayBuffer(handle, (bytes) => Buffer.from(bytes));
+  }
+
+  /**
+   * Runs `use` on a view of an ArrayBuffer argument's bytes, in a copy the
+   * engine makes in its own memory and that is freed afterwards. The view is
+   * valid only until `use` allocates engine memory.
+   */
+  private withArrayBuffer<T>(handle: QuickJSHandle | undefined, use: (bytes: Uint8Array, pointer: number) => T): T {
     if (handle === undefined) throw new TypeError("Argument must be an ArrayBuffer");
-    let view;
+    const { ffi, module } = this.internals;
+    const length = ffi.QTS_GetArrayBufferLength(this.ctxPointer, handle.value);
+    const pointer = ffi.QTS_GetArrayBuffer(this.ctxPointer, handle.value);
+    if (pointer === 0) throw new TypeError("Argument must be an ArrayBuffer");
     try {
-      view = this.ctx.getArrayBuffer(handle);
-    } catch {
-      throw new TypeError("Argument must be an ArrayBuffer");
-    }
-    try {
-      return Buffer.from(view.value);
+      return use(module.HEAPU8.subarray(pointer, pointer + length), pointer);
     } finally {
-      view.dispose();
+      module._free(pointer);
     }
   }
 
@@ -75,6 +110,110 @@ export class Vm {
   number(handle: QuickJSHandle | undefined, what = "Argument"): number {
     if (handle === undefined || this.ctx.typeof(handle) !== "number") throw new TypeError(`${what} must be a number`);
     return this.ctx.getNumber(handle);
+  }
+
+  /** A number the prelude passes (a store or map id, held where app code cannot change it), read without a type check. */
+  preludeNumber(handle: QuickJSHandle): number {
+    return this.internals.ffi.QTS_GetFloat64(this.ctxPointer, handle.value);
+  }
+
+  /** A boolean the prelude passes (it converts with Boolean() first). */
+  preludeBoolean(handle: QuickJSHandle): boolean {
+    return this.preludeNumber(handle) === 1;
+  }
+
+  /**
+   * The UTF-8 bytes of a string the prelude has checked is a string without
+   * U+0000, as a new guest ArrayBuffer made from the engine's own encoding
+   * (nothing crosses into Node).
+   */
+  preludeStringToArrayBuffer(handle: QuickJSHandle): EngineValue {
+    const { ffi, module } = this.internals;
+    const text = ffi.QTS_GetString(this.ctxPointer, handle.value);
+    try {
+      const length = module.HEAPU8.indexOf(0, text) - text;
+      // The new ArrayBuffer owns (and later frees) a buffer of its own.
+      const buffer = module._malloc(Math.max(length, 1));
+      module.HEAPU8.copyWithin(buffer, text, text + length);
+      return new EngineValue(ffi.QTS_NewArrayBuffer(this.ctxPointer, buffer, length));
+    } finally {
+      ffi.QTS_FreeCString(this.ctxPointer, text);
+    }
+  }
+
+  /**
+   * ccf.bufToStr: UTF-8 bytes as a guest string. Valid UTF-8 without NUL is
+   * decoded by the engine straight from its own memory; anything else is
+   * decoded by Node (invalid sequences become U+FFFD, as CCF).
+   */
+  preludeArrayBufferToString(handle: QuickJSHandle): EngineValue {
+    return this.withArrayBuffer(handle, (bytes, copy) => {
+      if (bytes.indexOf(0) !== -1 || !isUtf8(bytes)) return new EngineValue(this.toGuestPointer(Buffer.from(bytes).toString("utf8")));
+      const { ffi, module } = this.internals;
+      // Growing the engine's memory (in _malloc) detaches `bytes`: take its length first.
+      const length = bytes.length;
+      const text = module._malloc(length + 1);
+      try {
+        const heap = module.HEAPU8;
+        heap.copyWithin(text, copy, copy + length);
+        heap[text + length] = 0;
+        return new EngineValue(ffi.QTS_NewString(this.ctxPointer, text));
+      } finally {
+        module._free(text);
+      }
+    });
+  }
+
+  /** A new guest string (the caller owns the handle); U+0000 included, which C strings cannot carry. */
+  newString(value: string): QuickJSHandle {
+    const utf8 = Buffer.from(value, "utf8");
+    if (utf8.indexOf(0) === -1) return this.internals.memory.heapValueHandle(this.stringPointer(utf8));
+    // Rare: evaluated as a string literal (JSON's escapes are JavaScript's), which runs no guest code.
+    return this.ctx.unwrapResult(this.ctx.evalCode(JSON.stringify(value), "/__confide__/string.js"));
+  }
+
+  /** A new guest ArrayBuffer holding a copy of `bytes` (the caller owns the handle). */
+  newArrayBuffer(bytes: Uint8Array): QuickJSHandle {
+    return this.internals.memory.heapValueHandle(this.arrayBufferPointer(bytes));
+  }
+
+  /** A new guest value as a pointer the engine takes over (what functions registered by `functions` return). */
+  private toGuestPointer(value: HostValue | EngineValue): number {
+    if (value === undefined) return 0;
+    if (value instanceof EngineValue) return value.pointer;
+    if (value instanceof Uint8Array) return this.arrayBufferPointer(value);
+    if (typeof value === "string") {
+      const utf8 = Buffer.from(value, "utf8");
+      // A C string ends at the first NUL byte: strings holding U+0000 take the general path.
+      if (utf8.indexOf(0) === -1) return this.stringPointer(utf8);
+    }
+    const handle = this.toGuest(value);
+    const pointer = this.internals.ffi.QTS_DupValuePointer(this.ctxPointer, handle.value);
+    handle.dispose();
+    return pointer;
+  }
+
+  /** Copies bytes into engine memory once; the new ArrayBuffer owns (and later frees) that memory. */
+  private arrayBufferPointer(bytes: Uint8Array): number {
+    const { ffi, module } = this.internals;
+    const pointer = module._malloc(Math.max(bytes.length, 1));
+    // Read HEAPU8 after _malloc: growing the engine's memory replaces it.
+    module.HEAPU8.set(bytes, pointer);
+    return ffi.QTS_NewArrayBuffer(this.ctxPointer, pointer, bytes.length);
+  }
+
+  /** A guest string from UTF-8 without NUL bytes (emscripten's stringToUTF8 encodes char by char in JS). */
+  private stringPointer(utf8: Buffer): number {
+    const { ffi, module } = this.internals;
+    const pointer = module._malloc(utf8.length + 1);
+    try {
+      const heap = module.HEAPU8;
+      heap.set(utf8, pointer);
+      heap[pointer + utf8.length] = 0;
+      return ffi.QTS_NewString(this.ctxPointer, pointer);
+    } finally {
+      module._free(pointer);
+    }
   }
 
   /** A JSON-like argument (algorithm parameters, JWKs) as plain data. */
@@ -93,8 +232,8 @@ export class Vm {
     if (value === null) return ctx.null;
     if (typeof value === "boolean") return value ? ctx.true : ctx.false;
     if (typeof value === "number") return ctx.newNumber(value);
-    if (typeof value === "string") return ctx.newString(value);
-    if (value instanceof Uint8Array) return ctx.newArrayBuffer(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    if (typeof value === "string") return this.newString(value);
+    if (value instanceof Uint8Array) return this.newArrayBuffer(value);
     if (Array.isArray(value)) {
       const array = ctx.newArray();
       value.forEach((item, i) => this.toGuest(item).consume((handle) => ctx.setProp(array, i, handle)));
@@ -112,7 +251,8 @@ export class Vm {
     const object = this.ctx.newObject();
     for (const [name, fn] of Object.entries(fns)) {
       // `null` stays null in the guest (e.g. getViewForSeqno, getStateRange); only void becomes undefined.
-      this.ctx.newFunction(name, (...args) => this.toGuest(fn(...args) as HostValue)).consume((handle) => this.ctx.setProp(object, name, handle));
+      const call = (...args: QuickJSHandle[]) => this.toGuestPointer(fn(...args) as HostValue | EngineValue);
+      this.ctx.newFunction(name, call as unknown as Parameters<QuickJSContext["newFunction"]>[1]).consume((handle) => this.ctx.setProp(object, name, handle));
     }
     return object;
   }

@@ -3,7 +3,8 @@ import type { HostFunction, Vm } from "../vm.ts";
 
 export function converterHostFunctions(vm: Vm): Record<string, HostFunction> {
   return {
-    strToBuf: (text) => Buffer.from(vm.string(text), "utf8"),
-    bufToStr: (bytes) => vm.bytes(bytes).toString("utf8"),
+    // The prelude passes only strings without U+0000: the engine's own UTF-8 encoding is used.
+    strToBuf: (text) => vm.preludeStringToArrayBuffer(text),
+    bufToStr: (bytes) => vm.preludeArrayBufferToString(bytes),
   };
 }

@@ -18,7 +18,7 @@ export function environmentHostFunctions(vm: Vm, call: () => CallState | undefin
     const state = call();
     if (state === undefined) throw new Error(`${name} can only be changed while handling a request`);
     const previous = state[name];
-    state[name] = vm.ctx.dump(enable) === true;
+    state[name] = vm.preludeBoolean(enable);
     return previous;
   };
   return {

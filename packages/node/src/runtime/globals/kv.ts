@@ -65,36 +65,76 @@ function historicalReader(writes: MapWrites | undefined, seqno: number): MapRead
   };
 }
 
+/** What one call has resolved of the live transaction's maps, by map id: permission checked once per map and call. */
+interface LiveMaps {
+  readers: (MapReader | undefined)[];
+  writers: (ReturnType<Tx["map"]> | undefined)[];
+}
+
 export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, HostFunction> {
-  const reader = (storeHandle: QuickJSHandle, nameHandle: QuickJSHandle): MapReader => {
+  // The prelude names each map once (kvMapId) and then passes its id: no map name crosses per operation.
+  const names: string[] = [];
+  const ids = new Map<string, number>();
+  const live = new WeakMap<CallState, LiveMaps>();
+  const nameOf = (idHandle: QuickJSHandle): string => {
+    const name = names[vm.preludeNumber(idHandle)];
+    if (name === undefined) throw new TypeError("Unknown map");
+    return name;
+  };
+  const liveMaps = (state: CallState): LiveMaps => {
+    let maps = live.get(state);
+    if (maps === undefined) live.set(state, (maps = { readers: [], writers: [] }));
+    return maps;
+  };
+  const reader = (storeHandle: QuickJSHandle, idHandle: QuickJSHandle): MapReader => {
     const state = call();
-    const store = vm.number(storeHandle );
-    const name = vm.string(nameHandle , "Map name");
+    const store = vm.preludeNumber(storeHandle);
     if (store === 0) {
+      const maps = liveMaps(state);
+      const id = vm.preludeNumber(idHandle);
+      const cached = maps.readers[id];
+      if (cached !== undefined) return cached;
+      const name = nameOf(idHandle);
       const permission = mapPermission(state.access, name);
       if (permission === "inaccessible" || permission === "write-only") throw permissionError(state.access, permission);
-      return txReader(state.tx, name);
+      return (maps.readers[id] = txReader(state.tx, name));
     }
     const historical = state.historicalStores.get(store);
     if (historical === undefined) throw new Error("This historical state is no longer available (it belongs to an earlier request)");
-    return historicalReader(historical.writes.get(name), historical.seqno);
+    return historicalReader(historical.writes.get(nameOf(idHandle)), historical.seqno);
   };
-  const writer = (storeHandle: QuickJSHandle, nameHandle: QuickJSHandle) => {
+  const writer = (storeHandle: QuickJSHandle, idHandle: QuickJSHandle) => {
     const state = call();
-    const name = vm.string(nameHandle , "Map name");
-    const access = vm.number(storeHandle ) === 0 ? state.access : "read-only application";
+    const live = vm.preludeNumber(storeHandle) === 0;
+    const maps = live ? liveMaps(state) : undefined;
+    const id = vm.preludeNumber(idHandle);
+    const cached = maps?.writers[id];
+    if (cached !== undefined) return cached;
+    const name = nameOf(idHandle);
+    const access = live ? state.access : "read-only application";
     const permission = mapPermission(access, name);
     if (permission !== "read-write" && permission !== "write-only") throw permissionError(access, permission);
-    return state.tx.map(name);
+    const map = state.tx.map(name);
+    if (maps !== undefined) maps.writers[id] = map;
+    return map;
   };
   return {
-    kvHas: (store, name, key) => reader(store, name).get(vm.bytes(key)) !== undefined,
-    kvGet: (store, name, key) => reader(store, name).get(vm.bytes(key)),
-    kvVersion: (store, name, key) => reader(store, name).version(vm.bytes(key)),
-    kvEntries: (store, name) => reader(store, name).entries(),
-    kvSize: (store, name) => reader(store, name).size(),
-    kvSet: (store, name, key, value) => void writer(store, name).set(vm.bytes(key), vm.bytes(value)),
-    kvDelete: (store, name, key) => void writer(store, name).delete(vm.bytes(key)),
-    kvClear: (store, name) => void writer(store, name).clear(),
+    kvMapId: (nameHandle) => {
+      const name = vm.string(nameHandle, "Map name");
+      let id = ids.get(name);
+      if (id === undefined) {
+        id = names.push(name) - 1;
+        ids.set(name, id);
+      }
+      return id;
+    },
+    kvHas: (store, id, key) => reader(store, id).get(vm.bytes(key)) !== undefined,
+    kvGet: (store, id, key) => reader(store, id).get(vm.bytes(key)),
+    kvVersion: (store, id, key) => reader(store, id).version(vm.bytes(key)),
+    kvEntries: (store, id) => reader(store, id).entries(),
+    kvSize: (store, id) => reader(store, id).size(),
+    kvSet: (store, id, key, value) => void writer(store, id).set(vm.bytes(key), vm.bytes(value)),
+    kvDelete: (store, id, key) => void writer(store, id).delete(vm.bytes(key)),
+    kvClear: (store, id) => void writer(store, id).clear(),
   };
 }

@@ -7,7 +7,7 @@ const SHA256_BYTES = 32;
 export function rpcHostFunctions(vm: Vm, call: () => CallState): Record<string, HostFunction> {
   return {
     setApplyWrites: (force) => {
-      call().applyWrites = vm.ctx.dump(force) === true;
+      call().applyWrites = vm.preludeBoolean(force);
     },
     setClaimsDigest: (digest) => {
       const bytes = vm.bytes(digest);

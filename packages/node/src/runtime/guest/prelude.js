@@ -13,7 +13,16 @@
 
   function strToBuf(value) {
     if (typeof value !== "string") throw new TypeError("Argument must be a string");
-    return host.strToBuf(value);
+    if (value.indexOf("\0") === -1) return host.strToBuf(value);
+    // The host reads strings as C strings, which end at U+0000: encode the pieces between them.
+    const pieces = value.split("\0").map((piece) => new Uint8Array(host.strToBuf(piece)));
+    const bytes = new Uint8Array(pieces.reduce((length, piece) => length + piece.length, pieces.length - 1));
+    let offset = 0;
+    for (const piece of pieces) {
+      bytes.set(piece, offset);
+      offset += piece.length + 1;
+    }
+    return bytes.buffer;
   }
 
   function bufToStr(value) {
@@ -22,37 +31,41 @@
 
   // ccf.kv: maps of ArrayBuffer keys to ArrayBuffer values. `store` 0 is the
   // current request's transaction; other numbers are historical states.
+  // A map is named to the host once (kvMapId); its operations then pass the id.
+  // Both numbers are private fields: app code cannot point a map elsewhere.
   class KvMap {
+    #store;
+    #map;
     constructor(store, name) {
-      this._store = store;
-      this._map_name = name;
+      this.#store = store;
+      this.#map = host.kvMapId(name);
     }
     has(key) {
-      return host.kvHas(this._store, this._map_name, arrayBuffer(key));
+      return host.kvHas(this.#store, this.#map, arrayBuffer(key));
     }
     get(key) {
-      return host.kvGet(this._store, this._map_name, arrayBuffer(key));
+      return host.kvGet(this.#store, this.#map, arrayBuffer(key));
     }
     getVersionOfPreviousWrite(key) {
-      return host.kvVersion(this._store, this._map_name, arrayBuffer(key));
+      return host.kvVersion(this.#store, this.#map, arrayBuffer(key));
     }
     set(key, value) {
-      host.kvSet(this._store, this._map_name, arrayBuffer(key), arrayBuffer(value));
+      host.kvSet(this.#store, this.#map, arrayBuffer(key), arrayBuffer(value));
       return this;
     }
     delete(key) {
-      host.kvDelete(this._store, this._map_name, arrayBuffer(key));
+      host.kvDelete(this.#store, this.#map, arrayBuffer(key));
     }
     clear() {
-      host.kvClear(this._store, this._map_name);
+      host.kvClear(this.#store, this.#map);
     }
     forEach(callback) {
       if (typeof callback !== "function") throw new TypeError("forEach expects a function");
-      const entries = host.kvEntries(this._store, this._map_name);
+      const entries = host.kvEntries(this.#store, this.#map);
       for (let i = 0; i < entries.length; i += 2) callback(entries[i + 1], entries[i], this);
     }
     get size() {
-      return host.kvSize(this._store, this._map_name);
+      return host.kvSize(this.#store, this.#map);
     }
   }
 
