@@ -18,6 +18,7 @@
 //   BENCH_RECON_FIELDS=nace,price,settles ...   attribute columns (default nace: the sample's schema)
 //   BENCH_RECON_JS_TIME_MS=5000 ...  deploy with set_js_runtime_options max_execution_time_ms (CCF default 1000)
 //   BENCH_PROFILE=1 ...              CPU-profile the node child and print where its time goes
+//   BENCH_RECON_BUNDLE=path ...      deploy another build of the app (e.g. to compare two versions)
 //   node --import tsx bench/reconciliation.ts serve    (the node child; driven over IPC)
 import { fork, type ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
@@ -44,8 +45,9 @@ const OVERLAP = 0.8;
 const DISAGREE = 0.1;
 const PAGE_SAMPLES = envInt("BENCH_RECON_PAGE_SAMPLES", 20);
 const KEY_SAMPLES = envInt("BENCH_RECON_KEY_SAMPLES", 500);
+const WARMUP_PAGES = envInt("BENCH_RECON_WARMUP_PAGES", 40);
 const PROFILE = process.env["BENCH_PROFILE"] === "1";
-const BUNDLE_FILE = join(BENCH_DIR, "..", "apps", "reconciliation", "dist", "bundle.json");
+const BUNDLE_FILE = process.env["BENCH_RECON_BUNDLE"] ?? join(BENCH_DIR, "..", "apps", "reconciliation", "dist", "bundle.json");
 
 // ---------------------------------------------------------------- node child
 
@@ -64,7 +66,7 @@ interface Ready {
 function serveChild(): void {
   let node: ServingNode | undefined;
   const dir = tempDir("recon-node");
-  process.on("message", (message: ServeRequest | { type: "exit" }) => {
+  process.on("message", (message: ServeRequest | { type: "exit" } | { type: "cpu" }) => {
     if (message.type === "start") {
       startNode({
         dir,
@@ -82,6 +84,9 @@ function serveChild(): void {
           process.exit(1);
         },
       );
+    } else if (message.type === "cpu") {
+      const { user, system } = process.cpuUsage();
+      process.send!({ type: "cpu", micros: user + system });
     } else if (message.type === "exit") {
       const close = node ? node.close() : Promise.resolve();
       close.finally(() => {
@@ -97,6 +102,8 @@ interface NodeChild {
   child: ChildProcess;
   url: string;
   ca: string;
+  /** CPU time (user + system, µs) the child has used so far: unlike wall time, little changed by other load on the machine. */
+  cpuMicros(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +121,16 @@ async function launch(memberCertPem: string, profileDir: string | undefined): Pr
     child,
     url,
     ca,
+    cpuMicros: () =>
+      new Promise<number>((resolve) => {
+        const answer = (message: { type: string; micros?: number }) => {
+          if (message.type !== "cpu") return;
+          child.off("message", answer);
+          resolve(message.micros!);
+        };
+        child.on("message", answer);
+        child.send({ type: "cpu" });
+      }),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.send({ type: "exit" });
       await exited;
@@ -257,13 +274,16 @@ async function ingestAll(clients: ConfideClient[], parties: PartyData[]): Promis
 
 interface Timed {
   ms: Summary;
+  /** The node child's CPU time per request (ms), averaged over the samples. */
+  cpuMs: number;
   /** Non-200 answers (e.g. 500 when the handler outran the JS time limit): counted, not thrown, so every figure is taken. */
   errors: number;
   firstError?: string;
   last?: CcfResponse;
 }
 
-async function timed(samples: number, fn: (i: number) => Promise<CcfResponse>): Promise<Timed> {
+async function timed(samples: number, cpuMicros: () => Promise<number>, fn: (i: number) => Promise<CcfResponse>): Promise<Timed> {
+  const cpuBefore = await cpuMicros();
   const ms: number[] = [];
   let last: CcfResponse | undefined;
   let errors = 0;
@@ -278,7 +298,8 @@ async function timed(samples: number, fn: (i: number) => Promise<CcfResponse>): 
       firstError ??= `${response.status} ${response.text.slice(0, 200)}`;
     }
   }
-  return { ms: summarize(ms), errors, ...(firstError === undefined ? {} : { firstError }), ...(last === undefined ? {} : { last }) };
+  const cpuMs = round((await cpuMicros()) - cpuBefore) / 1000 / samples;
+  return { ms: summarize(ms), cpuMs: round(cpuMs, 2), errors, ...(firstError === undefined ? {} : { firstError }), ...(last === undefined ? {} : { last }) };
 }
 
 interface ReportResult {
@@ -288,20 +309,23 @@ interface ReportResult {
   firstPageNoSummaryMs: Summary;
   laterPageMs: Summary;
   keyMs: Summary;
+  /** Node CPU ms per request of each kind. */
+  cpuMs: { firstPageWithSummary: number; firstPageNoSummary: number; laterPage: number; key: number };
   errors: Record<string, { errors: number; first?: string }>;
   pageRows: number;
   pageBytes: number;
   summary: unknown;
 }
 
-async function measureReports(client: ConfideClient, party: PartyData): Promise<ReportResult> {
-  // One warm-up of each kind, so the first figure is not the app's first call of a shape.
-  await client.request("GET", "/app/report?limit=1000");
-  const withSummary = await timed(PAGE_SAMPLES, () => client.request("GET", "/app/report"));
-  const noSummary = await timed(PAGE_SAMPLES, () => client.request("GET", "/app/report?summary=false"));
+async function measureReports(client: ConfideClient, party: PartyData, cpu: () => Promise<number>): Promise<ReportResult> {
+  // Warm-up pages, so the first figures neither are the app's first call of a shape nor carry the
+  // garbage collection the ingest left behind (the first ~40 pages after it cost ~30% more CPU).
+  for (let i = 0; i < WARMUP_PAGES; i++) await client.request("GET", "/app/report?summary=false");
+  const withSummary = await timed(PAGE_SAMPLES, cpu, () => client.request("GET", "/app/report"));
+  const noSummary = await timed(PAGE_SAMPLES, cpu, () => client.request("GET", "/app/report?summary=false"));
   const middle = Math.floor(party.records / 2000) * 1000;
-  const later = await timed(PAGE_SAMPLES, () => client.request("GET", `/app/report?cursor=${middle}`));
-  const keys = await timed(KEY_SAMPLES, () => client.request("GET", `/app/report/${encodeURIComponent(party.keys[randomInt(party.keys.length)]!)}`));
+  const later = await timed(PAGE_SAMPLES, cpu, () => client.request("GET", `/app/report?cursor=${middle}`));
+  const keys = await timed(KEY_SAMPLES, cpu, () => client.request("GET", `/app/report/${encodeURIComponent(party.keys[randomInt(party.keys.length)]!)}`));
   const envelope = (withSummary.last?.json ?? { content: [] }) as { content: unknown[]; summary?: { keys: number } };
   if (withSummary.last && envelope.summary?.keys !== party.records) throw new Error(`summary counts ${envelope.summary?.keys} keys, the party sent ${party.records}`);
   const errors: ReportResult["errors"] = {};
@@ -318,6 +342,7 @@ async function measureReports(client: ConfideClient, party: PartyData): Promise<
     firstPageNoSummaryMs: noSummary.ms,
     laterPageMs: later.ms,
     keyMs: keys.ms,
+    cpuMs: { firstPageWithSummary: withSummary.cpuMs, firstPageNoSummary: noSummary.cpuMs, laterPage: later.cpuMs, key: keys.cpuMs },
     errors,
     pageRows: envelope.content.length,
     pageBytes: (withSummary.last ?? noSummary.last)?.body.length ?? 0,
@@ -353,15 +378,18 @@ async function main(): Promise<void> {
     const rssBefore = procMemory(node.child.pid!);
 
     const sampler = rssSampler(node.child.pid!);
+    const cpuBefore = await node.cpuMicros();
     const ingest = await ingestAll(partyClients, parties);
+    const ingestCpuMicros = (await node.cpuMicros()) - cpuBefore;
     const rssIngest = sampler.stop();
+    const cpuPerRecordMicros = round(ingestCpuMicros / ingest.records, 1);
     console.log(
       `  ingest: ${fmtInt(ingest.records)} records in ${ingest.batches} batches: answered ${fmtMs(ingest.answeredMs)}, committed ${fmtMs(ingest.committedMs)}; ` +
         `${fmtInt(ingest.recordsPerSecond)} records/s; batch p50 ${fmtMs(ingest.batchMs.median)} p99 ${fmtMs(ingest.batchMs.p99)}; node peak RSS ${fmtBytes(rssIngest.peakRss)}`,
     );
 
     const reportSampler = rssSampler(node.child.pid!);
-    const reports = await measureReports(partyClients[0]!, parties[0]!);
+    const reports = await measureReports(partyClients[0]!, parties[0]!, () => node!.cpuMicros());
     const rssReports = reportSampler.stop();
 
     const fullScale = PARTIES * 200_000;
@@ -372,12 +400,14 @@ async function main(): Promise<void> {
       ["ingest, first batch → last answered", fmtMs(ingest.answeredMs), "< 20 s"],
       ["ingest, first batch → last Committed", fmtMs(ingest.committedMs), ""],
       ["ingest rate (answered / committed)", `${fmtInt(ingest.recordsPerSecond)} / ${fmtInt(ingest.recordsPerSecondCommitted)} records/s`, "≥ 50,000 records/s"],
+      ["node CPU per record ingested (user + system; less sensitive to machine load than rates)", `${cpuPerRecordMicros} µs`, "≤ 20 µs (one core at 50,000/s)"],
       [`batch latency (${fmtInt(BATCH)} records) p50 / p99`, `${fmtMs(ingest.batchMs.median)} / ${fmtMs(ingest.batchMs.p99)}`, ""],
       ["node RSS: before ingest / peak (VmHWM) / after reports", `${fmtBytes(rssBefore?.rss ?? NaN)} / ${fmtBytes(Math.max(rssIngest.peakRss, rssReports.peakRss))} / ${fmtBytes(rssReports.lastRss)}`, "< 1.5 GiB"],
       [`GET /app/report first page (${reports.pageRows} rows, summary) p50 / p99`, `${fmtMs(reports.firstPageWithSummaryMs.median)} / ${fmtMs(reports.firstPageWithSummaryMs.p99)}`, "< 50 ms"],
       ["GET /app/report first page, summary=false p50 / p99", `${fmtMs(reports.firstPageNoSummaryMs.median)} / ${fmtMs(reports.firstPageNoSummaryMs.p99)}`, "< 50 ms"],
       ["GET /app/report later page (cursor) p50 / p99", `${fmtMs(reports.laterPageMs.median)} / ${fmtMs(reports.laterPageMs.p99)}`, ""],
       [`GET /app/report/{key} p50 / p99 (${KEY_SAMPLES} keys)`, `${fmtMs(reports.keyMs.median)} / ${fmtMs(reports.keyMs.p99)}`, "p50 < 5 ms"],
+      ["node CPU per request: first page (summary / none) / later page / key", `${reports.cpuMs.firstPageWithSummary} / ${reports.cpuMs.firstPageNoSummary} / ${reports.cpuMs.laterPage} / ${reports.cpuMs.key} ms`, ""],
     ]);
     console.log(`  ${reports.party} holds ${fmtInt(reports.partyKeys)} keys; page ${fmtBytes(reports.pageBytes)}; summary ${JSON.stringify(reports.summary)}`);
 
@@ -411,7 +441,7 @@ async function main(): Promise<void> {
         node: "startNode in a child process, default signature interval, ledger in a temp dir; app deployed by set_js_app proposal with schema and policy (k = 3)",
         client: "ConfideClient (node:https keep-alive), one per party",
       },
-      ingest,
+      ingest: { ...ingest, nodeCpuMicros: ingestCpuMicros, nodeCpuPerRecordMicros: cpuPerRecordMicros },
       nodeRss: { beforeIngest: rssBefore?.rss, peak: Math.max(rssIngest.peakRss, rssReports.peakRss), afterIngest: rssIngest.lastRss, afterReports: rssReports.lastRss },
       reports,
       targets: {

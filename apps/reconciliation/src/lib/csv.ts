@@ -12,9 +12,8 @@ export function parseCsvBatch(schema: Schema, text: string, errors: BatchErrors)
     errors.add(0, "*", "the body is JSON, not CSV: send JSON arrays to /app/ingest");
     return [];
   }
-  const parsed = Papa.parse<string[]>(body, { delimiter: ",", skipEmptyLines: "greedy" });
-  for (const e of parsed.errors) errors.add(typeof e.row === "number" ? e.row : 0, "*", `malformed CSV: ${e.message}`);
-  const [header, ...rows] = parsed.data;
+  const rows = parseCsvRows(body, errors);
+  const header = rows[0];
   if (header === undefined) {
     errors.add(0, "*", "the body has no header row");
     return [];
@@ -26,9 +25,9 @@ export function parseCsvBatch(schema: Schema, text: string, errors: BatchErrors)
   const keyColumn = columns.indexOf(schema.key);
   const attributeColumns = schema.attributes.map((a) => columns.indexOf(a.name));
   const records: SubmittedRecord[] = [];
-  for (let i = 0; i < rows.length; i++) {
-    const cells = rows[i]!;
-    const row = i + 1;
+  // Row numbers count records after the header (row 0), as in error reports.
+  for (let row = 1; row < rows.length; row++) {
+    const cells = rows[row]!;
     if (cells.length !== columns.length) {
       errors.add(row, "*", `has ${cells.length} columns; the header has ${columns.length}`);
       continue;
@@ -53,6 +52,29 @@ export function parseCsvBatch(schema: Schema, text: string, errors: BatchErrors)
     if (errors.count === before && key.ok) records.push({ row, key: key.value as string, values });
   }
   return records;
+}
+
+/**
+ * The rows of non-blank lines, split into cells. Text without quotes has no
+ * escaping, so splitting on line breaks and commas is exactly RFC 4180 and
+ * several times cheaper in the enclave's interpreter than a general parser;
+ * anything with quotes or carriage returns goes to papaparse.
+ */
+export function parseCsvRows(body: string, errors: BatchErrors): string[][] {
+  if (body.includes('"') || body.includes("\r")) {
+    const parsed = Papa.parse<string[]>(body, { delimiter: ",", skipEmptyLines: "greedy" });
+    for (const e of parsed.errors) errors.add(typeof e.row === "number" ? e.row : 0, "*", `malformed CSV: ${e.message}`);
+    return parsed.data;
+  }
+  const lines = body.split("\n");
+  const rows: string[][] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const cells = lines[i]!.split(",");
+    // As papaparse's "greedy" skipEmptyLines: a line whose cells are all blank is no record.
+    if (cells[0]!.trim() === "" && cells.join("").trim() === "") continue;
+    rows.push(cells);
+  }
+  return rows;
 }
 
 function checkHeader(schema: Schema, columns: string[], errors: BatchErrors): void {

@@ -59,14 +59,14 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
     let was: KeyStatuses | undefined;
     let submitterHeld = false;
     if (delta !== undefined && !isEmpty(state)) {
-      const holdersBefore = published(state, open);
+      const holdersBefore = visibleState(state, open);
       was = keyStatuses(config.schema, config.policy, holdersBefore);
       submitterHeld = holdersBefore[party] !== undefined;
     }
     state[party] = next;
     store.setKeyState(record.key, state);
     if (delta !== undefined) {
-      const after = published(state, open);
+      const after = visibleState(state, open);
       const now = keyStatuses(config.schema, config.policy, after);
       for (const holder in after) {
         if (was !== undefined && (holder !== party || submitterHeld)) delta.move(holder, was, now);
@@ -88,12 +88,6 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   }
   store.appendPartyKeys(party, newKeys);
   return counts;
-}
-
-/** visibleState, without copying the usual state that has nothing sealed in it. */
-function published(state: KeyState, closed: number): KeyState {
-  for (const p in state) if (state[p]!.p !== undefined || state[p]!.v === undefined) return visibleState(state, closed);
-  return state;
 }
 
 function isEmpty(state: KeyState): boolean {

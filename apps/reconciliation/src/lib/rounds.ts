@@ -46,6 +46,10 @@ export function fold(entry: PartyEntry, closed: number): PartyEntry {
 
 /** Every party's published values as of the last closed round: parties with only a sealed submission are left out. */
 export function visibleState(state: KeyState, closed: number): KeyState {
+  // The usual state has nothing sealed in it: it is its own visible state (no copy).
+  let sealed = false;
+  for (const party in state) if (state[party]!.p !== undefined || state[party]!.v === undefined) sealed = true;
+  if (!sealed) return state;
   const visible: KeyState = {};
   for (const party of Object.keys(state)) {
     const entry = fold(state[party]!, closed);

@@ -28,27 +28,18 @@ export interface KeyVerdict {
 
 /** `state` holds published values only (rounds.ts visibleState), so every entry has `v`. */
 export function judgeKey(schema: Schema, policy: Policy, state: KeyState, party: string): KeyVerdict {
-  const parties = Object.keys(state);
   const mine = state[party]!.v!;
+  const holders = valuesOf(state);
   const attributes: Record<string, AttributeVerdict> = {};
+  let lacking = false;
+  let all = true;
   for (const attribute of schema.attributes) {
-    const votes: Value[] = [];
-    for (const p of parties) {
-      const v = state[p]!.v![attribute.name];
-      if (v !== undefined) votes.push(v);
-    }
-    attributes[attribute.name] = judgeAttribute(attribute, policy.k, votes, mine[attribute.name]);
+    const verdict = judgeAttribute(attribute, policy.k, votesOn(holders, attribute.name), mine[attribute.name]);
+    attributes[attribute.name] = verdict;
+    if (verdict.status === "LACK_OF_CONSENSUS") lacking = true;
+    if (verdict.status !== "IN_CONSENSUS") all = false;
   }
-  const statuses = Object.values(attributes).map((a) => a.status);
-  const status: Status =
-    parties.length < policy.k
-      ? "NOT_ENOUGH_DATA"
-      : statuses.includes("LACK_OF_CONSENSUS")
-        ? "LACK_OF_CONSENSUS"
-        : statuses.every((s) => s === "IN_CONSENSUS")
-          ? "IN_CONSENSUS"
-          : "NOT_ENOUGH_DATA";
-  return { status, parties: parties.length, attributes };
+  return { status: keyStatus(holders.length, policy.k, lacking, all), parties: holders.length, attributes };
 }
 
 /** A key's statuses: the same for every party holding it (they depend on all votes, not on whose report it is). */
@@ -63,23 +54,45 @@ export interface KeyStatuses {
  * `state` holds published values only, as for judgeKey.
  */
 export function keyStatuses(schema: Schema, policy: Policy, state: KeyState): KeyStatuses {
-  const parties = Object.keys(state);
+  const holders = valuesOf(state);
   const attributes: Record<string, Status> = {};
   let lacking = false;
   let all = true;
   for (const attribute of schema.attributes) {
-    const votes: Value[] = [];
-    for (const p of parties) {
-      const v = state[p]!.v![attribute.name];
-      if (v !== undefined) votes.push(v);
-    }
+    const votes = votesOn(holders, attribute.name);
     const status: Status = votes.length < policy.k ? "NOT_ENOUGH_DATA" : allAgree(attribute.match, votes) ? "IN_CONSENSUS" : "LACK_OF_CONSENSUS";
     attributes[attribute.name] = status;
     if (status === "LACK_OF_CONSENSUS") lacking = true;
     if (status !== "IN_CONSENSUS") all = false;
   }
-  const status: Status = parties.length < policy.k ? "NOT_ENOUGH_DATA" : lacking ? "LACK_OF_CONSENSUS" : all ? "IN_CONSENSUS" : "NOT_ENOUGH_DATA";
-  return { status, attributes };
+  return { status: keyStatus(holders.length, policy.k, lacking, all), attributes };
+}
+
+// The loops below walk the parties once (for-in) and then use indexes, not
+// Object.keys, iterators or callbacks: the app runs in QuickJS, an
+// interpreter, where every allocation and call counts per record at ingest
+// and per row in a report.
+
+/** Each holder's published values. */
+function valuesOf(state: KeyState): Record<string, Value>[] {
+  const holders: Record<string, Value>[] = [];
+  for (const p in state) holders.push(state[p]!.v!);
+  return holders;
+}
+
+/** Every holder's value of the attribute (parties that left an optional attribute out have no vote). */
+function votesOn(holders: Record<string, Value>[], name: string): Value[] {
+  const votes: Value[] = [];
+  for (let i = 0; i < holders.length; i++) {
+    const v = holders[i]![name];
+    if (v !== undefined) votes.push(v);
+  }
+  return votes;
+}
+
+/** A key lacks consensus if any attribute does; it is in consensus only if every attribute is; below k parties, not enough data. */
+function keyStatus(parties: number, k: number, lacking: boolean, all: boolean): Status {
+  return parties < k ? "NOT_ENOUGH_DATA" : lacking ? "LACK_OF_CONSENSUS" : all ? "IN_CONSENSUS" : "NOT_ENOUGH_DATA";
 }
 
 /** Whether the votes form one group. Exact: all equal (as groupOf's canonical forms: 1 and "1" differ, 0 and -0 do not). */
@@ -100,15 +113,23 @@ export function judgeAttribute(attribute: Attribute, k: number, votes: Value[], 
     return { status: "NOT_ENOUGH_DATA", value, majority: null, agreeing: null, disagreeing: null, votes: null, distinct: null };
   }
   const groups = groupOf(attribute.match, votes);
-  const distinct = new Set(groups).size;
+  const distinct = distinctCount(groups);
   const status: Status = distinct === 1 ? "IN_CONSENSUS" : "LACK_OF_CONSENSUS";
   if (mine === undefined) {
     return { status, value, majority: null, agreeing: null, disagreeing: null, votes: votes.length, distinct };
   }
   const myGroup = groups[votes.indexOf(mine)]!;
-  const agreeing = groups.filter((g) => g === myGroup).length;
+  let agreeing = 0;
+  for (let i = 0; i < groups.length; i++) if (groups[i] === myGroup) agreeing++;
   const disagreeing = votes.length - agreeing;
   return { status, value, majority: agreeing > disagreeing, agreeing, disagreeing, votes: votes.length, distinct };
+}
+
+/** Group numbers run from 0 in order of first appearance (exact, normalised) or of value (tolerances): the largest + 1. */
+function distinctCount(groups: number[]): number {
+  let max = -1;
+  for (let i = 0; i < groups.length; i++) if (groups[i]! > max) max = groups[i]!;
+  return max + 1;
 }
 
 /**
@@ -120,13 +141,16 @@ export function judgeAttribute(attribute: Attribute, k: number, votes: Value[], 
  */
 function groupOf(match: MatchRule, votes: Value[]): number[] {
   if (match.rule === "exact" || match.rule === "normalised") {
-    const ids = new Map<string, number>();
-    return votes.map((v) => {
-      const canonical = match.rule === "normalised" ? normaliseText(String(v)) : typeof v === "number" ? `n:${v}` : `s:${v}`;
-      let id = ids.get(canonical);
-      if (id === undefined) ids.set(canonical, (id = ids.size));
-      return id;
-    });
+    // Equal canonical values share a group (=== : 1 and "1" differ, 0 and -0 do not); a linear search beats a Map for a key's few votes.
+    const canonical = match.rule === "normalised" ? votes.map((v) => normaliseText(String(v))) : votes;
+    const groups = new Array<number>(votes.length);
+    let next = 0;
+    for (let i = 0; i < canonical.length; i++) {
+      let j = 0;
+      while (j < i && canonical[j] !== canonical[i]) j++;
+      groups[i] = j < i ? groups[j]! : next++;
+    }
+    return groups;
   }
   const points = votes.map((v) => (match.rule === "days" ? dayNumber(v as string) : Number(v)));
   const order = points.map((_, i) => i).sort((a, b) => points[a]! - points[b]!);
