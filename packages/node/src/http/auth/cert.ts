@@ -10,13 +10,33 @@ import { idKey } from "../../tables.ts";
 import { principalCaller, registeredCertPem, type PrincipalKind } from "./principals.ts";
 import { refuse, type AuthContext, type Policy, type PolicyResult } from "./types.ts";
 
+// A connection's certificate DER is read once (server.ts), so the same Buffer comes with every
+// request on it: its id and validity period are worked out once per connection, not per request.
+const certIds = new WeakMap<Buffer, string>();
+const validityPeriods = new WeakMap<Buffer, { notBefore: number; notAfter: number }>();
+
+/** The caller id: hex SHA-256 of the certificate DER. */
+function certId(der: Buffer): string {
+  let id = certIds.get(der);
+  if (id === undefined) certIds.set(der, (id = toHex(sha256(der))));
+  return id;
+}
+
+function validityPeriod(der: Buffer): { notBefore: number; notAfter: number } {
+  let period = validityPeriods.get(der);
+  if (period === undefined) {
+    const cert = new X509Certificate(der);
+    period = { notBefore: Date.parse(cert.validFrom) / 1000, notAfter: Date.parse(cert.validTo) / 1000 };
+    // An unreadable date would make both comparisons false and let the certificate through.
+    if (!Number.isFinite(period.notBefore) || !Number.isFinite(period.notAfter)) throw new Error("unreadable certificate validity period");
+    validityPeriods.set(der, period);
+  }
+  return period;
+}
+
 /** CCF's reason when `der` is outside its validity period at `nowSeconds`, else undefined. */
 function validityFailure(der: Buffer, nowSeconds: number): string | undefined {
-  const cert = new X509Certificate(der);
-  const notBefore = Date.parse(cert.validFrom) / 1000;
-  const notAfter = Date.parse(cert.validTo) / 1000;
-  // An unreadable date would make both comparisons false and let the certificate through.
-  if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new Error("unreadable certificate validity period");
+  const { notBefore, notAfter } = validityPeriod(der);
   const now = Math.floor(nowSeconds);
   if (now < notBefore) return `Current time ${now} is before certificate's Not Before validity period ${notBefore}`;
   if (now > notAfter) return `Current time ${now} is after certificate's Not After validity period ${notAfter}`;
@@ -33,7 +53,7 @@ function registeredCertPolicy(name: string, kind: PrincipalKind, checkValidity: 
         const failure = validityFailure(der, nowSeconds);
         if (failure !== undefined) return refuse(failure);
       }
-      const id = toHex(sha256(der));
+      const id = certId(der);
       const key = idKey(id);
       const certPem = registeredCertPem(kind, key, read);
       if (certPem === undefined) return refuse(`Could not find matching ${kind} certificate`);
