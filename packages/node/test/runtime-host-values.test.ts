@@ -39,6 +39,12 @@ describe("host function results in the guest", () => {
   });
 });
 
+describe("the engine binding", () => {
+  it("refuses a quickjs-emscripten context without the internals it writes memory through", () => {
+    assert.throws(() => new Vm({} as QuickJSContext), /not the version the runtime was written against \(0\.32\.0\): missing .*ffi\.QTS_NewArrayBuffer/);
+  });
+});
+
 describe("strings and bytes between host and guest", () => {
   // Empty, ASCII, multi-byte, U+0000 inside, and big enough (8 MiB) that the engine's memory grows while copying.
   const texts = ["", "abc", "é€😀 mixed", "a\u0000b", "\u0000", "x".repeat(8 * 1024 * 1024)];

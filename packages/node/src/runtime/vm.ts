@@ -39,13 +39,49 @@ interface ContextInternals {
   };
 }
 
+const FFI_FUNCTIONS = [
+  "QTS_ArgvGetJSValueConstPointer",
+  "QTS_DupValuePointer",
+  "QTS_Throw",
+  "QTS_GetFloat64",
+  "QTS_GetString",
+  "QTS_FreeCString",
+  "QTS_GetArrayBufferLength",
+  "QTS_GetArrayBuffer",
+  "QTS_NewArrayBuffer",
+  "QTS_NewString",
+] as const;
+
+/**
+ * The context's internals, or a clear error if this quickjs-emscripten lacks
+ * them: the runtime writes engine memory through them, so a changed library
+ * must fail here, not corrupt memory later.
+ */
+function checkedInternals(ctx: QuickJSContext): ContextInternals {
+  const internals = ctx as unknown as Partial<ContextInternals>;
+  const missing: string[] = [];
+  if (typeof internals.cToHostCallbacks?.callFunction !== "function") missing.push("cToHostCallbacks.callFunction");
+  if (typeof internals.getFunction !== "function") missing.push("getFunction");
+  if (typeof internals.errorToHandle !== "function") missing.push("errorToHandle");
+  if (typeof internals.memory?.heapValueHandle !== "function") missing.push("memory.heapValueHandle");
+  if (typeof internals.ctx?.value !== "number") missing.push("ctx.value");
+  if (!(internals.module?.HEAPU8 instanceof Uint8Array) || typeof internals.module._malloc !== "function" || typeof internals.module._free !== "function") {
+    missing.push("module (HEAPU8, _malloc, _free)");
+  }
+  for (const name of FFI_FUNCTIONS) if (typeof internals.ffi?.[name] !== "function") missing.push(`ffi.${name}`);
+  if (missing.length > 0) {
+    throw new Error(`quickjs-emscripten is not the version the runtime was written against (0.32.0): missing ${missing.join(", ")}`);
+  }
+  return internals as ContextInternals;
+}
+
 export class Vm {
   private readonly internals: ContextInternals;
   /** The engine's JSContext pointer, for direct FFI calls. */
   private readonly ctxPointer: number;
 
   constructor(readonly ctx: QuickJSContext) {
-    this.internals = ctx as unknown as ContextInternals;
+    this.internals = checkedInternals(ctx);
     this.ctxPointer = this.internals.ctx.value;
     this.callHostDirectly();
   }
