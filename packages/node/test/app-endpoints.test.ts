@@ -100,6 +100,9 @@ export function utf8(request) {
   const hex = Array.from(new Uint8Array(stored), (b) => b.toString(16).padStart(2, "0")).join("");
   return { body: { hex, back: ccf.bufToStr(stored) === text, json: ccf.bufToJsonCompatible(ccf.jsonCompatibleToBuf({ text })).text === text } };
 }
+export function echoText(request) {
+  return { body: request.body.json().text };
+}
 export function historical(request) {
   const state = ccf.historicalState;
   const value = state.kv["records"].get(ccf.strToBuf(request.params.id));
@@ -128,6 +131,7 @@ const BUNDLE: Bundle = {
       "/dynamic-import": { get: endpoint("dynamicImport", "readonly") },
       "/claims": { post: endpoint("claims") },
       "/utf8": { post: endpoint("utf8") },
+      "/echo-text": { post: endpoint("echoText") },
       "/historical/{id}": { get: endpoint("historical", "historical") },
       "/anonymous": { get: endpoint("echo", "readonly", []) },
     },
@@ -223,6 +227,15 @@ describe("dispatch and transactions", () => {
       const response = await client.post("/app/utf8", { text });
       assert.equal(response.status, 200, text.slice(0, 20));
       assert.deepEqual(response.json, { hex: Buffer.from(text).toString("hex"), back: true, json: true }, JSON.stringify(text.slice(0, 20)));
+    }
+  });
+
+  it("a text body comes back byte for byte, short or long, U+0000 included", async () => {
+    for (const text of ["short é", "é€😀".repeat(3000), "a\u0000b".repeat(3000), "\u0000".repeat(5000)]) {
+      const response = await client.post("/app/echo-text", { text });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers["content-type"], "text/plain");
+      assert.equal(response.text, text, JSON.stringify(text.slice(0, 12)));
     }
   });
 

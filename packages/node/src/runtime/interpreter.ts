@@ -297,7 +297,7 @@ export class AppInterpreter {
       const contentType = field(2).consume((h) => (ctx.typeof(h) === "string" ? ctx.getString(h) : undefined));
       const body = field(3).consume((h) => {
         const type = ctx.typeof(h);
-        if (type === "string") return Buffer.from(ctx.getString(h), "utf8");
+        if (type === "string") return this.vm.stringBytes(h);
         return type === "object" && contentType !== undefined ? this.vm.bytes(h) : undefined;
       });
       return { status, headers, contentType, body };

@@ -153,6 +153,17 @@ export class Vm {
     return this.internals.ffi.QTS_GetFloat64(this.ctxPointer, handle.value);
   }
 
+  /** The UTF-8 bytes of a guest string the prelude has checked holds no U+0000, copied straight from the engine's encoding. */
+  stringBytes(handle: QuickJSHandle): Buffer {
+    const { ffi, module } = this.internals;
+    const text = ffi.QTS_GetString(this.ctxPointer, handle.value);
+    try {
+      return Buffer.from(module.HEAPU8.subarray(text, module.HEAPU8.indexOf(0, text)));
+    } finally {
+      ffi.QTS_FreeCString(this.ctxPointer, text);
+    }
+  }
+
   /** A boolean the prelude passes (it converts with Boolean() first). */
   preludeBoolean(handle: QuickJSHandle): boolean {
     return this.preludeNumber(handle) === 1;

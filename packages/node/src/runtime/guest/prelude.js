@@ -194,7 +194,8 @@
   }
 
   // CCF's serialisation of a handler's return value: [status, headers, content type, body], as one
-  // JSON string when the body is text (one read for the host), as an array when it is binary.
+  // JSON string when the body is short text (one read for the host), as an array otherwise.
+  const LONG_TEXT = 4096;
   function serialise(response) {
     if (response === null || typeof response !== "object") {
       throw new TypeError("Invalid endpoint function return value (not an object).");
@@ -222,7 +223,11 @@
     if (response.headers !== undefined && response.headers !== null) {
       for (const name of Object.keys(response.headers)) headers[name] = String(response.headers[name]);
     }
-    if (body instanceof ArrayBuffer) return [status, JSON.stringify(headers), contentType, body];
+    // A long text body goes beside the rest rather than inside one JSON string, which would escape it
+    // again; the host reads it as a C string, so only if it holds no U+0000.
+    if (body instanceof ArrayBuffer || (typeof body === "string" && body.length > LONG_TEXT && body.indexOf("\0") === -1)) {
+      return [status, JSON.stringify(headers), contentType, body];
+    }
     return JSON.stringify([status, headers, contentType, body]);
   }
 
