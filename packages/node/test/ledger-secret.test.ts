@@ -42,3 +42,26 @@ it("commit evidence names the tx id, depends on the secret, and its digest is SH
   );
   assert.notEqual(secret.commitEvidence(1, 1), LedgerSecret.generate().commitEvidence(1, 1));
 });
+
+it("commit evidence does not depend on the order it is asked in (commits in order, receipts for older transactions)", () => {
+  const key = LedgerSecret.generate().key;
+  // In order, as commits ask, across batch boundaries and a new view.
+  const inOrder = new LedgerSecret(key);
+  const ids: [number, number][] = [];
+  for (let seqno = 1; seqno <= 2500; seqno++) ids.push([2, seqno]);
+  for (let seqno = 2501; seqno <= 4000; seqno++) ids.push([3, seqno]);
+  const expected = new Map(ids.map(([view, seqno]) => [`${view}.${seqno}`, inOrder.commitEvidence(view, seqno)]));
+  // Another instance of the same secret, asked in shuffled order, with commits going on in between.
+  fc.assert(
+    fc.property(fc.shuffledSubarray(ids, { minLength: 1, maxLength: 200 }), (asked) => {
+      const other = new LedgerSecret(key);
+      let committed = 3000;
+      for (const [view, seqno] of asked) {
+        assert.equal(other.commitEvidence(view, seqno), expected.get(`${view}.${seqno}`));
+        committed++;
+        if (committed <= 4000) assert.equal(other.commitEvidence(3, committed), expected.get(`3.${committed}`));
+      }
+    }),
+    { numRuns: 50 },
+  );
+});
