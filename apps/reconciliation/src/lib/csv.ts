@@ -3,8 +3,7 @@
 // parser, which needs no browser or Node API, so it runs inside the enclave.
 import Papa from "papaparse";
 import type { Schema } from "./config.ts";
-import { BatchErrors, fieldNames, type SubmittedRecord } from "./records.ts";
-import { isAbsent, parseKey, parseValue, type Value } from "./values.ts";
+import { BatchErrors, checkValues, fieldNames, type SubmittedRecord } from "./records.ts";
 
 export function parseCsvBatch(schema: Schema, text: string, errors: BatchErrors): SubmittedRecord[] {
   const body = text.replace(/^\uFEFF/, "");
@@ -32,24 +31,9 @@ export function parseCsvBatch(schema: Schema, text: string, errors: BatchErrors)
       errors.add(row, "*", `has ${cells.length} columns; the header has ${columns.length}`);
       continue;
     }
-    // As records.ts checkRecord, which the header check makes the unknown-field test of moot here.
-    const before = errors.count;
-    const key = parseKey(cells[keyColumn]);
-    if (!key.ok) errors.add(row, schema.key, key.reason);
-    const values: Record<string, Value> = {};
-    for (let a = 0; a < schema.attributes.length; a++) {
-      const attribute = schema.attributes[a]!;
-      const column = attributeColumns[a]!;
-      const raw = column < 0 ? undefined : cells[column];
-      if (isAbsent(raw)) {
-        if (attribute.required) errors.add(row, attribute.name, "is required");
-        continue;
-      }
-      const parsed = parseValue(attribute, raw, true);
-      if (parsed.ok) values[attribute.name] = parsed.value;
-      else errors.add(row, attribute.name, parsed.reason);
-    }
-    if (errors.count === before && key.ok) records.push({ row, key: key.value as string, values });
+    // The header check has already refused unknown fields.
+    const record = checkValues(schema, row, cells[keyColumn], (a) => (attributeColumns[a]! < 0 ? undefined : cells[attributeColumns[a]!]), true, errors);
+    if (record !== undefined) records.push(record);
   }
   return records;
 }

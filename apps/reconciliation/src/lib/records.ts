@@ -45,11 +45,30 @@ export function checkRecord(
       errors.add(row, name, `is not a field of the schema (${fieldNames(schema).join(", ")})`);
     }
   }
-  const key = parseKey(fields[schema.key]);
+  const record = checkValues(schema, row, fields[schema.key], (attribute) => fields[schema.attributes[attribute]!.name], fromText, errors);
+  return errors.count === before ? record : undefined;
+}
+
+/**
+ * Checks a record's key and attribute values (`rawOf(i)`: the raw value of
+ * schema.attributes[i], whatever the batch's format) and, if they are good,
+ * returns the record in canonical form. Errors are added to `errors`.
+ */
+export function checkValues(
+  schema: Schema,
+  row: number,
+  rawKey: unknown,
+  rawOf: (attribute: number) => unknown,
+  fromText: boolean,
+  errors: BatchErrors,
+): SubmittedRecord | undefined {
+  const before = errors.count;
+  const key = parseKey(rawKey);
   if (!key.ok) errors.add(row, schema.key, key.reason);
   const values: Record<string, Value> = {};
-  for (const attribute of schema.attributes) {
-    const raw = fields[attribute.name];
+  for (let a = 0; a < schema.attributes.length; a++) {
+    const attribute = schema.attributes[a]!;
+    const raw = rawOf(a);
     if (isAbsent(raw)) {
       if (attribute.required) errors.add(row, attribute.name, "is required");
       continue;
