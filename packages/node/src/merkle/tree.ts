@@ -9,7 +9,7 @@
 // and proofs only read stored complete nodes: O(log n), no range rehashing.
 // Levels below blockLeavesLog2 are evictable in whole blocks of 2^blockLeavesLog2
 // leaves; levels at or above it cost 1/2^blockLeavesLog2 of the leaves and stay.
-import { DIGEST_BYTES, sha256, sha256Pair } from "../crypto/hash.ts";
+import { DIGEST_BYTES, sha256, sha256Into, sha256Pair } from "../crypto/hash.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../limits.ts";
 
 export type ProofStep = { left: Buffer } | { right: Buffer };
@@ -43,6 +43,18 @@ class HashStore {
   }
 
   push(hash: Uint8Array): void {
+    this.nextSlot().set(hash, this.slotOffset());
+    this.count++;
+  }
+
+  /** Appends SHA-256(data), hashed straight into the chunk. */
+  pushDigestOf(data: Uint8Array): void {
+    sha256Into(data, this.nextSlot(), this.slotOffset());
+    this.count++;
+  }
+
+  /** The chunk that holds node `count` (allocated on first use). */
+  private nextSlot(): Buffer {
     const c = Math.floor(this.count / this.capacity);
     let chunk = this.chunks[c];
     if (chunk === undefined) {
@@ -50,8 +62,11 @@ class HashStore {
       chunk = Buffer.allocUnsafeSlow(this.capacity * DIGEST_BYTES);
       this.chunks[c] = chunk;
     }
-    chunk.set(hash, (this.count - c * this.capacity) * DIGEST_BYTES);
-    this.count++;
+    return chunk;
+  }
+
+  private slotOffset(): number {
+    return (this.count % this.capacity) * DIGEST_BYTES;
   }
 
   /** View (not a copy) of nodes [index, index + n); the range must not cross a chunk. */
@@ -291,9 +306,9 @@ export class MerkleTree {
     let store = this.store(h);
     store.push(hash);
     while (store.count % 2 === 0) {
-      const parent = sha256(store.view(store.count - 2, 2));
+      const children = store.view(store.count - 2, 2);
       store = this.store(++h);
-      store.push(parent);
+      store.pushDigestOf(children);
     }
   }
 
