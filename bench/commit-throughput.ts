@@ -16,7 +16,7 @@ import { SNAPSHOT_INTERVAL_TX } from "../packages/node/src/limits.ts";
 import { seqNo, view as toView } from "../packages/node/src/ids.ts";
 import { Store } from "../packages/node/src/kv/store.ts";
 import { encodeWriteSet, splitByDomain, type WriteSet } from "../packages/node/src/kv/write-set.ts";
-import { encodeFrame, leafOf, txIdBytes } from "../packages/node/src/ledger/entry.ts";
+import { encodeFrame, leafInputOf, txIdBytes } from "../packages/node/src/ledger/entry.ts";
 import { MerkleTree } from "../packages/node/src/merkle/tree.ts";
 import { startNodeCore } from "../packages/node/src/node.ts";
 import {
@@ -208,7 +208,7 @@ function stageCosts(map: string): StageCosts {
     }),
     ...(isPublic ? {} : { "AES-GCM seal of the private write set": nsPerOp(() => void secret.seal(encodedWs, txIdBytes(v, seqNo(1)))) }),
     "frame encode (incl. public write set) + write-set digest": nsPerOp(() => void encodeFrame(fields)),
-    "Merkle leaf + tree append": nsPerOp(() => tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: fields.commitEvidenceDigest, claimsDigest: undefined }))),
+    "Merkle leaf + tree append": nsPerOp(() => tree.appendLeafOf(leafInputOf({ writeSetDigest, commitEvidenceDigest: fields.commitEvidenceDigest, claimsDigest: undefined }))),
   };
   // store.apply on distinct keys, with prebuilt write sets (building them is the "tx" stage).
   const applyStore = new Store();

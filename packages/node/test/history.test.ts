@@ -93,13 +93,13 @@ describe("write failures", () => {
     // The first append creates ledger_1; as a link to /dev/full every write to it fails with ENOSPC.
     symlinkSync("/dev/full", join(dir, "ledger", "ledger_1"));
     const first = write(core, 0);
-    await new Promise(setImmediate); // the background flush fails
+    // The background write at the end of this event-loop turn fails: the node stops its writes at once.
+    await assert.rejects(core.history.waitForCommit(first.seqno), /ENOSPC/);
     assert.throws(() => write(core, 1), /ENOSPC/);
     assert.throws(() => write(core, 2), /ENOSPC/);
     assert.equal(core.history.txStatus(first), "Pending");
-    await assert.rejects(core.history.waitForCommit(first.seqno), /ENOSPC/);
     assert.ok(logs.some((m) => /refusing further writes/.test(m)), logs.join("\n"));
-    core.history.abandon();
+    await core.history.abandon();
   });
 });
 
@@ -111,8 +111,8 @@ describe("restart", () => {
     await core.history.waitForCommit(11);
     const rootAtSignature = core.history.merkleRoot(10);
     const lost = write(core, 99); // Pending, never signed
-    await new Promise(setImmediate); // its bytes reach the file, as a crash after a write would leave them
-    core.history.abandon();
+    await new Promise(setImmediate); // its bytes are handed to the OS, as a crash after a write would leave them
+    await core.history.abandon();
     const restarted = await start(dir, { signatureIntervalTx: 10 });
     core = restarted.core;
     assert.equal(core.history.view, 2);

@@ -334,7 +334,7 @@ class Harness {
     const crashed = this.history;
     // The disk now holds what a crash would leave; abandon() stops the node's pending work, as a
     // crash does, so a new node can start at once (see the abandon() test below).
-    crashed.abandon();
+    await crashed.abandon();
     await this.start();
     this.checkAfterRestart(kept);
   }
@@ -472,7 +472,7 @@ class Harness {
   async dispose(failed: boolean): Promise<void> {
     try {
       if (!this.stopped) {
-        if (failed) this.history.abandon();
+        if (failed) await this.history.abandon();
         else await within("close()", this.node.close());
       }
     } finally {
@@ -629,7 +629,7 @@ describe("replay after crashes and restarts (model-based)", () => {
         for (const value of ["a", "b", "c", "d"]) put(crashed, value); // a signature by count at 4, then d at 5
         crashed.history.triggerLedgerChunk();
         assert.equal(crashed.history.emitSignature(), 6); // finishes chunk 1-6 while the fsync for 4 may still be in flight
-        crashed.history.abandon();
+        await crashed.history.abandon();
         const restarted = await startNodeCore(options("restarted"));
         const at = `trial ${trial}; node log: ${logs.join(" | ")}`;
         assert.doesNotThrow(() => put(restarted, "e"), at);

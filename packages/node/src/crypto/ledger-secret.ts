@@ -13,8 +13,6 @@ export const SEAL_OVERHEAD_BYTES = IV_BYTES + TAG_BYTES;
 
 export class DecryptionError extends Error {}
 
-const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
-
 /** IVs are drawn from the CSPRNG in batches: a fresh random 96-bit IV per entry, without a syscall per entry. */
 class IvPool {
   private pool = Buffer.alloc(0);
@@ -35,10 +33,8 @@ export class LedgerSecret {
   /** Key of the commit-evidence PRF, derived so the encryption key is never used for anything else. */
   private readonly commitKey: Buffer;
   private readonly noncePrf: Cipher;
-  /** Nonces of NONCE_BATCH consecutive seqnos of one view, made by one cipher call (commits ask in order). */
-  private nonces: { view: number; first: number; bytes: Buffer } | undefined;
-  /** "ce:<view>.<seqno>:<64 hex>" is at most 3 + 15 + 1 + 15 + 1 + 64 bytes. */
-  private readonly evidenceInput = Buffer.alloc(128);
+  /** Nonces (in hex) of NONCE_BATCH consecutive seqnos of one view, made by one cipher call (commits ask in order). */
+  private nonces: { view: number; first: number; hex: string } | undefined;
   /** A short public fingerprint, to name the secret in errors without revealing it. */
   readonly fingerprint: string;
 
@@ -88,36 +84,29 @@ export class LedgerSecret {
    * of the tx id under the commit key: only the secret holder can produce it.
    */
   commitEvidence(view: number, seqno: number): string {
-    return `ce:${view}.${seqno}:${this.nonce(view, seqno).toString("hex")}`;
+    return `ce:${view}.${seqno}:${this.nonceHex(view, seqno)}`;
   }
 
-  /** SHA-256 of commitEvidence(view, seqno), built without the string: this runs on every commit. */
+  /** SHA-256 of commitEvidence(view, seqno): this runs on every commit. */
   commitEvidenceDigest(view: number, seqno: number): Buffer {
-    const input = this.evidenceInput;
-    let at = input.write(`ce:${view}.${seqno}:`, 0, "latin1");
-    const nonce = this.nonce(view, seqno);
-    for (let i = 0; i < nonce.length; i++) {
-      const byte = nonce[i]!;
-      input[at++] = HEX_DIGITS[byte >> 4]!;
-      input[at++] = HEX_DIGITS[byte & 15]!;
-    }
-    return sha256(input.subarray(0, at));
+    return sha256(this.commitEvidence(view, seqno));
   }
 
-  private nonce(view: number, seqno: number): Buffer {
+  private nonceHex(view: number, seqno: number): string {
     const batch = this.nonces;
     const offset = batch !== undefined && batch.view === view ? seqno - batch.first : -1;
-    if (offset >= 0 && offset < NONCE_BATCH) return batch!.bytes.subarray(offset * NONCE_BYTES, (offset + 1) * NONCE_BYTES);
+    if (offset >= 0 && offset < NONCE_BATCH) return batch!.hex.slice(offset * NONCE_HEX_CHARS, (offset + 1) * NONCE_HEX_CHARS);
     // Commits move forward: a tx id past the batch starts the next one. One behind it (a receipt
     // for an older transaction) gets its nonce on its own, leaving the batch for the commits.
     const ahead = batch === undefined || view > batch.view || offset >= NONCE_BATCH;
-    const bytes = this.noncePrf.update(nonceBlocks(view, seqno, ahead ? NONCE_BATCH : 1));
-    if (ahead) this.nonces = { view, first: seqno, bytes };
-    return bytes.subarray(0, NONCE_BYTES);
+    const hex = this.noncePrf.update(nonceBlocks(view, seqno, ahead ? NONCE_BATCH : 1)).toString("hex");
+    if (ahead) this.nonces = { view, first: seqno, hex };
+    return hex.slice(0, NONCE_HEX_CHARS);
   }
 }
 
 const NONCE_BYTES = 32;
+const NONCE_HEX_CHARS = 2 * NONCE_BYTES;
 const NONCE_BATCH = 1024;
 
 /**

@@ -11,7 +11,7 @@ import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View 
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
-import { encodeFrameInto, frameBytesOf, leafOf, txIdBytes, type NewEntry } from "../ledger/entry.ts";
+import { encodeFrameInto, frameBytesOf, leafInputOf, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
@@ -103,7 +103,11 @@ export class History {
     this.signatureSeqnos = parts.verifier.signatureSeqnos;
     this.signaturesCompleteFrom = parts.signaturesCompleteFrom;
     this.viewStarts = parts.viewStarts;
-    this.ledger = new Ledger(options.ledgerDir, parts.chunks, store.lastSeqno + 1, options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes });
+    this.ledger = new Ledger(options.ledgerDir, parts.chunks, store.lastSeqno + 1, {
+      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+      // A failed background write stops the node's writes at once, not at the next commit.
+      onWriteError: (error) => this.fail(error),
+    });
     this.signatureIntervalTx = options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX;
     this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
     // Everything replayed was covered by a durable signature.
@@ -337,13 +341,17 @@ export class History {
     await this.ledger.close();
   }
 
-  /** Stops as a crash would: buffered ledger bytes are lost, nothing is signed. For crash tests. */
-  abandon(): void {
+  /**
+   * Stops as a crash would: buffered ledger bytes are lost, nothing is signed. Resolves once the
+   * writes already handed to the OS have landed, so a node restarted then sees the crash's files.
+   * For crash tests.
+   */
+  abandon(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.closing = true;
     this.stopped = true;
     this.abandoned = true;
-    this.ledger.abandon();
+    return this.ledger.abandon();
   }
 
   private append(writes: WriteSet, claimsDigest: Buffer | undefined, isSignature: boolean): TxId {
@@ -363,7 +371,7 @@ export class History {
     const writeSetDigest = this.ledger.append(seqno, isSignature, frameBytes, (frame) => encodeFrameInto(entry, frame));
     this.ledgerBytesSinceSnapshot += frameBytes;
     this.store.apply(writes, seqno);
-    this.tree.append(leafOf({ writeSetDigest, commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }));
+    this.tree.appendLeafOf(leafInputOf({ writeSetDigest, commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }));
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
     return { view: v, seqno };
   }

@@ -5,7 +5,7 @@
 import { fromHex } from "../crypto/hash.ts";
 import { isCertIssuedBy } from "../crypto/certs.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
-import { leafOf, type DecodedEntry } from "../ledger/entry.ts";
+import { leafInputOf, type DecodedEntry } from "../ledger/entry.ts";
 import { MerkleTree } from "../merkle/tree.ts";
 import { readSignatureRecord, SignatureFormatError, type SignatureRecord } from "./signatures.ts";
 
@@ -39,7 +39,7 @@ export class LedgerVerifier {
       throw new VerificationError(entry.seqno, `expected seqno ${this.tree.size + 1}`);
     }
     const record = entry.isSignature ? this.checkSignature(entry) : undefined;
-    this.tree.append(leafOf(entry));
+    this.tree.appendLeafOf(leafInputOf(entry));
     if (record) {
       this.signatureSeqnos.push(entry.seqno);
       this.lastSignature = record;

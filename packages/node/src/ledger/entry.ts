@@ -163,12 +163,19 @@ export function decodeFrame(frame: Buffer): DecodedEntry {
 /** Reused for every leaf: hashing copies nothing out of it, and leaves are hashed on every commit. */
 const leafInput = Buffer.alloc(3 * DIGEST_BYTES);
 
-/** The entry's Merkle leaf: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest), as CCF. */
-export function leafOf(entry: Pick<DecodedEntry, "writeSetDigest" | "commitEvidenceDigest" | "claimsDigest">): Buffer {
+type LeafParts = Pick<DecodedEntry, "writeSetDigest" | "commitEvidenceDigest" | "claimsDigest">;
+
+/** What the entry's Merkle leaf hashes: write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest, as CCF. Valid until the next call. */
+export function leafInputOf(entry: LeafParts): Buffer {
   entry.writeSetDigest.copy(leafInput, 0);
   entry.commitEvidenceDigest.copy(leafInput, DIGEST_BYTES);
   (entry.claimsDigest ?? ZERO_DIGEST).copy(leafInput, 2 * DIGEST_BYTES);
-  return sha256(leafInput);
+  return leafInput;
+}
+
+/** The entry's Merkle leaf (MerkleTree.appendLeafOf(leafInputOf(entry)) appends it without a copy). */
+export function leafOf(entry: LeafParts): Buffer {
+  return sha256(leafInputOf(entry));
 }
 
 export { ZERO_DIGEST };

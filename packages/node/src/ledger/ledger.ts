@@ -1,7 +1,13 @@
 // The ledger of one node: appends framed entries to chunk files, makes them
 // durable on request (group commit: many entries, one fsync), finishes chunks
 // at signatures, and reads any entry back by seqno.
-import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, writeSync } from "node:fs";
+//
+// Frames are encoded into a write buffer; a full buffer, or the buffer at the
+// end of an event-loop turn, is written to its file on libuv's thread pool
+// (so the copy into the page cache runs beside the commit pipeline, on another
+// core) while appends continue into a spare buffer. Writes and fsyncs run in
+// one chain, in append order, so an fsync covers every write handed over before it.
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
 import { fsyncDirectory } from "../durable.ts";
@@ -23,27 +29,50 @@ export interface ChunkIndex {
 
 export interface LedgerOptions {
   chunkBytes?: number;
+  /** Called once when a background write fails (e.g. disk full); appends and syncs then fail with it too. */
+  onWriteError?: (error: Error) => void;
 }
 
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
+function writeAsync(fd: number, bytes: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, bytes, 0, bytes.length, position, (error, n) => (error ? reject(error) : resolve(n))));
+}
+
+async function writeAllAsync(fd: number, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) done += await writeAsync(fd, bytes.subarray(done), position + done);
+}
+
+/** Bytes handed to the thread pool and not yet known to be in their file. */
+interface PendingWrite {
+  chunk: ChunkIndex;
+  fd: number;
+  bytes: Buffer;
+  position: number;
+}
+
 export class Ledger {
   private readonly chunkBytes: number;
+  private readonly onWriteError: ((error: Error) => void) | undefined;
   /** The chunk receiving appends (always the last in `chunks`), or none until the next append. */
   private open: OpenChunk | undefined;
-  /** Frames not yet written to the file; reused after every flush. */
-  private readonly buffer = Buffer.allocUnsafeSlow(LEDGER_WRITE_BUFFER_BYTES);
+  /** Frames not yet handed to a write. */
+  private buffer: Buffer = Buffer.allocUnsafeSlow(LEDGER_WRITE_BUFFER_BYTES);
   private bufferedBytes = 0;
+  /** Write buffers whose write has landed, for reuse. */
+  private readonly spareBuffers: Buffer[] = [];
+  private readonly pendingWrites = new Set<PendingWrite>();
   private flushScheduled = false;
   private finishAtNextSignature = false;
   /** Finished chunks waiting for the fsync that lets them be renamed ledger_<start>-<end>. */
   private finishing: OpenChunk[] = [];
-  private syncChain: Promise<void> = Promise.resolve();
+  /** Every write and fsync, in order; a failed write fails every later step (see writeError). */
+  private ioChain: Promise<void> = Promise.resolve();
   private closed = false;
   private abandoned = false;
-  /** A background flush failed (e.g. disk full): nothing more may be appended. */
+  /** A background write failed (e.g. disk full): nothing more may be appended or made durable. */
   private writeError: Error | undefined;
 
   constructor(
@@ -55,6 +84,7 @@ export class Ledger {
     options: LedgerOptions = {},
   ) {
     this.chunkBytes = options.chunkBytes ?? LEDGER_CHUNK_BYTES;
+    this.onWriteError = options.onWriteError;
     const last = chunks.at(-1);
     if (last && last.end === undefined) {
       // Drop whatever replay did not accept (torn or unsigned tail), then append after it.
@@ -84,8 +114,7 @@ export class Ledger {
       // Larger than the whole buffer: a frame of its own, written at once.
       const frame = Buffer.allocUnsafeSlow(frameBytes);
       result = encode(frame);
-      writeAll(open.fd, frame, open.written);
-      open.written += frameBytes;
+      this.writeInBackground(open, frame);
     } else {
       result = encode(this.buffer.subarray(this.bufferedBytes, this.bufferedBytes + frameBytes));
       this.bufferedBytes += frameBytes;
@@ -100,13 +129,7 @@ export class Ledger {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        if (this.closed) return;
-        try {
-          this.flush();
-        } catch (error) {
-          // Reported by the next append or sync (which the history turns into a refusal to write).
-          this.writeError = error instanceof Error ? error : new Error(String(error));
-        }
+        if (!this.closed) this.flush();
       });
     }
     return result;
@@ -117,12 +140,49 @@ export class Ledger {
     this.finishAtNextSignature = true;
   }
 
-  /** Writes buffered frames to the open chunk file (no fsync). */
+  /** Hands buffered frames to a background write to the open chunk file (no fsync). */
   flush(): void {
     if (this.bufferedBytes === 0 || !this.open) return;
-    writeAll(this.open.fd, this.buffer.subarray(0, this.bufferedBytes), this.open.written);
-    this.open.written += this.bufferedBytes;
+    const bytes = this.buffer.subarray(0, this.bufferedBytes);
+    const full = this.buffer;
+    this.buffer = this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(LEDGER_WRITE_BUFFER_BYTES);
     this.bufferedBytes = 0;
+    this.writeInBackground(this.open, bytes, () => this.spareBuffers.push(full));
+  }
+
+  /** Queues `bytes` to be written at the end of `chunk`'s file; `landed` runs once they are in it. */
+  private writeInBackground(chunk: OpenChunk, bytes: Buffer, landed?: () => void): void {
+    const pending: PendingWrite = { chunk: chunk.index, fd: chunk.fd, bytes, position: chunk.written };
+    chunk.written += bytes.length;
+    this.pendingWrites.add(pending);
+    this.ioChain = this.ioChain.then(async () => {
+      if (this.writeError) throw this.writeError;
+      try {
+        await writeAllAsync(pending.fd, pending.bytes, pending.position);
+      } catch (error) {
+        if (!this.writeError) {
+          this.writeError = error instanceof Error ? error : new Error(String(error));
+          this.onWriteError?.(this.writeError);
+        }
+        throw this.writeError;
+      } finally {
+        this.pendingWrites.delete(pending);
+      }
+      landed?.();
+    });
+    // Failures surface through writeError; the chain itself must not reject unobserved.
+    this.ioChain.catch(() => {});
+  }
+
+  /**
+   * Reading needs the bytes in the file now: writes still queued for `chunk` are done here
+   * synchronously. The queued write of the same bytes at the same place may still run: harmless.
+   */
+  private writePendingNow(chunk: ChunkIndex): void {
+    if (this.open?.index === chunk) this.flush();
+    for (const pending of this.pendingWrites) {
+      if (pending.chunk === chunk) writeAll(pending.fd, pending.bytes, pending.position);
+    }
   }
 
   /**
@@ -132,15 +192,12 @@ export class Ledger {
    */
   sync(): Promise<void> {
     if (this.writeError) return Promise.reject(this.writeError);
-    try {
-      this.flush();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    this.flush();
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     const finished = this.finishing;
     this.finishing = [];
     const run = async () => {
+      if (this.writeError) throw this.writeError;
       if (this.abandoned) return;
       await Promise.all(fds.map(fsyncAsync));
       // A crash stops everything: an abandoned ledger must not rename files under its successor.
@@ -151,8 +208,9 @@ export class Ledger {
       }
       if (finished.length > 0) fsyncDirectory(this.dir);
     };
-    this.syncChain = this.syncChain.then(run);
-    return this.syncChain;
+    const synced = this.ioChain.then(run);
+    this.ioChain = synced.catch(() => {});
+    return synced;
   }
 
   /** Marks finished chunks up to `seqno` committed (rename to .committed). */
@@ -198,8 +256,8 @@ export class Ledger {
   }
 
   private readChunkBytes(chunk: ChunkIndex, from: number, to: number): Buffer {
+    this.writePendingNow(chunk);
     const isOpen = this.open?.index === chunk;
-    if (isOpen) this.flush();
     const bytes = Buffer.allocUnsafe(to - from);
     const fd = isOpen ? this.open!.fd : openSync(join(this.dir, chunk.name), "r");
     try {
@@ -227,13 +285,19 @@ export class Ledger {
     }
   }
 
-  /** Stops without flushing buffered frames, as a crash would: for crash tests. */
-  abandon(): void {
+  /**
+   * Stops as a crash right after the last write call would: buffered frames are lost, writes
+   * already handed over land (awaited, so a successor never sees one land later), nothing more
+   * is fsynced or renamed. For crash tests.
+   */
+  async abandon(): Promise<void> {
     this.closed = true;
     this.abandoned = true;
     this.bufferedBytes = 0;
-    for (const fd of [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])]) closeSync(fd);
+    const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     this.open = undefined;
+    await this.ioChain.catch(() => {});
+    for (const fd of fds) closeSync(fd);
   }
 
   private chunkOf(seqno: number): ChunkIndex | undefined {
@@ -274,8 +338,10 @@ export class Ledger {
   }
 
   private finishChunk(end: number): void {
-    this.flush();
     const open = this.open!;
+    // Its bytes reach the file before the next chunk's file exists: replay takes an unfinished
+    // chunk followed by another for damage, so a crash must never leave that behind.
+    this.writePendingNow(open.index);
     open.index.end = end;
     this.finishing.push(open);
     this.open = undefined;

@@ -142,6 +142,14 @@ export class MerkleTree {
     this.leafCount++;
   }
 
+  /** Appends the leaf SHA-256(leafInput), hashed straight into the tree's storage (the commit path). */
+  appendLeafOf(leafInput: Uint8Array): void {
+    const leaves = this.store(0);
+    leaves.pushDigestOf(leafInput);
+    this.completeParents(0, leaves);
+    this.leafCount++;
+  }
+
   /** Root over all leaves. */
   root(): Buffer {
     if (this.leafCount === 0) throw new Error("Merkle tree is empty: no root");
@@ -302,9 +310,14 @@ export class MerkleTree {
 
   /** Appends a complete node at `level`, then every parent it completes (amortised one hash). */
   private pushNode(level: number, hash: Uint8Array): void {
-    let h = level;
-    let store = this.store(h);
+    const store = this.store(level);
     store.push(hash);
+    this.completeParents(level, store);
+  }
+
+  /** After a push at `level`: appends every parent the new node completes (amortised one hash). */
+  private completeParents(level: number, store: HashStore): void {
+    let h = level;
     while (store.count % 2 === 0) {
       const children = store.view(store.count - 2, 2);
       store = this.store(++h);
