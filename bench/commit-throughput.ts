@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     ["variant", "SHA-256(+AES) floor/tx", "per tx ÷ floor", "raw append ÷ Committed rate"],
     ...ratios.map((r) => [r.variant, `${fmtInt(r.cryptoFloorNsPerTx)} ns`, `${r.perTxOverCryptoFloor}×`, `${r.rawAppendOverCommitted}×`]),
   ], "    ");
-  console.log("  (floor = the 5 SHA-256 calls every tx needs, plus one AES-GCM seal for the private map)");
+  console.log("  (floor = the 4 SHA-256 calls every tx needs, plus one AES-GCM seal for the private map)");
   console.log();
   console.log("  where a transaction's time goes (each stage timed alone, ns per tx):");
   const stageNames = [...new Set(stages.flatMap((s) => Object.keys(s.stagesNs)))];
