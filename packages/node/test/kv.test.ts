@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { seqNo } from "../src/ids.ts";
 import { Store } from "../src/kv/store.ts";
 import { ReadOnlyError, TxConflictError } from "../src/kv/tx.ts";
-import { decodeWriteSet, encodeWriteSet, isPublicMap, WriteSetFormatError, type WriteSet } from "../src/kv/write-set.ts";
+import { decodeWriteSet, encodeWriteSet, isPublicMap, splitByDomain, WriteSetFormatError, type WriteSet } from "../src/kv/write-set.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -153,6 +153,24 @@ describe("write sets", () => {
     assert.equal(isPublicMap("public:ccf.gov.members.certs"), true);
     assert.equal(isPublicMap("records"), false);
     assert.equal(isPublicMap("private:x"), false);
+  });
+
+  it("splitByDomain puts each map in its domain, for one-domain and mixed write sets alike", () => {
+    const writes = (...names: string[]): WriteSet => new Map(names.map((name) => [name, new Map([["k", Buffer.from(name)]])]));
+    const names = (set: WriteSet) => [...set.keys()].sort();
+    for (const [all, expectedPublic, expectedPrivate] of [
+      [["public:a", "public:b"], ["public:a", "public:b"], []],
+      [["x", "y"], [], ["x", "y"]],
+      [["public:a", "x", "public:b", "y"], ["public:a", "public:b"], ["x", "y"]],
+      [[], [], []],
+    ] as const) {
+      const { publicWrites, privateWrites } = splitByDomain(writes(...all));
+      assert.deepEqual(names(publicWrites), expectedPublic, `public of ${all}`);
+      assert.deepEqual(names(privateWrites), expectedPrivate, `private of ${all}`);
+      for (const name of names(publicWrites).concat(names(privateWrites))) {
+        assert.equal(publicWrites.get(name)?.get("k")?.toString() ?? privateWrites.get(name)?.get("k")?.toString(), name);
+      }
+    }
   });
 
   it("encode/decode round-trips keys, values, empty values and deletions", () => {

@@ -16,8 +16,18 @@ export function keyString(key: Uint8Array): KeyString {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 }
 
-/** Splits a write set into its public and private domains (each possibly empty). */
+/** Shared by every split with nothing in a domain: read it, never add to it. */
+const NO_WRITES: WriteSet = new Map();
+
+/**
+ * Splits a write set into its public and private domains (each possibly empty; read them, do not
+ * change them). Most transactions write one domain only: the write set itself is returned then.
+ */
 export function splitByDomain(writes: WriteSet): { publicWrites: WriteSet; privateWrites: WriteSet } {
+  let publicMaps = 0;
+  for (const name of writes.keys()) if (isPublicMap(name)) publicMaps++;
+  if (publicMaps === writes.size) return { publicWrites: writes, privateWrites: NO_WRITES };
+  if (publicMaps === 0) return { publicWrites: NO_WRITES, privateWrites: writes };
   const publicWrites: WriteSet = new Map();
   const privateWrites: WriteSet = new Map();
   for (const [name, mapWrites] of writes) {
