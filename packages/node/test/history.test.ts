@@ -85,6 +85,31 @@ describe("commit and signatures", () => {
   });
 });
 
+describe("background ledger writes", () => {
+  it("a burst of commits filling many write buffers in one event-loop turn is written in order and reads back", async () => {
+    const dir = tempDir();
+    let { core } = await start(dir, { signatureIntervalTx: 1_000_000, chunkBytes: 64 << 20 });
+    // ~1 KiB entries, ~10 MiB in all without returning to the event loop: more buffers than may be queued.
+    const value = (i: number) => Buffer.alloc(1000, i % 251);
+    for (let i = 0; i < 10_000; i++) {
+      const tx = core.history.begin();
+      tx.map("records").set(b(`k${i}`), value(i));
+      core.history.commit(tx);
+    }
+    const signature = core.history.emitSignature();
+    await core.history.waitForCommit(signature);
+    for (const seqno of [1, 2500, 4999, 10_000]) {
+      const writes = core.history.writesAt(seqno).get("records");
+      assert.deepEqual(writes?.get(`k${seqno - 1}`), value(seqno - 1), `entry ${seqno} reads back`);
+    }
+    await core.close();
+    ({ core } = await start(dir));
+    const tx = core.history.store.beginReadOnly();
+    for (const i of [0, 1234, 9999]) assert.deepEqual(tx.map("records").get(b(`k${i}`)), value(i));
+    await core.close();
+  });
+});
+
 describe("write failures", () => {
   it("a ledger that cannot be written (disk full) stops all writes with the error; nothing is reported committed", async () => {
     const dir = tempDir();

@@ -3,14 +3,14 @@
 // at signatures, and reads any entry back by seqno.
 //
 // Frames are encoded into a write buffer; a full buffer, or the buffer at the
-// end of an event-loop turn, is written to its file on libuv's thread pool
-// (so the copy into the page cache runs beside the commit pipeline, on another
-// core) while appends continue into a spare buffer. Writes and fsyncs run in
-// one chain, in append order, so an fsync covers every write handed over before it.
-import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, write, writeSync } from "node:fs";
+// end of an event-loop turn, goes to the background writer (its file written on
+// libuv's thread pool) while appends continue into a spare buffer. fsyncs are
+// ordered after the writes handed over before them.
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
 import { fsyncDirectory } from "../durable.ts";
+import { BackgroundWriter } from "./background-writer.ts";
 import { chunkName } from "./chunk-files.ts";
 import { decodeFrame, frameLength, type DecodedEntry } from "./entry.ts";
 
@@ -37,25 +37,12 @@ function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
-function writeAsync(fd: number, bytes: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, bytes, 0, bytes.length, position, (error, n) => (error ? reject(error) : resolve(n))));
-}
-
-async function writeAllAsync(fd: number, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) done += await writeAsync(fd, bytes.subarray(done), position + done);
-}
-
-/** Bytes handed to the thread pool and not yet known to be in their file. */
-interface PendingWrite {
-  chunk: ChunkIndex;
-  fd: number;
-  bytes: Buffer;
-  position: number;
-}
+/** Spare write buffers kept for reuse; more are left to the GC. */
+const SPARE_BUFFERS_MAX = 2;
 
 export class Ledger {
   private readonly chunkBytes: number;
-  private readonly onWriteError: ((error: Error) => void) | undefined;
+  private readonly writer: BackgroundWriter;
   /** The chunk receiving appends (always the last in `chunks`), or none until the next append. */
   private open: OpenChunk | undefined;
   /** Frames not yet handed to a write. */
@@ -63,17 +50,12 @@ export class Ledger {
   private bufferedBytes = 0;
   /** Write buffers whose write has landed, for reuse. */
   private readonly spareBuffers: Buffer[] = [];
-  private readonly pendingWrites = new Set<PendingWrite>();
   private flushScheduled = false;
   private finishAtNextSignature = false;
   /** Finished chunks waiting for the fsync that lets them be renamed ledger_<start>-<end>. */
   private finishing: OpenChunk[] = [];
-  /** Every write and fsync, in order; a failed write fails every later step (see writeError). */
-  private ioChain: Promise<void> = Promise.resolve();
   private closed = false;
   private abandoned = false;
-  /** A background write failed (e.g. disk full): nothing more may be appended or made durable. */
-  private writeError: Error | undefined;
 
   constructor(
     readonly dir: string,
@@ -84,7 +66,8 @@ export class Ledger {
     options: LedgerOptions = {},
   ) {
     this.chunkBytes = options.chunkBytes ?? LEDGER_CHUNK_BYTES;
-    this.onWriteError = options.onWriteError;
+    // A failed write (e.g. disk full): nothing more may be appended or made durable.
+    this.writer = new BackgroundWriter(options.onWriteError ?? (() => {}));
     const last = chunks.at(-1);
     if (last && last.end === undefined) {
       // Drop whatever replay did not accept (torn or unsigned tail), then append after it.
@@ -105,7 +88,7 @@ export class Ledger {
    */
   append<T>(seqno: number, isSignature: boolean, frameBytes: number, encode: (frame: Buffer) => T): T {
     if (this.closed) throw new Error("ledger is closed");
-    if (this.writeError) throw this.writeError;
+    if (this.writer.error) throw this.writer.error;
     if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
     const open = this.open ?? this.startChunk(seqno);
     if (this.bufferedBytes + frameBytes > this.buffer.length) this.flush();
@@ -114,7 +97,7 @@ export class Ledger {
       // Larger than the whole buffer: a frame of its own, written at once.
       const frame = Buffer.allocUnsafeSlow(frameBytes);
       result = encode(frame);
-      this.writeInBackground(open, frame);
+      this.handOver(open, frame);
     } else {
       result = encode(this.buffer.subarray(this.bufferedBytes, this.bufferedBytes + frameBytes));
       this.bufferedBytes += frameBytes;
@@ -129,7 +112,11 @@ export class Ledger {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        if (!this.closed) this.flush();
+        try {
+          if (!this.closed) this.flush();
+        } catch {
+          // Reported through onWriteError, and by the next append or sync.
+        }
       });
     }
     return result;
@@ -140,49 +127,29 @@ export class Ledger {
     this.finishAtNextSignature = true;
   }
 
-  /** Hands buffered frames to a background write to the open chunk file (no fsync). */
+  /** Hands buffered frames to the background writer (no fsync). */
   flush(): void {
     if (this.bufferedBytes === 0 || !this.open) return;
-    const bytes = this.buffer.subarray(0, this.bufferedBytes);
     const full = this.buffer;
+    const bytes = full.subarray(0, this.bufferedBytes);
     this.buffer = this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(LEDGER_WRITE_BUFFER_BYTES);
     this.bufferedBytes = 0;
-    this.writeInBackground(this.open, bytes, () => this.spareBuffers.push(full));
-  }
-
-  /** Queues `bytes` to be written at the end of `chunk`'s file; `landed` runs once they are in it. */
-  private writeInBackground(chunk: OpenChunk, bytes: Buffer, landed?: () => void): void {
-    const pending: PendingWrite = { chunk: chunk.index, fd: chunk.fd, bytes, position: chunk.written };
-    chunk.written += bytes.length;
-    this.pendingWrites.add(pending);
-    this.ioChain = this.ioChain.then(async () => {
-      if (this.writeError) throw this.writeError;
-      try {
-        await writeAllAsync(pending.fd, pending.bytes, pending.position);
-      } catch (error) {
-        if (!this.writeError) {
-          this.writeError = error instanceof Error ? error : new Error(String(error));
-          this.onWriteError?.(this.writeError);
-        }
-        throw this.writeError;
-      } finally {
-        this.pendingWrites.delete(pending);
-      }
-      landed?.();
+    this.handOver(this.open, bytes, () => {
+      if (this.spareBuffers.length < SPARE_BUFFERS_MAX) this.spareBuffers.push(full);
     });
-    // Failures surface through writeError; the chain itself must not reject unobserved.
-    this.ioChain.catch(() => {});
   }
 
-  /**
-   * Reading needs the bytes in the file now: writes still queued for `chunk` are done here
-   * synchronously. The queued write of the same bytes at the same place may still run: harmless.
-   */
-  private writePendingNow(chunk: ChunkIndex): void {
-    if (this.open?.index === chunk) this.flush();
-    for (const pending of this.pendingWrites) {
-      if (pending.chunk === chunk) writeAll(pending.fd, pending.bytes, pending.position);
-    }
+  /** Queues `bytes` to be written at the end of `chunk`'s file. */
+  private handOver(chunk: OpenChunk, bytes: Buffer, landed?: () => void): void {
+    const position = chunk.written;
+    chunk.written += bytes.length;
+    this.writer.write(chunk.fd, bytes, position, landed);
+  }
+
+  /** Every appended frame in its file now: for reads, and before a new chunk file is created. */
+  private writePendingNow(): void {
+    this.flush();
+    this.writer.writeNow();
   }
 
   /**
@@ -191,13 +158,16 @@ export class Ledger {
    * serialised, so durability is reported in append order.
    */
   sync(): Promise<void> {
-    if (this.writeError) return Promise.reject(this.writeError);
-    this.flush();
+    if (this.writer.error) return Promise.reject(this.writer.error);
+    try {
+      this.flush();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     const finished = this.finishing;
     this.finishing = [];
     const run = async () => {
-      if (this.writeError) throw this.writeError;
       if (this.abandoned) return;
       await Promise.all(fds.map(fsyncAsync));
       // A crash stops everything: an abandoned ledger must not rename files under its successor.
@@ -208,9 +178,7 @@ export class Ledger {
       }
       if (finished.length > 0) fsyncDirectory(this.dir);
     };
-    const synced = this.ioChain.then(run);
-    this.ioChain = synced.catch(() => {});
-    return synced;
+    return this.writer.then(run);
   }
 
   /** Marks finished chunks up to `seqno` committed (rename to .committed). */
@@ -256,7 +224,8 @@ export class Ledger {
   }
 
   private readChunkBytes(chunk: ChunkIndex, from: number, to: number): Buffer {
-    this.writePendingNow(chunk);
+    // Reading needs the bytes in the file now.
+    this.writePendingNow();
     const isOpen = this.open?.index === chunk;
     const bytes = Buffer.allocUnsafe(to - from);
     const fd = isOpen ? this.open!.fd : openSync(join(this.dir, chunk.name), "r");
@@ -296,7 +265,7 @@ export class Ledger {
     this.bufferedBytes = 0;
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     this.open = undefined;
-    await this.ioChain.catch(() => {});
+    await this.writer.idle();
     for (const fd of fds) closeSync(fd);
   }
 
@@ -341,7 +310,7 @@ export class Ledger {
     const open = this.open!;
     // Its bytes reach the file before the next chunk's file exists: replay takes an unfinished
     // chunk followed by another for damage, so a crash must never leave that behind.
-    this.writePendingNow(open.index);
+    this.writePendingNow();
     open.index.end = end;
     this.finishing.push(open);
     this.open = undefined;
@@ -367,10 +336,4 @@ interface OpenChunk {
   fd: number;
   /** Bytes already written to the file (the rest of index.bytes is buffered). */
   written: number;
-}
-
-function writeAll(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length; ) {
-    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-  }
 }
