@@ -299,7 +299,7 @@ async function main(): Promise<void> {
       snapshotIntervalTx: `off, and the node default ${SNAPSHOT_INTERVAL_TX}`,
       yieldEveryTxs: YIELD_EVERY,
       fsyncPolicy:
-        "appends buffered and written with writev once per event-loop turn (or per 1 MiB); one fsync per signature transaction; a tx is Committed only once the fsync covering its signature returns",
+        "appends buffered and handed to a background writev (libuv thread pool) once per event-loop turn (or per 1 MiB); one fsync per signature transaction, after the writes before it; a tx is Committed only once the fsync covering its signature returns",
     },
     variants,
     baselines: { ...baselines, rawAppend: raw, shaFloorNsPerTx: sig(shaFloor) },
