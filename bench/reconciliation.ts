@@ -198,6 +198,9 @@ async function deploy(gov: Member, users: GeneratedIdentity[], parties: PartyDat
   const ack = gov;
   await ack.ackStateDigest();
   const network = (await gov.client.call("GET", "/node/network")).json as { service_certificate: string };
+  if (!existsSync(BUNDLE_FILE)) {
+    throw new Error(`${BUNDLE_FILE} is missing: build it with \`npm run build -w @confide/app-reconciliation\` (\`npm run bench\` builds it when missing)`);
+  }
   const bundle = JSON.parse(readFileSync(BUNDLE_FILE, "utf8")) as Bundle;
   const schemaAttributes = FIELDS.map((field) =>
     field === "nace"

@@ -1,5 +1,5 @@
-// Before `npm start`: builds each app bundle the sandbox deploys if it is
-// missing (a clean clone has no dist/). CONFIDE_BUILD_APPS=always rebuilds
+// Before `npm start` and `npm run bench`: builds each app bundle the sandbox
+// (and the reconciliation benchmark) deploys if it is missing (a clean clone has no dist/). CONFIDE_BUILD_APPS=always rebuilds
 // them anyway, so bench/sandbox-start.ts can time a clean clone's start.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
