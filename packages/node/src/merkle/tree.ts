@@ -9,7 +9,7 @@
 // and proofs only read stored complete nodes: O(log n), no range rehashing.
 // Levels below blockLeavesLog2 are evictable in whole blocks of 2^blockLeavesLog2
 // leaves; levels at or above it cost 1/2^blockLeavesLog2 of the leaves and stay.
-import { DIGEST_BYTES, sha256, sha256Into, sha256Pair } from "../crypto/hash.ts";
+import { DIGEST_BYTES, sha256Into, sha256Pair } from "../crypto/hash.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../limits.ts";
 
 export type ProofStep = { left: Buffer } | { right: Buffer };
