@@ -32,7 +32,7 @@ describe("background writer", () => {
     });
     assert.equal(readFileSync(path).length, 0, "nothing is written synchronously below the queue limit");
     let seen: Buffer | undefined;
-    await writer.then(async () => {
+    await writer.after(async () => {
       seen = readFileSync(path);
     });
     assert.deepEqual(seen, all);
@@ -63,16 +63,32 @@ describe("background writer", () => {
     closeSync(fd);
   });
 
+  it("writeNow also covers a write a running step has taken; its buffer is released once, after the step", async () => {
+    const path = join(dir, "running");
+    const fd = openSync(path, "w+");
+    const writer = new BackgroundWriter(() => {});
+    const big = pieces(8, 1 << 20);
+    let landed = 0;
+    writer.write(fd, big.all, 0, () => landed++);
+    await new Promise((resolve) => setImmediate(resolve)); // the step has taken the write
+    writer.writeNow();
+    assert.deepEqual(readFileSync(path), big.all, "in the file when writeNow returns");
+    await writer.idle();
+    assert.equal(landed, 1);
+    assert.deepEqual(readFileSync(path), big.all);
+    closeSync(fd);
+  });
+
   it("a failed write is reported once, and every later step and write fails with it", async () => {
     const fd = openSync("/dev/full", "w");
     const errors: Error[] = [];
     const writer = new BackgroundWriter((error) => errors.push(error));
     writer.write(fd, Buffer.alloc(4096, 1), 0);
-    await assert.rejects(writer.then(async () => {}), /ENOSPC/);
+    await assert.rejects(writer.after(async () => {}), /ENOSPC/);
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /ENOSPC/);
     assert.throws(() => writer.write(fd, Buffer.alloc(10), 0), /ENOSPC/);
-    await assert.rejects(writer.then(async () => {}), /ENOSPC/);
+    await assert.rejects(writer.after(async () => {}), /ENOSPC/);
     assert.equal(errors.length, 1, "reported once");
     closeSync(fd);
   });

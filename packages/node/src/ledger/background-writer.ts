@@ -46,12 +46,15 @@ export class BackgroundWriter {
       this.writeNow();
     } else if (!this.writeStepQueued) {
       this.writeStepQueued = true;
-      void this.then(() => this.writeQueued()).catch(() => {});
+      void this.after(() => this.writeQueued()).catch(() => {});
     }
   }
 
-  /** Runs `step` after every write handed over so far has landed; rejects with the write error if one failed. */
-  then(step: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `step` after every write handed over so far has landed; rejects with the write error if
+   * one failed. (Not named `then`: an object with a then method is taken for a promise by await.)
+   */
+  after(step: () => Promise<void>): Promise<void> {
     const result = this.chain.then(() => {
       if (this.failure) throw this.failure;
       return step();

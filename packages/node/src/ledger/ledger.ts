@@ -178,7 +178,7 @@ export class Ledger {
       }
       if (finished.length > 0) fsyncDirectory(this.dir);
     };
-    return this.writer.then(run);
+    return this.writer.after(run);
   }
 
   /** Marks finished chunks up to `seqno` committed (rename to .committed). */
