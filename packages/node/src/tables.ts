@@ -15,6 +15,10 @@ export const Tables = {
   serviceInfo: "public:ccf.gov.service.info",
   serviceConfig: "public:ccf.gov.service.config",
   modules: "public:ccf.gov.modules",
+  /** Module name → QuickJS bytecode of that module, compiled when the app was deployed. */
+  modulesQuickjsBytecode: "public:ccf.gov.modules_quickjs_bytecode",
+  /** Sentinel → the engine build that compiled the bytecode (bytecode loads only into that build). */
+  modulesQuickjsVersion: "public:ccf.gov.modules_quickjs_version",
   endpoints: "public:ccf.gov.endpoints",
   interpreterFlush: "public:ccf.gov.interpreter.flush",
   jsRuntimeOptions: "public:ccf.gov.js_runtime_options",

@@ -17,6 +17,7 @@ import { readLedger } from "../src/ledger/reader.ts";
 import { decodeWriteSet } from "../src/kv/write-set.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
 import type { Bundle } from "../src/runtime/bundle.ts";
+import { BYTECODE_VERSION } from "../src/runtime/engine.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { ACCEPT, GovMember, REJECT } from "./helpers/gov-member.ts";
 import { HttpsClient, type ClientIdentity, type Reply } from "./helpers/https-client.ts";
@@ -162,6 +163,24 @@ describe("a 3-member consortium", () => {
     const audit = auditLedger(node.core.ledgerDir, { serviceCertPem: node.core.identity.serviceCertPem, secret: node.core.identity.ledgerSecret });
     assert.ok(audit.signatures > 0);
     assert.equal(audit.endorsementChecked, true);
+  });
+
+  it("set_js_app stores each module's bytecode; disable_bytecode_cache and refresh_js_app_bytecode_cache clear and rebuild it", async () => {
+    const cached = () => {
+      const tx = node.core.history.store.beginReadOnly();
+      const names: string[] = [];
+      tx.map(Tables.modulesQuickjsBytecode).forEach((_value, key) => names.push(key.toString("utf8")));
+      return { names, version: tx.map(Tables.modulesQuickjsVersion).get(SENTINEL_KEY)?.toString("utf8") };
+    };
+    assert.deepEqual(cached(), { names: ["/app.js"], version: BYTECODE_VERSION });
+    const disabled = await proposeAndVote([{ name: "set_js_app", args: { bundle: appBundle("bonjour"), disable_bytecode_cache: true } }], [members[0]!, members[1]!]);
+    assert.deepEqual(disabled.states, ["Open", "Open", "Accepted"]);
+    assert.deepEqual(cached(), { names: [], version: undefined });
+    assert.match((await clientAs(user).get("/app/hello")).text, /^bonjour /);
+    const refreshed = await proposeAndVote([{ name: "refresh_js_app_bytecode_cache", args: {} }], [members[0]!, members[1]!]);
+    assert.deepEqual(refreshed.states, ["Open", "Open", "Accepted"]);
+    assert.deepEqual(cached(), { names: ["/app.js"], version: BYTECODE_VERSION });
+    assert.match((await clientAs(user).get("/app/hello")).text, /^bonjour /);
   });
 
   it("a failed set_js_app (a later action of the same proposal throws) leaves the previous app serving", async () => {

@@ -4,6 +4,7 @@
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { certId } from "../crypto/keys.ts";
 import type { History } from "../history/history.ts";
+import { refreshBytecodeCache } from "../runtime/bytecode-cache.ts";
 import type { CallState } from "../runtime/call-state.ts";
 import type { HostFunction, Vm } from "../runtime/vm.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
@@ -23,8 +24,7 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
   };
   return {
     pemToId: (pem) => certId(vm.string(pem, "PEM")),
-    // Confide keeps no QuickJS bytecode: nothing to refresh.
-    refreshAppBytecodeCache: () => undefined,
+    refreshAppBytecodeCache: () => refreshBytecodeCache(writable()),
     setJwtPublicSigningKeys: (issuer, metadata, jwks) => {
       setJwtKeys(writable(), vm.string(issuer, "issuer"), JSON.parse(vm.string(metadata)) as Record<string, unknown>, JSON.parse(vm.string(jwks)) as { keys?: Jwk[] });
     },

@@ -44,7 +44,7 @@ export interface AppEndpointsOptions {
   metrics: EndpointMetrics;
 }
 
-const APP_TABLES = [Tables.modules, Tables.endpoints, Tables.jsRuntimeOptions];
+const APP_TABLES = [Tables.modules, Tables.modulesQuickjsBytecode, Tables.modulesQuickjsVersion, Tables.endpoints, Tables.jsRuntimeOptions];
 
 export class AppEndpoints {
   private deployed: DeployedApp | undefined;

@@ -4,6 +4,7 @@
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import { formatTxId, parseTxId, type TxId } from "../ids.ts";
+import { ENGINE_VERSION } from "../runtime/engine.ts";
 import type { HistoricalStates } from "../runtime/historical.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { APP_PREFIX, historicalOrRetry, type AppEndpoint } from "./app-endpoints.ts";
@@ -66,7 +67,7 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
       startup_seqno: context.startupSeqno,
     }),
   );
-  get("/node/version", "Versions of this node", () => jsonResponse(200, { ccf_version: CCF_VERSION, confide_version: CONFIDE_VERSION, quickjs_version: "quickjs-emscripten", unsafe: false }));
+  get("/node/version", "Versions of this node", () => jsonResponse(200, { ccf_version: CCF_VERSION, confide_version: CONFIDE_VERSION, quickjs_version: ENGINE_VERSION, unsafe: false }));
   get("/node/network", "Service identity and status", () => {
     const info = serviceInfo(history);
     return jsonResponse(200, {

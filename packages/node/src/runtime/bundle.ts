@@ -7,6 +7,7 @@ import { join, relative, sep } from "node:path";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
+import { readBytecodeCache, refreshBytecodeCache } from "./bytecode-cache.ts";
 
 export type AuthnPolicy = string | { all_of: string[] };
 export type EndpointMode = "readwrite" | "readonly" | "historical";
@@ -28,9 +29,10 @@ export interface Bundle {
   modules: Array<{ name: string; module: string }>;
 }
 
-/** An app as the runtime serves it: module sources by "/name", endpoints by method and path. */
+/** An app as the runtime serves it: module sources (and bytecode, if cached) by "/name", endpoints by method and path. */
 export interface AppDefinition {
   modules: Map<string, string>;
+  bytecode?: Map<string, Buffer>;
   endpoints: Array<{ method: string; path: string; properties: EndpointProperties }>;
 }
 
@@ -163,6 +165,7 @@ export function writeAppTables(tx: Tx, bundle: Bundle): void {
       endpoints.set(Buffer.from(`${method.toUpperCase()} ${path}`), Buffer.from(JSON.stringify(stored)));
     }
   }
+  refreshBytecodeCache(tx);
   tx.map(Tables.interpreterFlush).set(SENTINEL_KEY, Buffer.from("true"));
 }
 
@@ -176,5 +179,5 @@ export function readAppTables(tx: Tx): AppDefinition | undefined {
     const space = text.indexOf(" ");
     endpoints.push({ method: text.slice(0, space), path: text.slice(space + 1), properties: JSON.parse(value.toString("utf8")) as EndpointProperties });
   });
-  return modules.size === 0 && endpoints.length === 0 ? undefined : { modules, endpoints };
+  return modules.size === 0 && endpoints.length === 0 ? undefined : { modules, bytecode: readBytecodeCache(tx), endpoints };
 }

@@ -5,7 +5,6 @@
 // error for that call and the interpreter keeps serving.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten";
 import type { History } from "../history/history.ts";
 import {
   JS_MAX_EXECUTION_TIME_MS,
@@ -18,7 +17,8 @@ import type { AppDefinition } from "./bundle.ts";
 import type { CallState } from "./call-state.ts";
 import { consensusHostFunctions } from "./globals/consensus.ts";
 import { converterHostFunctions } from "./globals/converters.ts";
-import { takeEngine } from "./engine.ts";
+import { Engine, GuestError, type GuestRef } from "./engine.ts";
+import { resolveModuleName } from "./modules.ts";
 import { cryptoHostFunctions } from "./globals/crypto.ts";
 import { environmentHostFunctions, type LogLevel } from "./globals/environment.ts";
 import { guestHistoricalState, historicalHostFunctions } from "./globals/historical.ts";
@@ -91,39 +91,35 @@ export class JsExecutionError extends Error {
 
 const PRELUDE = readFileSync(new URL("./guest/prelude.js", import.meta.url), "utf8");
 
-function resolveModuleName(base: string, requested: string): string {
-  if (!requested.startsWith(".")) return requested.startsWith("/") ? requested : `/${requested}`;
-  return new URL(requested, `file://${base}`).pathname;
-}
 
 export class AppInterpreter {
+  private readonly engine: Engine;
   private readonly vm: Vm;
-  private readonly namespaces = new Map<string, QuickJSHandle>();
-  private readonly invokeHandle: QuickJSHandle;
+  private readonly namespaces = new Map<string, GuestRef>();
+  private readonly invokeRef: GuestRef;
   private current: CallState | undefined;
   private deadline = Infinity;
   private hostFailure = false;
 
   private constructor(
-    runtime: QuickJSRuntime,
-    context: QuickJSContext,
     app: AppDefinition,
     private readonly services: RuntimeServices,
     readonly options: JsRuntimeOptions,
   ) {
-    this.vm = new Vm(context);
-    runtime.setMemoryLimit(options.maxHeapBytes);
-    runtime.setMaxStackSize(Math.min(options.maxStackBytes, JS_STACK_BYTES_HOST_CAP));
-    runtime.setInterruptHandler(() => Date.now() > this.deadline);
-    runtime.setModuleLoader(
-      (name) => {
+    this.engine = new Engine({
+      shouldInterrupt: () => Date.now() > this.deadline,
+      normalize: resolveModuleName,
+      load: (name) => {
+        const bytecode = app.bytecode?.get(name);
+        if (bytecode !== undefined) return { bytecode };
         const source = app.modules.get(name);
         if (source === undefined) throw new Error(`Module '${name}' not found in the app bundle`);
-        return source;
+        return { source };
       },
-      (base, requested) => resolveModuleName(base, requested),
-    );
-    this.invokeHandle = this.installGlobals();
+    });
+    this.engine.setLimits(options.maxHeapBytes, Math.min(options.maxStackBytes, JS_STACK_BYTES_HOST_CAP));
+    this.vm = new Vm(this.engine);
+    this.invokeRef = this.installGlobals();
   }
 
   /**
@@ -132,8 +128,7 @@ export class AppInterpreter {
    * of a big bundle rather than its first request.
    */
   static async create(app: AppDefinition, services: RuntimeServices, options: JsRuntimeOptions = DEFAULT_JS_RUNTIME_OPTIONS): Promise<AppInterpreter> {
-    const runtime = (await takeEngine()).newRuntime();
-    const interpreter = new AppInterpreter(runtime, runtime.newContext(), app, services, options);
+    const interpreter = new AppInterpreter(app, services, options);
     for (const module of new Set(app.endpoints.map((endpoint) => endpoint.properties.js_module))) {
       try {
         interpreter.namespace(module);
@@ -156,22 +151,22 @@ export class AppInterpreter {
   /** Runs `module`'s exported `functionName` on `request` within the call's transaction. */
   call(module: string, functionName: string, request: AppRequest, state: CallState, historical?: HistoricalTx): AppResponse {
     this.current = state;
+    const { engine, vm } = this;
+    const args: GuestRef[] = [];
     try {
-      const handler = this.handler(module, functionName);
-      const { ctx } = this.vm;
       const { meta, coseContent } = requestMeta(request);
-      const args = [
-        handler,
-        this.vm.newString(meta),
-        this.vm.newArrayBuffer(request.body),
-        coseContent === undefined ? ctx.undefined : this.vm.toGuest(coseContent),
-        historical === undefined ? ctx.undefined : this.vm.newString(JSON.stringify(guestHistoricalState(historical, state))),
-      ];
+      args.push(
+        this.handler(module, functionName),
+        vm.newString(meta),
+        vm.newArrayBuffer(request.body),
+        coseContent === undefined ? engine.undefined : vm.newArrayBuffer(coseContent),
+        historical === undefined ? engine.undefined : vm.newString(JSON.stringify(guestHistoricalState(historical, state))),
+      );
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
-      const result = this.guard(() => ctx.callFunction(this.invokeHandle, ctx.undefined, args));
-      for (const handle of args) handle.dispose();
-      return this.readResponse(this.unwrap(result, `${module}:${functionName}`));
+      const result = this.run(() => engine.call(this.invokeRef, engine.undefined, args), `${module}:${functionName}`);
+      return this.readResponse(result);
     } finally {
+      for (const ref of args) engine.free(ref);
       this.deadline = Infinity;
       this.current = undefined;
     }
@@ -189,11 +184,9 @@ export class AppInterpreter {
   callModuleSource(source: string, functionName: string, args: HostValue[], state: CallState): unknown {
     const name = `/__source__/${createHash("sha256").update(source).digest("hex")}.js`;
     if (!this.namespaces.has(name)) {
-      const { ctx } = this.vm;
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
       try {
-        const exports = this.unwrap(this.guard(() => ctx.evalCode(source, name, { type: "module" })), "ballot");
-        this.namespaces.set(name, exports);
+        this.namespaces.set(name, this.run(() => this.engine.evalModule(source, name), "ballot"));
       } finally {
         this.deadline = Infinity;
       }
@@ -201,39 +194,40 @@ export class AppInterpreter {
     return this.callFunction(() => this.handler(name, functionName), `${functionName}()`, args, state);
   }
 
-  private callFunction(target: () => QuickJSHandle, where: string, args: HostValue[], state: CallState): unknown {
+  private callFunction(target: () => GuestRef, where: string, args: HostValue[], state: CallState): unknown {
     this.current = state;
-    const { ctx } = this.vm;
+    const { engine } = this;
+    const refs: GuestRef[] = [];
     try {
-      const fn = target();
-      const handles = args.map((arg) => this.vm.toGuest(arg));
+      refs.push(target());
+      for (const arg of args) refs.push(this.vm.toGuest(arg));
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
-      const result = this.guard(() => ctx.callFunction(fn, ctx.undefined, handles));
-      fn.dispose();
-      for (const handle of handles) handle.dispose();
-      const value = this.unwrap(result, where);
+      const value = this.run(() => engine.call(refs[0]!, engine.undefined, refs.slice(1)), where);
       try {
-        return ctx.dump(value);
+        return this.vm.plain(value);
       } finally {
-        value.dispose();
+        engine.free(value);
       }
     } finally {
+      for (const ref of refs) engine.free(ref);
       this.deadline = Infinity;
       this.current = undefined;
     }
   }
 
   /** The exports of `module`, evaluated once per interpreter with a longer time allowance for big bundles. */
-  private namespace(module: string): QuickJSHandle {
+  private namespace(module: string): GuestRef {
     let namespace = this.namespaces.get(module);
     if (namespace !== undefined) return namespace;
-    const { ctx } = this.vm;
+    const { engine } = this;
     this.deadline = Date.now() + Math.max(JS_MODULE_LOAD_TIME_MS, this.options.maxExecutionTimeMs);
     try {
-      const entry = this.guard(() => ctx.evalCode(`import * as ns from ${JSON.stringify(module)}; export { ns };`, `/__entry__${module}`, { type: "module" }));
-      const exports = this.unwrap(entry, module);
-      namespace = ctx.getProp(exports, "ns");
-      exports.dispose();
+      const entry = this.run(() => engine.evalModule(`import * as ns from ${JSON.stringify(module)}; export { ns };`, `/__entry__${module}`), module);
+      try {
+        namespace = engine.getProperty(entry, "ns");
+      } finally {
+        engine.free(entry);
+      }
     } finally {
       this.deadline = Infinity;
     }
@@ -241,11 +235,11 @@ export class AppInterpreter {
     return namespace;
   }
 
-  private handler(module: string, functionName: string): QuickJSHandle {
-    const { ctx } = this.vm;
-    const handler = ctx.getProp(this.namespace(module), functionName);
-    if (ctx.typeof(handler) !== "function") {
-      handler.dispose();
+  private handler(module: string, functionName: string): GuestRef {
+    const { engine } = this;
+    const handler = this.run(() => engine.getProperty(this.namespace(module), functionName), module);
+    if (engine.type(handler) !== "function") {
+      engine.free(handler);
       throw new JsExecutionError("exception", `Export '${functionName}' of module '${module}' is not a function`, {
         name: "TypeError",
         message: `Export '${functionName}' of module '${module}' is not a function`,
@@ -255,60 +249,65 @@ export class AppInterpreter {
     return handler;
   }
 
-  /** Runs guest code, marking the interpreter broken if the engine itself throws (not a JS exception). */
-  private guard<T>(run: () => T): T {
+  /**
+   * Runs guest code: what it throws becomes a JsExecutionError naming `where`;
+   * a failure of the engine itself (not a JS exception) also marks the
+   * interpreter broken.
+   */
+  private run<T>(guest: () => T, where: string): T {
     try {
-      return run();
+      return guest();
     } catch (error) {
-      this.hostFailure = true;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new JsExecutionError("stack", `JS engine failure: ${message}`, { name: "InternalError", message, stack: "" });
+      if (error instanceof JsExecutionError) throw error;
+      if (!(error instanceof GuestError)) {
+        this.hostFailure = true;
+        const message = error instanceof Error ? error.message : String(error);
+        throw new JsExecutionError("stack", `JS engine failure: ${message}`, { name: "InternalError", message, stack: "" });
+      }
+      const jsError = { name: error.guestName, message: error.message, stack: error.guestStack };
+      const failure: JsFailure =
+        jsError.name === "InternalError" && jsError.message === "interrupted"
+          ? "timeout"
+          : jsError.name === "InternalError" && jsError.message === "out of memory"
+            ? "memory"
+            : jsError.name === "InternalError" && jsError.message === "stack overflow"
+              ? "stack"
+              : "exception";
+      throw new JsExecutionError(failure, `${where}: ${jsError.name}: ${jsError.message}`, jsError);
     }
   }
 
-  private unwrap(result: ReturnType<QuickJSContext["callFunction"]>, where: string): QuickJSHandle {
-    if (!("error" in result) || result.error === undefined) return result.value;
-    const dumped = this.vm.ctx.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
-    result.error.dispose();
-    const jsError = typeof dumped === "object" && dumped !== null
-      ? { name: String(dumped.name ?? "Error"), message: String(dumped.message ?? ""), stack: String(dumped.stack ?? "") }
-      : { name: "Error", message: String(dumped), stack: "" };
-    const failure: JsFailure =
-      jsError.name === "InternalError" && jsError.message === "interrupted"
-        ? "timeout"
-        : jsError.name === "InternalError" && jsError.message === "out of memory"
-          ? "memory"
-          : jsError.name === "InternalError" && jsError.message === "stack overflow"
-            ? "stack"
-            : "exception";
-    throw new JsExecutionError(failure, `${where}: ${jsError.name}: ${jsError.message}`, jsError);
-  }
-
-  private readResponse(result: QuickJSHandle): AppResponse {
-    const { ctx } = this.vm;
-    if (ctx.typeof(result) === "string") {
-      const [status, headers, contentType, body] = JSON.parse(result.consume((h) => ctx.getString(h))) as [number, Record<string, string>, string | null, string | null];
-      return { status, headers, contentType: contentType ?? undefined, body: body === null ? undefined : Buffer.from(body, "utf8") };
-    }
+  private readResponse(result: GuestRef): AppResponse {
+    const { engine } = this;
     try {
-      const field = (i: number) => ctx.getProp(result, i);
-      const status = field(0).consume((h) => ctx.getNumber(h));
-      const headers = field(1).consume((h) => JSON.parse(ctx.getString(h)) as Record<string, string>);
-      const contentType = field(2).consume((h) => (ctx.typeof(h) === "string" ? ctx.getString(h) : undefined));
-      const body = field(3).consume((h) => {
-        const type = ctx.typeof(h);
-        if (type === "string") return this.vm.stringBytes(h);
-        return type === "object" && contentType !== undefined ? this.vm.bytes(h) : undefined;
+      if (engine.type(result) === "string") {
+        const [status, headers, contentType, body] = JSON.parse(engine.stringOf(result)) as [number, Record<string, string>, string | null, string | null];
+        return { status, headers, contentType: contentType ?? undefined, body: body === null ? undefined : Buffer.from(body, "utf8") };
+      }
+      const field = <T>(i: number, read: (ref: GuestRef) => T): T => {
+        const ref = engine.getProperty(result, i);
+        try {
+          return read(ref);
+        } finally {
+          engine.free(ref);
+        }
+      };
+      const status = field(0, (ref) => engine.number(ref));
+      const headers = field(1, (ref) => JSON.parse(engine.stringOf(ref)) as Record<string, string>);
+      const contentType = field(2, (ref) => (engine.type(ref) === "string" ? engine.stringOf(ref) : undefined));
+      const body = field(3, (ref) => {
+        const type = engine.type(ref);
+        if (type === "string") return this.vm.stringBytes(ref);
+        return type === "object" && contentType !== undefined ? this.vm.bytes(ref) : undefined;
       });
       return { status, headers, contentType, body };
     } finally {
-      result.dispose();
+      engine.free(result);
     }
   }
 
-  private installGlobals(): QuickJSHandle {
-    const { vm } = this;
-    const { ctx } = vm;
+  private installGlobals(): GuestRef {
+    const { vm, engine } = this;
     const call = () => {
       if (this.current === undefined) throw new Error("This ccf API can only be used while handling a request");
       return this.current;
@@ -322,14 +321,19 @@ export class AppInterpreter {
       ...historicalHostFunctions(vm, this.services.historical, call),
       ...environmentHostFunctions(vm, () => this.current, log),
     });
-    vm.functions(cryptoHostFunctions(vm)).consume((crypto) => ctx.setProp(host, "crypto", crypto));
-    if (this.services.governance) vm.functions(this.services.governance(vm, call)).consume((gov) => ctx.setProp(host, "gov", gov));
-    const prelude = this.unwrap(ctx.evalCode(PRELUDE, "/__confide__/prelude.js"), "prelude");
-    const entryPoints = this.unwrap(ctx.callFunction(prelude, ctx.undefined, host), "prelude");
-    prelude.dispose();
-    host.dispose();
-    const invoke = ctx.getProp(entryPoints, "invoke");
-    entryPoints.dispose();
+    const attach = (name: string, fns: Record<string, HostFunction>) => {
+      const object = vm.functions(fns);
+      engine.setProperty(host, name, object);
+      engine.free(object);
+    };
+    attach("crypto", cryptoHostFunctions(vm));
+    if (this.services.governance) attach("gov", this.services.governance(vm, call));
+    const prelude = this.run(() => engine.evalScript(PRELUDE, "/__confide__/prelude.js"), "prelude");
+    const entryPoints = this.run(() => engine.call(prelude, engine.undefined, [host]), "prelude");
+    engine.free(prelude);
+    engine.free(host);
+    const invoke = engine.getProperty(entryPoints, "invoke");
+    engine.free(entryPoints);
     return invoke;
   }
 }

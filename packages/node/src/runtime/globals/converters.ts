@@ -3,7 +3,7 @@ import type { HostFunction, Vm } from "../vm.ts";
 
 export function converterHostFunctions(vm: Vm): Record<string, HostFunction> {
   return {
-    // The prelude passes only strings without U+0000: the engine's own UTF-8 encoding is used.
+    // The prelude has checked the argument is a string: the engine's own UTF-8 encoding is used.
     strToBuf: (text) => vm.preludeStringToArrayBuffer(text),
     bufToStr: (bytes) => vm.preludeArrayBufferToString(bytes),
   };

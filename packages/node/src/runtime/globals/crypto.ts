@@ -1,27 +1,27 @@
 // Installs the host side of ccf.crypto: each function reads its guest
 // arguments (ArrayBuffers, PEM strings, algorithm objects) and calls the
 // matching operation in crypto-ops.ts.
-import type { QuickJSHandle } from "quickjs-emscripten";
+import type { GuestRef } from "../engine.ts";
 import * as ops from "../crypto-ops.ts";
 import type { HostFunction, HostValue, Vm } from "../vm.ts";
 
 export function cryptoHostFunctions(vm: Vm): Record<string, HostFunction> {
-  const optionalString = (handle: QuickJSHandle | undefined) => (vm.isUndefined(handle) ? undefined : vm.string(handle));
+  const optionalString = (handle: GuestRef | undefined) => (vm.isUndefined(handle) ? undefined : vm.string(handle));
   /** Wrap parameters: plain fields, plus the label, which is an ArrayBuffer. */
-  const wrapParams = (handle: QuickJSHandle | undefined): ops.WrapAlgoParams => {
+  const wrapParams = (handle: GuestRef | undefined): ops.WrapAlgoParams => {
     const params = vm.plain(handle) as Record<string, unknown> | undefined;
     if (params === undefined || params === null || typeof params !== "object") throw new TypeError("Wrap algorithm parameters must be an object");
     if (handle !== undefined && "label" in params) {
-      const label = vm.ctx.getProp(handle, "label");
+      const label = vm.engine.getProperty(handle, "label");
       try {
         params["label"] = vm.isUndefined(label) ? undefined : vm.bytes(label);
       } finally {
-        label.dispose();
+        vm.engine.free(label);
       }
     }
     return params as unknown as ops.WrapAlgoParams;
   };
-  const jwk = <T>(handle: QuickJSHandle | undefined) => vm.plain(handle) as T;
+  const jwk = <T>(handle: GuestRef | undefined) => vm.plain(handle) as T;
   const asHost = (value: object) => value as unknown as HostValue;
   return {
     digest: (algorithm, data) => ops.digest(vm.string(algorithm, "Algorithm") as ops.DigestAlgorithm, vm.bytes(data)),

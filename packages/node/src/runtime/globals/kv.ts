@@ -4,7 +4,7 @@
 import type { Tx } from "../../kv/tx.ts";
 import { isPublicMap, keyString, type MapWrites } from "../../kv/write-set.ts";
 import type { JsAccess, CallState } from "../call-state.ts";
-import type { QuickJSHandle } from "quickjs-emscripten";
+import type { GuestRef } from "../engine.ts";
 import type { HostFunction, HostValue, Vm } from "../vm.ts";
 
 type Permission = "read-write" | "read-only" | "write-only" | "inaccessible";
@@ -76,7 +76,7 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
   const names: string[] = [];
   const ids = new Map<string, number>();
   const live = new WeakMap<CallState, LiveMaps>();
-  const nameOf = (idHandle: QuickJSHandle): string => {
+  const nameOf = (idHandle: GuestRef): string => {
     const name = names[vm.preludeNumber(idHandle)];
     if (name === undefined) throw new TypeError("Unknown map");
     return name;
@@ -86,7 +86,7 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
     if (maps === undefined) live.set(state, (maps = { readers: [], writers: [] }));
     return maps;
   };
-  const reader = (storeHandle: QuickJSHandle, idHandle: QuickJSHandle): MapReader => {
+  const reader = (storeHandle: GuestRef, idHandle: GuestRef): MapReader => {
     const state = call();
     const store = vm.preludeNumber(storeHandle);
     if (store === 0) {
@@ -103,7 +103,7 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
     if (historical === undefined) throw new Error("This historical state is no longer available (it belongs to an earlier request)");
     return historicalReader(historical.writes.get(nameOf(idHandle)), historical.seqno);
   };
-  const writer = (storeHandle: QuickJSHandle, idHandle: QuickJSHandle) => {
+  const writer = (storeHandle: GuestRef, idHandle: GuestRef) => {
     const state = call();
     const live = vm.preludeNumber(storeHandle) === 0;
     const maps = live ? liveMaps(state) : undefined;

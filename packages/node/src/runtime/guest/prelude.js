@@ -13,16 +13,7 @@
 
   function strToBuf(value) {
     if (typeof value !== "string") throw new TypeError("Argument must be a string");
-    if (value.indexOf("\0") === -1) return host.strToBuf(value);
-    // The host reads strings as C strings, which end at U+0000: encode the pieces between them.
-    const pieces = value.split("\0").map((piece) => new Uint8Array(host.strToBuf(piece)));
-    const bytes = new Uint8Array(pieces.reduce((length, piece) => length + piece.length, pieces.length - 1));
-    let offset = 0;
-    for (const piece of pieces) {
-      bytes.set(piece, offset);
-      offset += piece.length + 1;
-    }
-    return bytes.buffer;
+    return host.strToBuf(value);
   }
 
   function bufToStr(value) {
@@ -223,9 +214,8 @@
     if (response.headers !== undefined && response.headers !== null) {
       for (const name of Object.keys(response.headers)) headers[name] = String(response.headers[name]);
     }
-    // A long text body goes beside the rest rather than inside one JSON string, which would escape it
-    // again; the host reads it as a C string, so only if it holds no U+0000.
-    if (body instanceof ArrayBuffer || (typeof body === "string" && body.length > LONG_TEXT && body.indexOf("\0") === -1)) {
+    // A long text body goes beside the rest rather than inside one JSON string, which would escape it again.
+    if (body instanceof ArrayBuffer || (typeof body === "string" && body.length > LONG_TEXT)) {
       return [status, JSON.stringify(headers), contentType, body];
     }
     return JSON.stringify([status, headers, contentType, body]);
