@@ -5,15 +5,13 @@
 // APIs, time/heap/stack limits, the node keeps serving), CCF errors for bad
 // input with the store unchanged, and receipts that verify.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
-import { startNode, type ServingNode } from "../src/node.ts";
+import type { ServingNode } from "../src/node.ts";
 import type { AuthnPolicy, Bundle, EndpointMode, EndpointProperties } from "../src/runtime/bundle.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
-import { HttpsClient } from "./helpers/https-client.ts";
+import { AppNode } from "./helpers/app-node.ts";
+import type { HttpsClient } from "./helpers/https-client.ts";
 import { dataVersions } from "./helpers/store-versions.ts";
 
 const endpoint = (js_function: string, mode: EndpointMode = "readwrite", authn_policies: AuthnPolicy[] = ["no_auth"]): EndpointProperties => ({
@@ -142,7 +140,6 @@ const BUNDLE: Bundle = {
   ],
 };
 
-let dir: string;
 let node: ServingNode;
 let client: HttpsClient;
 
@@ -156,17 +153,14 @@ async function assertUnchanged(action: () => Promise<unknown>): Promise<void> {
   assert.equal(storeVersions(), before);
 }
 
+let app: AppNode;
+
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "confide-app-"));
-  node = await startNode({ dir, port: 0, appBundle: BUNDLE, signatureIntervalMs: 50 });
-  client = new HttpsClient(node.url, node.core.identity.serviceCertPem);
+  app = await AppNode.start(BUNDLE, "confide-app-");
+  ({ node, client } = app);
 });
 
-after(async () => {
-  client.close();
-  await node.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => app.close());
 
 describe("dispatch and transactions", () => {
   it("commits a 2xx write and returns its transaction id; a readonly read reports the id it read", async () => {

@@ -3,19 +3,15 @@
 // bytecode, on this node and after a restart, and from source when the cache
 // is absent, from another engine build, or lacks a module that does not compile.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { seqNo } from "../src/ids.ts";
 import { Store } from "../src/kv/store.ts";
 import type { Tx } from "../src/kv/tx.ts";
-import { startNode, type ServingNode } from "../src/node.ts";
 import { writeAppTables, type Bundle, type EndpointProperties } from "../src/runtime/bundle.ts";
 import { readBytecodeCache, refreshBytecodeCache } from "../src/runtime/bytecode-cache.ts";
 import { BYTECODE_VERSION, Engine } from "../src/runtime/engine.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
-import { HttpsClient } from "./helpers/https-client.ts";
+import { AppNode } from "./helpers/app-node.ts";
 
 const endpoint = (js_module: string, js_function: string): EndpointProperties => ({
   js_module,
@@ -105,59 +101,46 @@ describe("compiling the cache", () => {
 });
 
 describe("a node serving from the cache", () => {
-  let dir: string;
-  let node: ServingNode;
-  let client: HttpsClient;
+  let app: AppNode;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "confide-bytecode-"));
-    node = await startNode({ dir, port: 0, appBundle: BUNDLE, signatureIntervalMs: 50 });
-    client = new HttpsClient(node.url, node.core.identity.serviceCertPem);
+    app = await AppNode.start(BUNDLE, "confide-bytecode-");
   });
 
-  after(async () => {
-    client.close();
-    await node.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => app.close());
 
-  /** Rewrites a module's stored source without touching its bytecode, as no proposal would: shows which one runs. */
-  async function replaceSourceOnly(name: string, source: string): Promise<void> {
-    const { history } = node.core;
+  /** Commits one transaction of direct table writes (as no proposal would: shows which of source and bytecode runs). */
+  async function write(build: (tx: Tx) => void): Promise<void> {
+    const { history } = app.node.core;
     const tx = history.begin();
-    tx.map(Tables.modules).set(Buffer.from(name), Buffer.from(source));
+    build(tx);
     await history.waitForCommit(history.commit(tx)!.seqno);
   }
 
+  const replaceSourceOnly = (name: string, source: string) => write((tx) => tx.map(Tables.modules).set(Buffer.from(name), Buffer.from(source)));
+
   it("runs the module's bytecode, not its stored source; a module without bytecode reports its error per request", async () => {
     await replaceSourceOnly("/lib/answer.js", `export function answer() { return "changed source"; }`);
-    const answer = await client.get("/app/answer");
+    const answer = await app.client.get("/app/answer");
     assert.equal(answer.status, 200);
     assert.equal(answer.text, "from source");
-    const broken = await client.get("/app/broken");
+    const broken = await app.client.get("/app/broken");
     assert.equal(broken.status, 500);
     assert.equal((broken.json as { error: { code: string } }).error.code, "InternalError");
   });
 
   it("without the cache, modules load from source", async () => {
-    const { history } = node.core;
-    const tx = history.begin();
-    tx.map(Tables.modulesQuickjsBytecode).clear();
-    tx.map(Tables.modulesQuickjsVersion).clear();
-    await history.waitForCommit(history.commit(tx)!.seqno);
-    assert.equal((await client.get("/app/answer")).text, "changed source");
+    await write((tx) => {
+      tx.map(Tables.modulesQuickjsBytecode).clear();
+      tx.map(Tables.modulesQuickjsVersion).clear();
+    });
+    assert.equal((await app.client.get("/app/answer")).text, "changed source");
   });
 
   it("after a restart the node serves from the cache in its ledger", async () => {
-    const { history } = node.core;
-    const tx = history.begin();
-    refreshBytecodeCache(tx);
-    await history.waitForCommit(history.commit(tx)!.seqno);
+    await write(refreshBytecodeCache);
     await replaceSourceOnly("/lib/answer.js", `export function answer() { return "source after restart"; }`);
-    client.close();
-    await node.close();
-    node = await startNode({ dir, port: 0, signatureIntervalMs: 50 });
-    client = new HttpsClient(node.url, node.core.identity.serviceCertPem);
-    assert.equal((await client.get("/app/answer")).text, "changed source");
+    await app.restart();
+    assert.equal((await app.client.get("/app/answer")).text, "changed source");
   });
 });

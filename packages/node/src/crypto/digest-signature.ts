@@ -106,12 +106,15 @@ type P384Point = typeof p384.Point.BASE;
 
 /**
  * A key that verifies again and again (a node's certificate, over every
- * signature it made) gets window tables for its point: ~200 ms once, then each
- * verification is ~4× faster. A key seen once is not worth it.
+ * signature it made, when replaying a long ledger or serving receipts) gets
+ * window tables for its point: each verification then takes ~2 ms instead of
+ * ~5. Building them costs ~100 ms, and ~400 ms in a process that has just
+ * started (cold JIT), so only after enough uses to repay it: not for the few
+ * signatures a node checks when it restarts on a short ledger.
  */
 const verifications = new Map<string, number>();
 const precomputedPoints = new Map<string, P384Point>();
-const PRECOMPUTE_AFTER_USES = 2;
+const PRECOMPUTE_AFTER_USES = 64;
 const PRECOMPUTED_KEYS_MAX = 8;
 
 function precomputedPointOf(pem: string): P384Point | undefined {
