@@ -30,7 +30,8 @@ function category(url: string, name: string): string {
   if (name === "(idle)") return "idle";
   if (name === "(program)") return "(program: native, not attributed)";
   if (url.startsWith("wasm://")) return "QuickJS (wasm)";
-  if (url.includes("quickjs-emscripten")) return "quickjs-emscripten glue";
+  // Before the runtime/ rule: the engine's host side is the cost of crossing into QuickJS, not app runtime work.
+  if (url.includes("/packages/node/src/runtime/engine.ts") || url.includes("/packages/node/src/runtime/vm.ts")) return "engine glue (engine.ts, vm.ts)";
   if (url.includes("cbor-x")) return "cbor-x";
   if (url.includes("/packages/node/src/runtime/")) return "node: runtime (interpreter, ccf globals)";
   if (url.includes("/packages/node/src/governance/")) return "node: governance";

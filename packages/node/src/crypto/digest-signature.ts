@@ -114,7 +114,7 @@ type P384Point = typeof p384.Point.BASE;
  */
 const verifications = new Map<string, number>();
 const precomputedPoints = new Map<string, P384Point>();
-const PRECOMPUTE_AFTER_USES = 64;
+export const PRECOMPUTE_AFTER_USES = 64;
 const PRECOMPUTED_KEYS_MAX = 8;
 
 function precomputedPointOf(pem: string): P384Point | undefined {
