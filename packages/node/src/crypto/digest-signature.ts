@@ -107,14 +107,14 @@ type P384Point = typeof p384.Point.BASE;
 /**
  * A key that verifies again and again (a node's certificate, over every
  * signature it made, when replaying a long ledger or serving receipts) gets
- * window tables for its point: each verification then takes ~2 ms instead of
+ * window tables for its point: each verification then takes ~1–2 ms instead of
  * ~5. Building them costs ~100 ms, and ~400 ms in a process that has just
- * started (cold JIT), so only after enough uses to repay it: not for the few
- * signatures a node checks when it restarts on a short ledger.
+ * started (cold JIT): not worth it for the two or three signatures a node
+ * checks when it restarts on a short ledger, soon repaid by a longer one.
  */
 const verifications = new Map<string, number>();
 const precomputedPoints = new Map<string, P384Point>();
-export const PRECOMPUTE_AFTER_USES = 64;
+export const PRECOMPUTE_AFTER_USES = 8;
 const PRECOMPUTED_KEYS_MAX = 8;
 
 function precomputedPointOf(pem: string): P384Point | undefined {
