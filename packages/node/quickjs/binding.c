@@ -12,6 +12,7 @@
  * module name normaliser, the module loader (source or bytecode), and the
  * dispatcher of host functions.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,65 @@ static JSModuleDef *load_module(JSContext *ctx, const char *name, void *opaque) 
   return def;
 }
 
+/*
+ * QuickJS enforces JS_SetMemoryLimit by counting each block's usable size, but
+ * its emscripten build counts none (only a fixed overhead per block), which let
+ * an app grow several times past max_heap_bytes. These allocator functions
+ * count what emscripten's malloc really hands out.
+ */
+#define BLOCK_OVERHEAD 8
+
+/*
+ * Set when the limit refuses a block. At the limit QuickJS may not even get the
+ * memory for its "out of memory" error and throws null instead: the node reads
+ * this flag to tell that apart (cq_take_limit_refused).
+ */
+static int limit_refused;
+
+static int over_limit(JSMallocState *s, size_t new_size) {
+  if (new_size <= s->malloc_limit) return 0;
+  limit_refused = 1;
+  return 1;
+}
+
+static size_t block_size(const void *ptr) {
+  return malloc_usable_size((void *)ptr);
+}
+
+static void *counted_malloc(JSMallocState *s, size_t size) {
+  if (over_limit(s, s->malloc_size + size)) return NULL;
+  void *ptr = malloc(size);
+  if (!ptr) return NULL;
+  s->malloc_count++;
+  s->malloc_size += block_size(ptr) + BLOCK_OVERHEAD;
+  return ptr;
+}
+
+static void counted_free(JSMallocState *s, void *ptr) {
+  if (!ptr) return;
+  s->malloc_count--;
+  s->malloc_size -= block_size(ptr) + BLOCK_OVERHEAD;
+  free(ptr);
+}
+
+static void *counted_realloc(JSMallocState *s, void *ptr, size_t size) {
+  if (!ptr) return size == 0 ? NULL : counted_malloc(s, size);
+  if (size == 0) {
+    counted_free(s, ptr);
+    return NULL;
+  }
+  size_t old_size = block_size(ptr);
+  if (over_limit(s, s->malloc_size - old_size + size)) return NULL;
+  void *moved = realloc(ptr, size);
+  if (!moved) return NULL;
+  s->malloc_size = s->malloc_size - old_size + block_size(moved);
+  return moved;
+}
+
+static const JSMallocFunctions counted_allocator = { counted_malloc, counted_free, counted_realloc, block_size };
+
 EXPORT JSContext *cq_new_context(void) {
-  JSRuntime *rt = JS_NewRuntime();
+  JSRuntime *rt = JS_NewRuntime2(&counted_allocator, NULL);
   if (!rt) return NULL;
   JSContext *ctx = JS_NewContext(rt);
   if (!ctx) {
@@ -97,6 +155,13 @@ EXPORT JSContext *cq_new_context(void) {
   JS_SetInterruptHandler(rt, interrupt_handler, NULL);
   JS_SetModuleLoaderFunc(rt, normalize_module, load_module, NULL);
   return ctx;
+}
+
+/* Whether the heap limit refused memory since the last call (and clears it). */
+EXPORT int cq_take_limit_refused(void) {
+  int refused = limit_refused;
+  limit_refused = 0;
+  return refused;
 }
 
 EXPORT void cq_set_limits(JSContext *ctx, size_t heap_bytes, size_t stack_bytes) {

@@ -47,6 +47,7 @@ interface Exports {
   _initialize(): void;
   cq_new_context(): number;
   cq_set_limits(ctx: number, heapBytes: number, stackBytes: number): void;
+  cq_take_limit_refused(): number;
   cq_constant(which: number): GuestRef;
   cq_free(ctx: number, ref: GuestRef): void;
   cq_dup(ctx: number, ref: GuestRef): GuestRef;
@@ -169,6 +170,11 @@ export class Engine {
     this.true = this.exports.cq_constant(3);
   }
 
+  /** Bytes of WebAssembly memory the engine holds (its heap grows it, never shrinks it). */
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+
   setLimits(heapBytes: number, stackBytes: number): void {
     this.exports.cq_set_limits(this.ctx, heapBytes, stackBytes);
   }
@@ -219,9 +225,23 @@ export class Engine {
     return ref;
   }
 
-  /** The pending exception, read as a GuestError (the guest value itself is freed). */
+  /**
+   * The pending exception, read as a GuestError (the guest value itself is
+   * freed). At the heap limit QuickJS may lack the memory to build its "out of
+   * memory" error (it throws null, or an error without a message): the
+   * binding's record of a refused block tells that apart.
+   */
   private takeException(): GuestError {
+    const limitRefused = this.exports.cq_take_limit_refused() === 1;
     const exception = this.exports.cq_take_exception(this.ctx);
+    const isNull = this.type(exception) === "null";
+    const error = this.readException(exception);
+    const unbuilt = isNull || (error.guestName === "InternalError" && error.message === "");
+    return limitRefused && unbuilt ? new GuestError("InternalError", "out of memory", "") : error;
+  }
+
+  /** A guest exception as a GuestError; frees it. */
+  private readException(exception: GuestRef): GuestError {
     try {
       if (this.type(exception) !== "object") return new GuestError("Error", this.stringOf(exception), "");
       const field = (name: string) => {
@@ -264,6 +284,7 @@ export class Engine {
 
   /** Runs a script (strict mode): its completion value. */
   evalScript(source: string, name: string): GuestRef {
+    this.exports.cq_take_limit_refused();
     return this.withCString(name, (namePointer) =>
       this.withCString(source, (pointer, length) => this.checked(this.exports.cq_eval_script(this.ctx, pointer, length, namePointer))),
     );
@@ -271,6 +292,7 @@ export class Engine {
 
   /** Evaluates a module and what it imports: its namespace. */
   evalModule(source: string, name: string): GuestRef {
+    this.exports.cq_take_limit_refused();
     return this.withCString(name, (namePointer) =>
       this.withCString(source, (pointer, length) => this.checked(this.exports.cq_eval_module(this.ctx, pointer, length, namePointer))),
     );
@@ -293,6 +315,8 @@ export class Engine {
   }
 
   call(fn: GuestRef, thisRef: GuestRef, args: readonly GuestRef[]): GuestRef {
+    // A refusal recorded by an earlier call says nothing about this one.
+    this.exports.cq_take_limit_refused();
     const inScratch = args.length <= MAX_SCRATCH_ARGS;
     const argv = inScratch ? this.scratch + 8 : this.exports.cq_malloc(args.length * 4);
     const view = this.view();
