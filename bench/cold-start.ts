@@ -392,7 +392,7 @@ interface Phases {
 // The bundle reads the `ccf` global while it is evaluated (@microsoft/ccf-app binds
 // ccf.kv, ccf.rpc... at import), so a bare engine needs something there: a proxy
 // that answers every property, and whose `bind` answers itself.
-const CCF_STAND_IN = `const any = new Proxy(function () {}, { get: (_, key) => (key === "bind" ? () => any : any) }); globalThis.ccf = any;`;
+const CCF_STAND_IN = `const standIn = new Proxy(function () {}, { get: (_, key) => (key === "bind" ? () => standIn : standIn) }); globalThis.ccf = standIn;`;
 
 function bareEngine(load: (name: string) => ModuleCode): Engine {
   return new Engine({ shouldInterrupt: () => false, normalize: resolveModuleName, load });
