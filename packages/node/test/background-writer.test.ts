@@ -6,7 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { BackgroundWriter } from "../src/ledger/background-writer.ts";
+import { BackgroundWriter, QUEUED_WRITES_MAX } from "../src/ledger/background-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "confide-writer-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,6 +60,26 @@ describe("background writer", () => {
     assert.ok(readFileSync(path).length > 3000, "a full queue is written without waiting for the event loop");
     await writer.idle();
     assert.deepEqual(readFileSync(path), Buffer.concat([all, many.all]));
+    closeSync(fd);
+  });
+
+  it("a burst that never yields holds at most the queue bound of buffers unwritten (memory stays flat)", async () => {
+    const path = join(dir, "bound");
+    const fd = openSync(path, "w+");
+    const writer = new BackgroundWriter(() => {});
+    const burst = pieces(100, 4096);
+    let handedOver = 0;
+    let landed = 0;
+    let mostUnwritten = 0;
+    burst.buffers.forEach((bytes, i) => {
+      writer.write(fd, bytes, i * 4096, () => landed++);
+      handedOver++;
+      mostUnwritten = Math.max(mostUnwritten, handedOver - landed);
+    });
+    assert.equal(mostUnwritten, QUEUED_WRITES_MAX);
+    await writer.idle();
+    assert.equal(landed, 100);
+    assert.deepEqual(readFileSync(path), burst.all);
     closeSync(fd);
   });
 

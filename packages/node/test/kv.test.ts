@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { seqNo } from "../src/ids.ts";
 import { Store } from "../src/kv/store.ts";
 import { ReadOnlyError, TxConflictError } from "../src/kv/tx.ts";
-import { decodeWriteSet, encodeWriteSet, isPublicMap, splitByDomain, WriteSetFormatError, type WriteSet } from "../src/kv/write-set.ts";
+import { decodeWriteSet, encodeWriteSet, isPublicMap, splitByDomain, WriteSetFormatError, type ReadonlyWriteSet, type WriteSet } from "../src/kv/write-set.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -157,7 +157,7 @@ describe("write sets", () => {
 
   it("splitByDomain puts each map in its domain, for one-domain and mixed write sets alike", () => {
     const writes = (...names: string[]): WriteSet => new Map(names.map((name) => [name, new Map([["k", Buffer.from(name)]])]));
-    const names = (set: WriteSet) => [...set.keys()].sort();
+    const names = (set: ReadonlyWriteSet) => [...set.keys()].sort();
     for (const [all, expectedPublic, expectedPrivate] of [
       [["public:a", "public:b"], ["public:a", "public:b"], []],
       [["x", "y"], [], ["x", "y"]],

@@ -4,6 +4,8 @@
 export type KeyString = string;
 export type MapWrites = Map<KeyString, Buffer | null>;
 export type WriteSet = Map<string, MapWrites>;
+/** A write set only read from: what splitByDomain gives (it may share one empty map between callers). */
+export type ReadonlyWriteSet = ReadonlyMap<string, MapWrites>;
 
 export const PUBLIC_PREFIX = "public:";
 
@@ -17,13 +19,13 @@ export function keyString(key: Uint8Array): KeyString {
 }
 
 /** Shared by every split with nothing in a domain: read it, never add to it. */
-const NO_WRITES: WriteSet = new Map();
+const NO_WRITES: ReadonlyWriteSet = new Map();
 
 /**
- * Splits a write set into its public and private domains (each possibly empty; read them, do not
- * change them). Most transactions write one domain only: the write set itself is returned then.
+ * Splits a write set into its public and private domains (each possibly empty, and read-only: the
+ * empty one is shared). Most transactions write one domain only: the write set itself is returned then.
  */
-export function splitByDomain(writes: WriteSet): { publicWrites: WriteSet; privateWrites: WriteSet } {
+export function splitByDomain(writes: WriteSet): { publicWrites: ReadonlyWriteSet; privateWrites: ReadonlyWriteSet } {
   let publicMaps = 0;
   for (const name of writes.keys()) if (isPublicMap(name)) publicMaps++;
   if (publicMaps === writes.size) return { publicWrites: writes, privateWrites: NO_WRITES };
@@ -56,7 +58,7 @@ function nameBytes(name: string): Buffer {
 }
 
 /** Bytes encodeWriteSetInto will write. */
-export function writeSetBytes(writes: WriteSet): number {
+export function writeSetBytes(writes: ReadonlyWriteSet): number {
   let size = 4;
   for (const [name, mapWrites] of writes) {
     size += 2 + nameBytes(name).length + 4;
@@ -66,7 +68,7 @@ export function writeSetBytes(writes: WriteSet): number {
 }
 
 /** Encodes into `out` at `at` (which must have writeSetBytes(writes) bytes free); returns the end offset. */
-export function encodeWriteSetInto(writes: WriteSet, out: Buffer, at: number): number {
+export function encodeWriteSetInto(writes: ReadonlyWriteSet, out: Buffer, at: number): number {
   at = out.writeUInt32LE(writes.size, at);
   for (const [name, mapWrites] of writes) {
     const nameBuf = nameBytes(name);
@@ -87,7 +89,7 @@ export function encodeWriteSetInto(writes: WriteSet, out: Buffer, at: number): n
   return at;
 }
 
-export function encodeWriteSet(writes: WriteSet): Buffer {
+export function encodeWriteSet(writes: ReadonlyWriteSet): Buffer {
   const out = Buffer.allocUnsafe(writeSetBytes(writes));
   encodeWriteSetInto(writes, out, 0);
   return out;

@@ -20,7 +20,7 @@ interface QueuedWrite {
  * Writes waiting for a step at most; beyond that they are written at once, synchronously, so
  * a disk slower than the commit pipeline slows commits instead of filling memory.
  */
-const QUEUED_WRITES_MAX = 8;
+export const QUEUED_WRITES_MAX = 8;
 
 export class BackgroundWriter {
   private chain: Promise<void> = Promise.resolve();

@@ -15,7 +15,7 @@
 //     private write set (sealed: IV ‖ tag ‖ AES-256-GCM ciphertext)
 import { DIGEST_BYTES, sha256 } from "../crypto/hash.ts";
 import { seqNo, view as toView, type SeqNo, type View } from "../ids.ts";
-import { encodeWriteSetInto, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
+import { encodeWriteSetInto, writeSetBytes, type ReadonlyWriteSet } from "../kv/write-set.ts";
 
 export const FRAME_PREFIX_BYTES = 8 + DIGEST_BYTES;
 const FORMAT_VERSION = 1;
@@ -41,7 +41,7 @@ export interface EntryFields {
 
 /** What a new entry holds; the public write set is encoded straight into the frame. */
 export interface NewEntry extends Omit<EntryFields, "publicWriteSet"> {
-  publicWrites: WriteSet;
+  publicWrites: ReadonlyWriteSet;
 }
 
 export interface DecodedEntry extends EntryFields {
