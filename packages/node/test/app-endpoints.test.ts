@@ -77,8 +77,15 @@ export function probe(request) {
   if (name === "recursion") { const f = (n) => f(n + 1) + 1; return { body: f(0) }; }
   if (name === "allocate") { return { body: new ArrayBuffer(512 * 1024 * 1024).byteLength }; }
   if (name === "strings") { let s = "x"; for (;;) s += s; }
+  // Deep enough that Node's own stack runs out inside the engine (QuickJS's stack check does not see it).
+  if (name === "nesting") { let a = []; for (let i = 0; i < 200000; i++) a = [a]; return { body: JSON.stringify(a).length }; }
   if (name === "globals") return { body: [typeof process, typeof require, typeof globalThis.fs, typeof self, typeof window, typeof postMessage, typeof setTimeout, typeof fetch] };
   return { statusCode: 400 };
+}
+let calls = 0;
+export function countCalls() {
+  calls++;
+  return { body: calls };
 }
 export function dynamicImport() {
   let outcome = "pending";
@@ -126,6 +133,7 @@ const BUNDLE: Bundle = {
       "/not-object": { get: endpoint("notAnObject", "readonly") },
       "/throws": { get: endpoint("throws", "readonly") },
       "/probe/{name}": { get: endpoint("probe", "readonly") },
+      "/calls": { get: endpoint("countCalls", "readonly") },
       "/dynamic-import": { get: endpoint("dynamicImport", "readonly") },
       "/claims": { post: endpoint("claims") },
       "/utf8": { post: endpoint("utf8") },
@@ -328,6 +336,17 @@ describe("isolation of the app realm", () => {
       assert.deepEqual(next.json, { amount: 5 });
     });
   }
+
+  it("when the engine itself fails (Node's stack runs out inside it), the call gets a clean 500 and a fresh interpreter serves the next", async () => {
+    const before = (await client.get("/app/calls")).json as number;
+    assert.equal((await client.get("/app/calls")).json, before + 1, "one interpreter serves calls in turn: module state persists");
+    const reply = await client.get("/app/probe/nesting");
+    assert.equal(reply.status, 500);
+    assert.equal(reply.json.error.code, "InternalError");
+    // The failed engine was dropped: the next call runs in a new interpreter, its module state fresh.
+    assert.equal((await client.get("/app/calls")).json, 1);
+    assert.deepEqual((await client.get("/app/records/a")).json, { amount: 5 });
+  });
 
   it("dynamic import of a node: module fails inside the app", async () => {
     const reply = await client.get("/app/dynamic-import");

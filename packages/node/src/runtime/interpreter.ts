@@ -91,7 +91,6 @@ export class JsExecutionError extends Error {
 
 const PRELUDE = readFileSync(new URL("./guest/prelude.js", import.meta.url), "utf8");
 
-
 export class AppInterpreter {
   private readonly engine: Engine;
   private readonly vm: Vm;
