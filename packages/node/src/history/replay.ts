@@ -51,12 +51,17 @@ export function checkCommitEvidence(entry: DecodedEntry, secret: LedgerSecret): 
   }
 }
 
+/** An entry's encoded write sets: the public one, then the private one decrypted (if any). */
+function encodedWriteSets(entry: DecodedEntry, secret: LedgerSecret): Buffer[] {
+  if (entry.privateSealed.length === 0) return [entry.publicWriteSet];
+  return [entry.publicWriteSet, secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno))];
+}
+
 /** Decodes an entry's public and (decrypted) private writes into one write set. */
 export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet {
-  const writes = decodeWriteSet(entry.publicWriteSet);
-  if (entry.privateSealed.length > 0) {
-    const plain = secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno));
-    for (const [name, mapWrites] of decodeWriteSet(plain)) writes.set(name, mapWrites);
+  const writes: WriteSet = new Map();
+  for (const encoded of encodedWriteSets(entry, secret)) {
+    for (const [name, mapWrites] of decodeWriteSet(encoded)) writes.set(name, mapWrites);
   }
   return writes;
 }
@@ -95,9 +100,9 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
       // The first entry and every signature prove the secret is the ledger's (cheaper than every entry).
       if (entry.isSignature || entry.seqno === fromSeqno) checkCommitEvidence(entry, options.secret);
       verifier.add(entry);
-      const writes = entryWrites(entry, options.secret);
-      if (record.chunk.name === lastChunk) unsigned.push({ seqno: entry.seqno, writes });
-      else store.apply(writes, entry.seqno);
+      // Decoded in full now, so a malformed write set is reported even if no signature covers it.
+      if (record.chunk.name === lastChunk) unsigned.push({ seqno: entry.seqno, writes: entryWrites(entry, options.secret) });
+      else store.applyEncoded(encodedWriteSets(entry, options.secret), entry.seqno);
     } catch (error) {
       throw asCorruption(error, record, options.secret);
     }

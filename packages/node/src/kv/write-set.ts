@@ -73,7 +73,8 @@ export function encodeWriteSetInto(writes: ReadonlyWriteSet, out: Buffer, at: nu
   for (const [name, mapWrites] of writes) {
     const nameBuf = nameBytes(name);
     at = out.writeUInt16LE(nameBuf.length, at);
-    at += nameBuf.copy(out, at);
+    out.set(nameBuf, at);
+    at += nameBuf.length;
     at = out.writeUInt32LE(mapWrites.size, at);
     for (const [key, value] of mapWrites) {
       at = out.writeUInt32LE(key.length, at);
@@ -82,7 +83,8 @@ export function encodeWriteSetInto(writes: ReadonlyWriteSet, out: Buffer, at: nu
         at = out.writeUInt32LE(0, at);
       } else {
         at = out.writeUInt32LE(value.length + 1, at);
-        at += value.copy(out, at);
+        out.set(value, at);
+        at += value.length;
       }
     }
   }
@@ -97,22 +99,44 @@ export function encodeWriteSet(writes: ReadonlyWriteSet): Buffer {
 
 export { WriteSetFormatError };
 
-export function decodeWriteSet(bytes: Buffer): WriteSet {
-  const writes: WriteSet = new Map();
-  if (bytes.length === 0) return writes;
+/** What forEachEncodedWrite reports, in encoding order: each map, then its writes. */
+export interface EncodedWriteVisitor {
+  map(name: string): void;
+  write(key: KeyString, value: Buffer | null): void;
+}
+
+/**
+ * Walks an encoded write set without building one (replay applies writes straight
+ * to the store). Values are views into `bytes`. Throws WriteSetFormatError on
+ * malformed input, after visiting what precedes the fault.
+ */
+export function forEachEncodedWrite(bytes: Buffer, visitor: EncodedWriteVisitor): void {
+  if (bytes.length === 0) return;
   const reader = new ByteReader(bytes, "write set");
   const mapCount = reader.u32();
   for (let m = 0; m < mapCount; m++) {
-    const name = reader.text(reader.u16(), "utf8");
+    visitor.map(reader.text(reader.u16(), "utf8"));
     const writeCount = reader.u32();
-    const mapWrites: MapWrites = new Map();
     for (let w = 0; w < writeCount; w++) {
       const key = reader.text(reader.u32(), "latin1");
       const valueTag = reader.u32();
-      mapWrites.set(key, valueTag === 0 ? null : reader.bytes(valueTag - 1));
+      visitor.write(key, valueTag === 0 ? null : reader.bytes(valueTag - 1));
     }
-    writes.set(name, mapWrites);
   }
   reader.end();
+}
+
+export function decodeWriteSet(bytes: Buffer): WriteSet {
+  const writes: WriteSet = new Map();
+  let mapWrites: MapWrites | undefined;
+  forEachEncodedWrite(bytes, {
+    map(name) {
+      mapWrites = new Map();
+      writes.set(name, mapWrites);
+    },
+    write(key, value) {
+      mapWrites!.set(key, value);
+    },
+  });
   return writes;
 }
