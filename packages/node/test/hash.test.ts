@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { DIGEST_BYTES, sha256, sha256Into, sha256Pair } from "../src/crypto/hash.ts";
+import { DIGEST_BYTES, sha256, sha256Binary, sha256Into, sha256Pair } from "../src/crypto/hash.ts";
 
 const reference = (...parts: Uint8Array[]) => {
   const hash = createHash("sha256");
@@ -18,10 +18,11 @@ describe("sha256", () => {
     assert.equal(sha256("abc").toString("hex"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
 
-  it("sha256, sha256Pair and sha256Into agree with createHash on any bytes", () => {
+  it("sha256, sha256Binary, sha256Pair and sha256Into agree with createHash on any bytes", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), fc.uint8Array({ maxLength: 100 }), fc.nat(64), (a, b, offset) => {
         assert.deepEqual(sha256(a), reference(a));
+        assert.equal(sha256Binary(a), reference(a).toString("latin1"));
         assert.deepEqual(sha256Pair(a, b), reference(a, b));
         const target = Buffer.alloc(offset + DIGEST_BYTES + 8, 0xee);
         sha256Into(a, target, offset);

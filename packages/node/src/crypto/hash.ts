@@ -13,6 +13,11 @@ export function sha256(data: Uint8Array | string): Buffer {
   return Buffer.from(hash("sha256", data, "binary"), "latin1");
 }
 
+/** The digest as a binary (latin1) string: to compare with stored bytes without making a Buffer. */
+export function sha256Binary(data: Uint8Array | string): string {
+  return hash("sha256", data, "binary");
+}
+
 /** Writes the digest of `data` into `target` at `offset` (no allocation besides the digest string). */
 export function sha256Into(data: Uint8Array | string, target: Buffer, offset: number): void {
   target.write(hash("sha256", data, "binary"), offset, DIGEST_BYTES, "latin1");

@@ -13,7 +13,7 @@
 //     [32] claims digest                   only when FLAG_CLAIMS
 //     public write set (clear)
 //     private write set (sealed: IV ‖ tag ‖ AES-256-GCM ciphertext)
-import { DIGEST_BYTES, sha256, sha256Into } from "../crypto/hash.ts";
+import { DIGEST_BYTES, sha256, sha256Binary, sha256Into } from "../crypto/hash.ts";
 import { seqNo, view as toView, type SeqNo, type View } from "../ids.ts";
 import { encodeWriteSetInto, writeSetBytes, type ReadonlyWriteSet } from "../kv/write-set.ts";
 
@@ -129,42 +129,43 @@ export function frameLength(bytes: Buffer, at: number, entryBytesMax: number): n
   return FRAME_PREFIX_BYTES + entryBytes;
 }
 
-/** Holds the digest decodeFrame computes, to compare it with the stored one in place. */
-const computedDigest = Buffer.alloc(DIGEST_BYTES);
+/** Shared by every decoded entry with nothing private (most of them): one Buffer view fewer each. */
+const NO_PRIVATE_WRITES = Buffer.alloc(0);
 
-/** Decodes and checks one complete frame (digest, header, sizes). */
+/**
+ * Decodes and checks one complete frame (digest, header, sizes). Replay runs this
+ * on every entry, so it reads the header in place and makes only the views it
+ * returns (each costs about as much as a header check).
+ */
 export function decodeFrame(frame: Buffer): DecodedEntry {
-  const entry = frame.subarray(FRAME_PREFIX_BYTES);
-  sha256Into(entry, computedDigest, 0);
-  if (computedDigest.compare(frame, 8, FRAME_PREFIX_BYTES) !== 0) {
+  const e = FRAME_PREFIX_BYTES;
+  // Compared as binary strings: no Buffer for the computed digest.
+  if (sha256Binary(frame.subarray(e)) !== frame.toString("latin1", 8, e)) {
     throw new EntryFormatError("entry digest mismatch (entry bytes altered)");
   }
-  // Equal to the computed digest now: the stored copy serves without allocating another.
-  const writeSetDigest = frame.subarray(8, FRAME_PREFIX_BYTES);
-  if (entry[0] !== FORMAT_VERSION) throw new EntryFormatError(`unknown entry format ${entry[0]}`);
-  const flags = entry[1]!;
+  if (frame[e] !== FORMAT_VERSION) throw new EntryFormatError(`unknown entry format ${frame[e]}`);
+  const flags = frame[e + 1]!;
   if ((flags & ~KNOWN_FLAGS) !== 0) throw new EntryFormatError(`unknown entry flags ${flags}`);
-  const publicBytes = entry.readUInt32LE(4);
-  const privateBytes = entry.readUInt32LE(8);
+  const publicBytes = frame.readUInt32LE(e + 4);
+  const privateBytes = frame.readUInt32LE(e + 8);
   const hasClaims = (flags & FLAG_CLAIMS) !== 0;
   const headerBytes = FIXED_HEADER_BYTES + (hasClaims ? DIGEST_BYTES : 0);
-  if (headerBytes + publicBytes + privateBytes !== entry.length) {
+  if (e + headerBytes + publicBytes + privateBytes !== frame.length) {
     throw new EntryFormatError("entry section sizes do not add up to the entry length");
   }
-  let at = FIXED_HEADER_BYTES - DIGEST_BYTES;
-  const commitEvidenceDigest = entry.subarray(at, at + DIGEST_BYTES);
-  at += DIGEST_BYTES;
-  const claimsDigest = hasClaims ? entry.subarray(at, at + DIGEST_BYTES) : undefined;
-  at = headerBytes;
+  const evidenceAt = e + FIXED_HEADER_BYTES - DIGEST_BYTES;
+  const publicAt = e + headerBytes;
+  const privateAt = publicAt + publicBytes;
   return {
-    view: toView(readU64(entry, TX_ID_OFFSET)),
-    seqno: seqNo(readU64(entry, TX_ID_OFFSET + 8)),
+    view: toView(readU64(frame, e + TX_ID_OFFSET)),
+    seqno: seqNo(readU64(frame, e + TX_ID_OFFSET + 8)),
     isSignature: (flags & FLAG_SIGNATURE) !== 0,
-    commitEvidenceDigest,
-    claimsDigest,
-    publicWriteSet: entry.subarray(at, at + publicBytes),
-    privateSealed: entry.subarray(at + publicBytes, at + publicBytes + privateBytes),
-    writeSetDigest,
+    commitEvidenceDigest: frame.subarray(evidenceAt, evidenceAt + DIGEST_BYTES),
+    claimsDigest: hasClaims ? frame.subarray(evidenceAt + DIGEST_BYTES, evidenceAt + 2 * DIGEST_BYTES) : undefined,
+    publicWriteSet: frame.subarray(publicAt, privateAt),
+    privateSealed: privateBytes === 0 ? NO_PRIVATE_WRITES : frame.subarray(privateAt, frame.length),
+    // Equal to the computed digest: the stored copy serves.
+    writeSetDigest: frame.subarray(8, e),
     frameBytes: frame.length,
   };
 }
