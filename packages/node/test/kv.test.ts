@@ -140,6 +140,16 @@ describe("kv transactions", () => {
     assert.equal(tx.map("audit").size, 10);
   });
 
+  it("a key is its bytes, whether given as a Buffer, a Uint8Array or a view into a larger array", () => {
+    const store = new Store();
+    const backing = new Uint8Array([9, 9, 0, 255, 7, 9]);
+    commit(store, (tx) => tx.map("m").set(backing.subarray(2, 5), b("by view")));
+    const tx = store.begin();
+    assert.equal(tx.map("m").get(Buffer.from([0, 255, 7]))?.toString(), "by view");
+    assert.equal(tx.map("m").get(new Uint8Array([0, 255, 7]))?.toString(), "by view");
+    assert.equal(tx.map("m").has(new Uint8Array([9, 0, 255, 7])), false);
+  });
+
   it("values are copied: mutating the caller's buffer after set changes nothing", () => {
     const store = new Store();
     const value = b("original");

@@ -368,10 +368,13 @@ export class History {
       privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : EMPTY,
     };
     const frameBytes = frameBytesOf(entry);
-    const writeSetDigest = this.ledger.append(seqno, isSignature, frameBytes, (frame) => encodeFrameInto(entry, frame));
+    // The write-set digest is a view into the ledger's buffer, valid only during the callback: it goes into the leaf input there.
+    const leafInput = this.ledger.append(seqno, isSignature, frameBytes, (frame) =>
+      leafInputOf({ writeSetDigest: encodeFrameInto(entry, frame), commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }),
+    );
     this.ledgerBytesSinceSnapshot += frameBytes;
     this.store.apply(writes, seqno);
-    this.tree.appendLeafOf(leafInputOf({ writeSetDigest, commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }));
+    this.tree.appendLeafOf(leafInput);
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
     return { view: v, seqno };
   }
