@@ -311,6 +311,20 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     await assertRejected(dir, signature.file, signature.entry.seqno, /differs from the root of the entries before it/);
   });
 
+  test("a public write set made malformed, its entry digest recomputed, in a committed chunk: reported at that entry", async () => {
+    const { dir, ledgerDir } = copyNode("public-malformed");
+    // Replay applies committed chunks' write sets straight to the store: the format error must name this entry,
+    // before the next signature's root shows the alteration.
+    const frame = frameWhere(ledgerDir, (f) => f.file.endsWith(".committed") && f.entry.publicWriteSet.length > 0 && !f.entry.isSignature);
+    const path = join(ledgerDir, frame.file);
+    const bytes = readFileSync(path);
+    const publicAt = frame.offset + frame.length - frame.entry.privateSealed.length - frame.entry.publicWriteSet.length;
+    bytes.writeUInt32LE(0xffffffff, publicAt); // map count far past the bytes that follow
+    writeFileSync(path, bytes);
+    rehashFrame(path, frame);
+    await assertRejected(dir, frame.file, frame.entry.seqno, /malformed write set: write set truncated/);
+  });
+
   test("a flipped bit inside a private (encrypted) write set", async () => {
     const { dir, ledgerDir } = copyNode("private-bit");
     const frame = frameWhere(ledgerDir, (f) => f.entry.privateSealed.length > 0 && f.entry.seqno > 30);

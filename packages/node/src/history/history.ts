@@ -11,7 +11,7 @@ import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View 
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
-import { encodeFrameInto, frameBytesOf, leafInputOf, txIdBytes, type NewEntry } from "../ledger/entry.ts";
+import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
@@ -64,8 +64,6 @@ function readView(file: string | undefined): number {
   if (!Number.isSafeInteger(view) || view < 0) throw new Error(`${file} does not hold a view number`);
   return view;
 }
-
-const EMPTY = Buffer.alloc(0);
 
 export class History {
   private readonly ledger: Ledger;
@@ -365,7 +363,7 @@ export class History {
       commitEvidenceDigest: this.options.secret.commitEvidenceDigest(v, seqno),
       claimsDigest,
       publicWrites,
-      privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : EMPTY,
+      privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : NO_PRIVATE_WRITES,
     };
     const frameBytes = frameBytesOf(entry);
     // The write-set digest is a view into the ledger's buffer, valid only during the callback: it goes into the leaf input there.

@@ -129,8 +129,8 @@ export function frameLength(bytes: Buffer, at: number, entryBytesMax: number): n
   return FRAME_PREFIX_BYTES + entryBytes;
 }
 
-/** Shared by every decoded entry with nothing private (most of them): one Buffer view fewer each. */
-const NO_PRIVATE_WRITES = Buffer.alloc(0);
+/** The sealed private write set of an entry with nothing private: shared, so decoding one makes no view for it. */
+export const NO_PRIVATE_WRITES = Buffer.alloc(0);
 
 /**
  * Decodes and checks one complete frame (digest, header, sizes). Replay runs this
