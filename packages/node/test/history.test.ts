@@ -3,7 +3,7 @@
 // signatures, a restart starts a new view (lost Pending txs become Invalid),
 // receipts verify from memory and from ledger files, snapshots restart a node.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -186,6 +186,42 @@ describe("receipts", () => {
     await core.close();
     ({ core } = await start(dir, { merkleLeavesInMemory: 1 }));
     verifyReceipt(core.history.receipt(3), service);
+    await core.close();
+  });
+
+  it("rebuilt from ledger files refuse an altered entry: the receipt's own by its digest, a neighbour's by its block", async () => {
+    const dir = tempDir();
+    let { core } = await start(dir, { signatureIntervalTx: 100 });
+    for (let i = 0; i < 600; i++) write(core, i);
+    await core.close();
+    // Blocks of 256 leaves: with one leaf kept in memory, block 0 (seqnos 1-256) is evicted.
+    ({ core } = await start(dir, { merkleLeavesInMemory: 1 }));
+    const service = core.identity.serviceCertPem;
+    verifyReceipt(core.history.receipt(5), service);
+
+    const chunk = join(dir, "ledger", readdirSync(join(dir, "ledger")).find((name) => /^ledger_1(\D|$)/.test(name))!);
+    const frameAt = (seqno: number) => {
+      const bytes = readFileSync(chunk);
+      let at = 0;
+      for (let s = 1; s < seqno; s++) at += 40 + bytes.readUInt32LE(at);
+      return at;
+    };
+    const flip = (offset: number) => {
+      const fd = openSync(chunk, "r+");
+      const byte = Buffer.alloc(1);
+      readSync(fd, byte, 0, 1, offset);
+      byte[0]! ^= 0x01;
+      writeSync(fd, byte, 0, 1, offset);
+      closeSync(fd);
+    };
+    // The stored digest of seqno 7 is its leaf's first component: block 0 no longer hashes to the tree's.
+    flip(frameAt(7) + 8);
+    assert.throws(() => core.history.receipt(5), /do not match the Merkle tree/);
+    flip(frameAt(7) + 8);
+    verifyReceipt(core.history.receipt(5), service);
+    // A byte of seqno 5's own write set: its digest no longer matches.
+    flip(frameAt(6) - 1);
+    assert.throws(() => core.history.receipt(5), /entry digest mismatch/);
     await core.close();
   });
 

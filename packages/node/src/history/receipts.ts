@@ -4,7 +4,7 @@
 // transactions whose part of the tree was evicted.
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { lowerBound } from "../sorted.ts";
-import { leafOf, ZERO_DIGEST } from "../ledger/entry.ts";
+import { leafOfFrame, ZERO_DIGEST } from "../ledger/entry.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import type { BlockLoader, MerkleTree } from "../merkle/tree.ts";
@@ -38,12 +38,15 @@ function firstAtOrAfter(signatureSeqnos: readonly number[], seqno: number): numb
   return signatureSeqnos[lowerBound(signatureSeqnos, seqno, (s) => s)];
 }
 
-/** Rebuilds an evicted Merkle block's leaves from the ledger entries they hash. */
+/**
+ * Rebuilds an evicted Merkle block's leaves from the ledger entries they hash. The
+ * frames' own digests are not checked: the tree checks the rebuilt block.
+ */
 export function ledgerBlockLoader(ledger: Ledger, tree: MerkleTree): BlockLoader {
   const blockLeaves = 2 ** tree.blockLeavesLog2;
   return (block) => {
     const first = block * blockLeaves + 1;
-    return ledger.readEntries(first, first + blockLeaves - 1).map((entry) => leafOf(entry));
+    return ledger.readFrames(first, first + blockLeaves - 1).map(leafOfFrame);
   };
 }
 

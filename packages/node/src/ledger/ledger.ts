@@ -202,7 +202,15 @@ export class Ledger {
 
   /** Reads and decodes entries `first..last` (inclusive) from their chunk files. */
   readEntries(first: number, last: number): DecodedEntry[] {
-    const entries: DecodedEntry[] = [];
+    return this.readFrames(first, last).map(decodeFrame);
+  }
+
+  /**
+   * The frames of entries `first..last` (inclusive) as stored, unchecked: decodeFrame
+   * checks one, or the caller checks what it derives from them some other way.
+   */
+  readFrames(first: number, last: number): Buffer[] {
+    const frames: Buffer[] = [];
     let seqno = first;
     while (seqno <= last) {
       const chunk = this.chunkOf(seqno);
@@ -216,11 +224,11 @@ export class Ledger {
       for (let i = firstIndex; i <= lastIndex; i++) {
         const start = offsets[i]! - from;
         const end = (offsets[i + 1] ?? chunk.bytes) - from;
-        entries.push(decodeFrame(bytes.subarray(start, end)));
+        frames.push(bytes.subarray(start, end));
       }
       seqno = chunk.start + lastIndex + 1;
     }
-    return entries;
+    return frames;
   }
 
   private readChunkBytes(chunk: ChunkIndex, from: number, to: number): Buffer {
