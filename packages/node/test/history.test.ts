@@ -7,7 +7,10 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { sha256 } from "../src/crypto/hash.ts";
+import { readSignature } from "../src/history/signatures.ts";
 import { view as toView, seqNo } from "../src/ids.ts";
+import { decodeFrame } from "../src/ledger/entry.ts";
 import { verifyReceipt } from "../src/merkle/receipt.ts";
 import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
 
@@ -189,7 +192,7 @@ describe("receipts", () => {
     await core.close();
   });
 
-  it("rebuilt from ledger files refuse an altered entry: the receipt's own by its digest, a neighbour's by its block", async () => {
+  it("rebuilt from ledger files refuse altered entries: the receipt's own by its digest, a neighbour's by its block, the signed tree by the root", async () => {
     const dir = tempDir();
     let { core } = await start(dir, { signatureIntervalTx: 100 });
     for (let i = 0; i < 600; i++) write(core, i);
@@ -222,6 +225,22 @@ describe("receipts", () => {
     // A byte of seqno 5's own write set: its digest no longer matches.
     flip(frameAt(6) - 1);
     assert.throws(() => core.history.receipt(5), /entry digest mismatch/);
+    flip(frameAt(6) - 1);
+    // A signature's recorded tree (its peaks), altered with the entry digest recomputed: a receipt built
+    // from it would not lead to the signed root, so none is given. Seqno 210 (block 0) is signed at 303,
+    // whose own leaf is in block 1: only the root check can see this.
+    assert.ok(core.history.signatures.includes(303) && !core.history.signatures.some((s) => s > 210 && s < 303));
+    verifyReceipt(core.history.receipt(210), service);
+    const signature = frameAt(303);
+    const bytes = readFileSync(chunk);
+    const frame = bytes.subarray(signature, signature + 40 + bytes.readUInt32LE(signature));
+    const frontier = readSignature(decodeFrame(frame).publicWriteSet).treeFrontier!;
+    flip(signature + frame.indexOf(frontier) + frontier.length - 1);
+    const entry = readFileSync(chunk).subarray(signature + 40, signature + frame.length);
+    const fd = openSync(chunk, "r+");
+    writeSync(fd, sha256(entry), 0, 32, signature + 8);
+    closeSync(fd);
+    assert.throws(() => core.history.receipt(210), /does not lead to the root signed at seqno 303: the ledger files were altered/);
     await core.close();
   });
 

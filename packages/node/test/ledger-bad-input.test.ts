@@ -12,14 +12,15 @@ import { signDigest } from "../src/crypto/digest-signature.ts";
 import { fromHex, sha256 } from "../src/crypto/hash.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
 import { auditLedger } from "../src/history/audit.ts";
-import { readSignatureRecord, signatureWrites } from "../src/history/signatures.ts";
+import { readSignature, signatureWrites, TREE_MAP } from "../src/history/signatures.ts";
 import { readLedgerSecret } from "../src/identity.ts";
 import { seqNo, view } from "../src/ids.ts";
-import { encodeWriteSet } from "../src/kv/write-set.ts";
+import { encodeWriteSet, type WriteSet } from "../src/kv/write-set.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
 import { decodeFrame, encodeFrame, frameLength, FRAME_PREFIX_BYTES, txIdBytes, type DecodedEntry } from "../src/ledger/entry.ts";
 import { LedgerCorruptionError } from "../src/ledger/reader.ts";
 import { LEDGER_ENTRY_BYTES_MAX } from "../src/limits.ts";
+import { verifyReceipt } from "../src/merkle/receipt.ts";
 import { startNodeCore, type NodeCore } from "../src/node.ts";
 
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -106,6 +107,22 @@ function rehashFrame(path: string, frame: Frame): void {
   const entry = bytes.subarray(frame.offset + FRAME_PREFIX_BYTES, frame.offset + frame.length);
   sha256(entry).copy(bytes, frame.offset + 8);
   writeFileSync(path, bytes);
+}
+
+/** Replaces a signature entry with one of the same tx id writing `publicWrites` (its digest computed afresh). */
+function rewriteSignature(ledgerDir: string, signature: Frame, publicWrites: WriteSet): void {
+  const { frame } = encodeFrame({
+    view: view(signature.entry.view),
+    seqno: seqNo(signature.entry.seqno),
+    isSignature: true,
+    commitEvidenceDigest: signature.entry.commitEvidenceDigest,
+    claimsDigest: signature.entry.claimsDigest,
+    publicWrites,
+    privateSealed: Buffer.alloc(0),
+  });
+  const path = join(ledgerDir, signature.file);
+  const bytes = readFileSync(path);
+  writeFileSync(path, Buffer.concat([bytes.subarray(0, signature.offset), frame, bytes.subarray(signature.offset + signature.length)]));
 }
 
 /** Name and SHA-256 of every file in a directory: to show a rejected start changed nothing. */
@@ -311,6 +328,18 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     await assertRejected(dir, signature.file, signature.entry.seqno, /differs from the root of the entries before it/);
   });
 
+  test("a signature's recorded tree (public:ccf.internal.tree) altered, its entry digest recomputed: reported at that signature", async () => {
+    const { dir, ledgerDir } = copyNode("tree-rehashed");
+    // Not the last signature: an earlier one, whose own leaf the next signature covers too.
+    const frame = frameWhere(ledgerDir, (f) => f.entry.isSignature && f.entry.seqno > 20);
+    const { treeFrontier } = readSignature(frame.entry.publicWriteSet);
+    assert.ok(treeFrontier && treeFrontier.length > 8 + 32);
+    const path = join(ledgerDir, frame.file);
+    flipBit(path, readFileSync(path).indexOf(treeFrontier, frame.offset) + treeFrontier.length - 1);
+    rehashFrame(path, frame);
+    await assertRejected(dir, frame.file, frame.entry.seqno, /the tree recorded in public:ccf\.internal\.tree is not the tree of the entries before it/);
+  });
+
   test("a public write set made malformed, its entry digest recomputed, in a committed chunk: reported at that entry", async () => {
     const { dir, ledgerDir } = copyNode("public-malformed");
     // Replay applies committed chunks' write sets straight to the store: the format error must name this entry,
@@ -401,7 +430,8 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     const { dir, ledgerDir } = copyNode("unendorsed-signature");
     const signature = framesOf(ledgerDir).find((f) => f.entry.isSignature && f.entry.seqno > 20);
     assert.ok(signature);
-    const record = readSignatureRecord(signature.entry.publicWriteSet);
+    const { record, treeFrontier } = readSignature(signature.entry.publicWriteSet);
+    assert.ok(treeFrontier);
     // A well-formed node certificate, from another service.
     const rogueService = await createServiceIdentity();
     const rogueKey = generateP384KeyPair();
@@ -416,18 +446,7 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
       cert: rogueCert,
       sig: signDigest(rogueKey.privateKeyPem, fromHex(record.root)).toString("base64"),
     };
-    const { frame } = encodeFrame({
-      view: view(signature.entry.view),
-      seqno: seqNo(signature.entry.seqno),
-      isSignature: true,
-      commitEvidenceDigest: signature.entry.commitEvidenceDigest,
-      claimsDigest: signature.entry.claimsDigest,
-      publicWrites: signatureWrites(forged),
-      privateSealed: Buffer.alloc(0),
-    });
-    const path = join(ledgerDir, signature.file);
-    const bytes = readFileSync(path);
-    writeFileSync(path, Buffer.concat([bytes.subarray(0, signature.offset), frame, bytes.subarray(signature.offset + signature.length)]));
+    rewriteSignature(ledgerDir, signature, signatureWrites(forged, treeFrontier));
     await assertRejected(dir, signature.file, signature.entry.seqno, /not issued by the service certificate/);
   });
 
@@ -460,6 +479,26 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
 });
 
 describe("warnings, not failures", () => {
+  test("a signature without public:ccf.internal.tree, as written before signatures recorded their tree: accepted, and its receipts take their peaks from the tree itself", async () => {
+    const { dir, ledgerDir } = copyNode("no-tree");
+    const frames = framesOf(ledgerDir);
+    const signatures = frames.filter((f) => f.entry.isSignature);
+    const last = signatures.at(-1)!;
+    // The last one: no later signature covers its leaf, which the rewrite changes.
+    const writes = signatureWrites(readSignature(last.entry.publicWriteSet).record, Buffer.alloc(0));
+    writes.delete(TREE_MAP);
+    rewriteSignature(ledgerDir, last, writes);
+    assert.equal(readSignature(framesOf(ledgerDir).find((f) => f.entry.seqno === last.entry.seqno)!.entry.publicWriteSet).treeFrontier, undefined);
+    const core = await startNodeCore({ dir, log: quiet });
+    try {
+      const covered = frames.filter((f) => !f.entry.isSignature && f.entry.seqno > signatures.at(-2)!.entry.seqno && f.entry.seqno < last.entry.seqno);
+      assert.ok(covered.length > 0);
+      for (const { entry } of covered) verifyReceipt(core.history.receipt(entry.seqno), core.identity.serviceCertPem);
+    } finally {
+      await core.close();
+    }
+  });
+
   test("an unsigned entry and a torn tail after the last signature: verify exits 0 and warns; node start truncates them", async () => {
     const { dir, ledgerDir } = copyNode("unsigned-torn-tail");
     const secret = readLedgerSecret(join(dir, "ledger_secret"));

@@ -216,6 +216,37 @@ describe("MerkleTree", () => {
     );
   });
 
+  it("a frontier recorded at size k gives the same proofs after eviction, reading only the leaf's own block", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 150 }), blockLog2Arb, seedArb, fc.integer({ min: 0, max: 200 }), (n, log2, seed, point) => {
+        const leaves = makeLeaves(seed, n);
+        const ref = reference(leaves);
+        const tree = new MerkleTree({ blockLeavesLog2: log2 });
+        // What a signature after k transactions records: the frontier at size k.
+        const frontiers: Buffer[] = [];
+        for (const leaf of leaves) {
+          tree.append(leaf);
+          frontiers[tree.size] = tree.frontier();
+        }
+        tree.evictBlocksBefore(point);
+        const bs = 2 ** log2;
+        const evicted = (leaf: number) => leaf < tree.firstInMemoryLeaf;
+        for (let k = 1; k <= n; k++) {
+          const frontier = frontiers[k]!;
+          assert.equal(Number(frontier.readBigUInt64BE(0)), k);
+          for (let i = 0; i < k; i++) {
+            const loader = recordingLoader(leaves, log2);
+            assertSameProof(tree.proof(i, k, loader.load, frontier), ref.proof(i, k), `proof(${i}, ${k}) from the frontier`);
+            const own = evicted(i) ? [Math.floor(i / bs)] : [];
+            assert.ok(loader.calls.every((b) => own.includes(b)), `loader calls ${loader.calls} for leaf ${i}`);
+          }
+          if (k > 1) assert.throws(() => tree.proof(0, k, undefined, frontiers[k - 1]), /not the frontier of a Merkle tree of \d+ leaves/);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it("rejects a loader that returns the wrong leaves", () => {
     const leaves = makeLeaves(3, 20);
     const tree = buildTree(leaves, 2);

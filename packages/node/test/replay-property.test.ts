@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { createNodeCertificate, createServiceIdentity } from "../src/crypto/certs.ts";
 import { sha256 } from "../src/crypto/hash.ts";
 import { generateP384KeyPair, publicKeyPemOf } from "../src/crypto/keys.ts";
-import { SIGNATURES_MAP } from "../src/history/signatures.ts";
+import { SIGNATURES_MAP, TREE_MAP } from "../src/history/signatures.ts";
 import { SNAPSHOT_EVIDENCE_MAP } from "../src/history/snapshots.ts";
 import type { TxId } from "../src/ids.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../src/limits.ts";
@@ -313,6 +313,18 @@ class Harness {
     assert.equal(record.seqno, last);
     assert.equal(record.view, this.txs.get(last)?.id.view);
     assert.equal(record.root, this.signedRoots.get(last), "a signature signs the Merkle root of the transactions before it");
+    // public:ccf.internal.tree records the tree it signed: its size, and peaks whose right fold is that root.
+    const tree = h.store.mapState(TREE_MAP)?.entries;
+    assert.equal(tree?.size, 1);
+    const [frontier] = tree.values();
+    assert.ok(frontier);
+    assert.equal(frontier.version, last);
+    assert.equal(Number(frontier.value.readBigUInt64BE(0)), last - 1);
+    const peaks: Buffer[] = [];
+    for (let at = 8; at < frontier.value.length; at += 32) peaks.push(frontier.value.subarray(at, at + 32));
+    assert.equal(peaks.length, (last - 1).toString(2).replace(/0/g, "").length, "one peak per set bit of the tree size");
+    const folded = peaks.reduceRight((acc: Buffer | undefined, peak) => (acc === undefined ? peak : sha256(Buffer.concat([peak, acc]))), undefined);
+    assert.equal(folded?.toString("hex"), record.root);
   }
 
   private async crash(settle: "none" | "tick" | "durable"): Promise<void> {

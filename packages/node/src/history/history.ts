@@ -204,7 +204,7 @@ export class History {
       commit_seqno: this.committed,
       cert: this.options.signer.certPem,
     };
-    this.append(signatureWrites(record), undefined, true);
+    this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
     this.signatureSeqnos.push(seqno);
     this.txsSinceSignature = 0;
     this.timer?.unref();

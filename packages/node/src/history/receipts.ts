@@ -4,11 +4,12 @@
 // transactions whose part of the tree was evicted.
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { lowerBound } from "../sorted.ts";
-import { leafOfFrame, ZERO_DIGEST } from "../ledger/entry.ts";
+import { fromHex } from "../crypto/hash.ts";
+import { leafOf, leafOfFrame, ZERO_DIGEST } from "../ledger/entry.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Receipt } from "../merkle/receipt.ts";
-import type { BlockLoader, MerkleTree } from "../merkle/tree.ts";
-import { readSignatureRecord } from "./signatures.ts";
+import { verifyProof, type BlockLoader, type MerkleTree } from "../merkle/tree.ts";
+import { readSignature } from "./signatures.ts";
 
 export interface ReceiptSources {
   ledger: Ledger;
@@ -54,13 +55,17 @@ export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
   const { ledger, tree, secret } = sources;
   const signatureSeqno = signatureCovering(sources, seqno);
   if (signatureSeqno === undefined) throw new Error(`no signature covers seqno ${seqno}`);
-  const signature = readSignatureRecord(ledger.readEntry(signatureSeqno).publicWriteSet);
+  const { record: signature, treeFrontier } = readSignature(ledger.readEntry(signatureSeqno).publicWriteSet);
   const signed = { cert: signature.cert, node_id: signature.node, signature: signature.sig };
   if (signatureSeqno === seqno) return { ...signed, leaf: signature.root, proof: [] };
 
   const entry = ledger.readEntry(seqno);
-  // The signature at S signs the root of the tree over seqnos 1..S-1 (leaves 0..S-2).
-  const proof = tree.proof(seqno - 1, signatureSeqno - 1, ledgerBlockLoader(ledger, tree));
+  // The signature at S signs the root of the tree over seqnos 1..S-1 (leaves 0..S-2). Its recorded
+  // frontier gives the peaks, so only the entry's own block may need rebuilding from the ledger.
+  const proof = tree.proof(seqno - 1, signatureSeqno - 1, ledgerBlockLoader(ledger, tree), treeFrontier);
+  if (!verifyProof(leafOf(entry), proof).equals(fromHex(signature.root))) {
+    throw new Error(`the receipt built for seqno ${seqno} does not lead to the root signed at seqno ${signatureSeqno}: the ledger files were altered`);
+  }
   return {
     ...signed,
     proof: proof.map((step) => ("left" in step ? { left: step.left.toString("hex") } : { right: step.right.toString("hex") })),

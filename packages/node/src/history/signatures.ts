@@ -1,12 +1,15 @@
 // Signature transactions: every N transactions or T ms the node signs the
 // Merkle root of all earlier transactions and records it, as CCF does, in
-// public:ccf.internal.signatures. A transaction is committed once a durable
+// public:ccf.internal.signatures, with the tree it signed in
+// public:ccf.internal.tree. A transaction is committed once a durable
 // signature follows it.
 import { keyString, type WriteSet } from "../kv/write-set.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
 
 export const SIGNATURES_MAP = "public:ccf.internal.signatures";
-/** CCF keeps one value in this map, at a fixed key. */
+/** The signed tree's frontier (MerkleTree.frontier()): CCF's serialised Merkle tree. */
+export const TREE_MAP = "public:ccf.internal.tree";
+/** CCF keeps one value in each of these maps, at a fixed key. */
 const SIGNATURE_KEY = keyString(Buffer.alloc(8));
 
 /** The value CCF writes: the root of the tree over seqnos 1..seqno-1, and who signed it. */
@@ -23,21 +26,31 @@ export interface SignatureRecord {
   cert: string;
 }
 
-export function signatureWrites(record: SignatureRecord): WriteSet {
+export function signatureWrites(record: SignatureRecord, treeFrontier: Buffer): WriteSet {
   const value = Buffer.from(JSON.stringify(record));
-  return new Map([[SIGNATURES_MAP, new Map([[SIGNATURE_KEY, value]])]]);
+  return new Map([
+    [SIGNATURES_MAP, new Map([[SIGNATURE_KEY, value]])],
+    [TREE_MAP, new Map([[SIGNATURE_KEY, treeFrontier]])],
+  ]);
 }
 
 export class SignatureFormatError extends Error {}
 
-/** The signature record in a signature entry's public write set. */
-export function readSignatureRecord(publicWriteSet: Buffer): SignatureRecord {
-  let value: Buffer | null | undefined;
+export interface SignatureEntry {
+  record: SignatureRecord;
+  /** The frontier of the signed tree; undefined in ledgers written before signatures recorded it. */
+  treeFrontier: Buffer | undefined;
+}
+
+/** The signature record and signed tree in a signature entry's public write set. */
+export function readSignature(publicWriteSet: Buffer): SignatureEntry {
+  let writes: WriteSet;
   try {
-    value = decodeWriteSet(publicWriteSet).get(SIGNATURES_MAP)?.get(SIGNATURE_KEY);
+    writes = decodeWriteSet(publicWriteSet);
   } catch (error) {
     throw new SignatureFormatError(`signature entry has a malformed write set: ${(error as Error).message}`);
   }
+  const value = writes.get(SIGNATURES_MAP)?.get(SIGNATURE_KEY);
   if (!value) throw new SignatureFormatError(`signature entry does not write ${SIGNATURES_MAP}`);
   let record: unknown;
   try {
@@ -46,7 +59,7 @@ export function readSignatureRecord(publicWriteSet: Buffer): SignatureRecord {
     throw new SignatureFormatError("signature record is not JSON");
   }
   if (!isSignatureRecord(record)) throw new SignatureFormatError("signature record lacks required fields");
-  return record;
+  return { record, treeFrontier: writes.get(TREE_MAP)?.get(SIGNATURE_KEY) ?? undefined };
 }
 
 function isSignatureRecord(value: unknown): value is SignatureRecord {

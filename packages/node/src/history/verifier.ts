@@ -7,7 +7,7 @@ import { isCertIssuedBy } from "../crypto/certs.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
 import { leafInputOf, type DecodedEntry } from "../ledger/entry.ts";
 import { MerkleTree } from "../merkle/tree.ts";
-import { readSignatureRecord, SignatureFormatError, type SignatureRecord } from "./signatures.ts";
+import { readSignature, SignatureFormatError, TREE_MAP, type SignatureEntry, type SignatureRecord } from "./signatures.ts";
 
 export class VerificationError extends Error {
   constructor(
@@ -48,13 +48,14 @@ export class LedgerVerifier {
   }
 
   private checkSignature(entry: DecodedEntry): SignatureRecord {
-    let record: SignatureRecord;
+    let signature: SignatureEntry;
     try {
-      record = readSignatureRecord(entry.publicWriteSet);
+      signature = readSignature(entry.publicWriteSet);
     } catch (error) {
       if (error instanceof SignatureFormatError) throw new VerificationError(entry.seqno, error.message);
       throw error;
     }
+    const { record, treeFrontier } = signature;
     if (record.seqno !== entry.seqno || record.view !== entry.view) {
       throw new VerificationError(entry.seqno, `signature record names tx ${record.view}.${record.seqno}, not its own`);
     }
@@ -62,6 +63,10 @@ export class LedgerVerifier {
     const root = this.tree.root();
     if (record.root !== root.toString("hex")) {
       throw new VerificationError(entry.seqno, `signed root ${record.root.slice(0, 16)}… differs from the root of the entries before it ${root.toString("hex").slice(0, 16)}… (an earlier entry was altered)`);
+    }
+    // Receipts take their peaks from it (and check the result against the signed root): a bad one is reported here first.
+    if (treeFrontier !== undefined && !treeFrontier.equals(this.tree.frontier())) {
+      throw new VerificationError(entry.seqno, `the tree recorded in ${TREE_MAP} is not the tree of the entries before it`);
     }
     if (!verifyDigestSignature(record.cert, fromHex(record.root), Buffer.from(record.sig, "base64"))) {
       throw new VerificationError(entry.seqno, "signature over the Merkle root does not verify with the signing node's certificate");

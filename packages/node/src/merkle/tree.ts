@@ -25,6 +25,8 @@ const BLOCK_LEAVES_LOG2_MAX = 30;
 const SNAPSHOT_MAGIC = Buffer.from("CMT1", "ascii");
 /** magic(4) ‖ blockLeavesLog2(1) ‖ size(u64 BE) ‖ firstLeaf(u64 BE) */
 const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.length + 1 + 8 + 8;
+/** A frontier: size(u64 BE) ‖ the hash of each peak, largest first. */
+const FRONTIER_HEADER_BYTES = 8;
 
 /**
  * One level's complete node hashes, packed into fixed-size chunks. Chunks can be
@@ -104,8 +106,8 @@ class HashStore {
 /** A complete node of the tree over the first n leaves' right-fold decomposition. */
 type Peak = { level: number; index: number; start: number };
 
-/** Per-call cache of evicted blocks rebuilt from the loader, so each is loaded once. */
-type Lookup = { loadBlock: BlockLoader | undefined; loaded: Map<number, Buffer[][]> };
+/** Per-call sources of nodes: evicted blocks rebuilt from the loader (each loaded once), and known peak hashes. */
+type Lookup = { loadBlock: BlockLoader | undefined; loaded: Map<number, Buffer[][]>; peakHashes?: Buffer | undefined };
 
 export class MerkleTree {
   readonly blockLeavesLog2: number;
@@ -166,12 +168,30 @@ export class MerkleTree {
     return this.foldPeaks(this.peaks(treeSize), 0, lookup);
   }
 
-  /** Receipt path for leafIndex in the tree of the first treeSize leaves, ordered leaf → root. */
-  proof(leafIndex: number, treeSize: number, loadBlock?: BlockLoader): ProofStep[] {
+  /**
+   * The tree as a signature transaction records it (CCF's public:ccf.internal.tree;
+   * CCF's own bytes are merklecpp's): its size and the hashes of its peaks, from
+   * which its root and every proof's steps outside the leaf's own peak follow.
+   */
+  frontier(): Buffer {
+    const peaks = this.peaks(this.leafCount);
+    const out = Buffer.allocUnsafe(FRONTIER_HEADER_BYTES + peaks.length * DIGEST_BYTES);
+    out.writeBigUInt64BE(BigInt(this.leafCount), 0);
+    peaks.forEach((peak, p) => out.set(this.store(peak.level).view(peak.index), FRONTIER_HEADER_BYTES + p * DIGEST_BYTES));
+    return out;
+  }
+
+  /**
+   * Receipt path for leafIndex in the tree of the first treeSize leaves, ordered
+   * leaf → root. With that tree's frontier (as recorded by its signature), the
+   * other peaks come from it rather than from evicted blocks; the caller then
+   * checks the path against the signed root, since nothing here can.
+   */
+  proof(leafIndex: number, treeSize: number, loadBlock?: BlockLoader, frontier?: Buffer): ProofStep[] {
     checkInteger("treeSize", treeSize, 1, this.leafCount);
     checkInteger("leafIndex", leafIndex, 0, treeSize - 1);
-    const lookup: Lookup = { loadBlock, loaded: new Map() };
     const peaks = this.peaks(treeSize);
+    const lookup: Lookup = { loadBlock, loaded: new Map(), peakHashes: frontier && peakHashesOf(frontier, treeSize, peaks.length) };
     const k = peaks.findIndex((p) => leafIndex < p.start + 2 ** p.level);
     const own = peaks[k];
     if (own === undefined) throw new Error("internal: leaf not under any peak");
@@ -185,11 +205,7 @@ export class MerkleTree {
     }
     // Smaller peaks to the right fold into one right sibling; larger ones are left siblings.
     if (k + 1 < peaks.length) steps.push({ right: this.foldPeaks(peaks, k + 1, lookup) });
-    for (let p = k - 1; p >= 0; p--) {
-      const peak = peaks[p];
-      if (peak === undefined) throw new Error("internal: missing peak");
-      steps.push({ left: Buffer.from(this.node(peak.level, peak.index, lookup)) });
-    }
+    for (let p = k - 1; p >= 0; p--) steps.push({ left: Buffer.from(this.peakNode(peaks, p, lookup)) });
     return steps;
   }
 
@@ -345,13 +361,19 @@ export class MerkleTree {
   private foldPeaks(peaks: Peak[], from: number, lookup: Lookup): Buffer {
     let acc: Buffer | undefined;
     for (let p = peaks.length - 1; p >= from; p--) {
-      const peak = peaks[p];
-      if (peak === undefined) throw new Error("internal: missing peak");
-      const node = this.node(peak.level, peak.index, lookup);
+      const node = this.peakNode(peaks, p, lookup);
       acc = acc === undefined ? Buffer.from(node) : sha256Pair(node, acc);
     }
     if (acc === undefined) throw new Error("internal: no peaks to fold");
     return acc;
+  }
+
+  /** Peak p's hash: from the given frontier if any, else as any other node. */
+  private peakNode(peaks: Peak[], p: number, lookup: Lookup): Buffer {
+    if (lookup.peakHashes) return lookup.peakHashes.subarray(p * DIGEST_BYTES, (p + 1) * DIGEST_BYTES);
+    const peak = peaks[p];
+    if (peak === undefined) throw new Error("internal: missing peak");
+    return this.node(peak.level, peak.index, lookup);
   }
 
   /** A stored complete node, or one rebuilt from the loader if its block is evicted. */
@@ -417,6 +439,15 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
   }
+}
+
+/** The peak hashes of a frontier() of a tree of treeSize leaves; throws if it is not one. */
+function peakHashesOf(frontier: Buffer, treeSize: number, peakCount: number): Buffer {
+  const expected = FRONTIER_HEADER_BYTES + peakCount * DIGEST_BYTES;
+  if (frontier.length !== expected || readSafeU64(frontier, 0) !== treeSize) {
+    throw new Error(`not the frontier of a Merkle tree of ${treeSize} leaves (${frontier.length} bytes, expected ${expected})`);
+  }
+  return frontier.subarray(FRONTIER_HEADER_BYTES);
 }
 
 function readSafeU64(bytes: Buffer, offset: number): number | undefined {
