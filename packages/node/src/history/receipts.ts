@@ -1,7 +1,8 @@
 // Builds CCF receipts for committed transactions. Leaf components come from the
 // ledger entry (re-read from its chunk file), the proof from the Merkle tree:
-// from memory for recent transactions, rebuilt from the ledger files for
-// transactions whose part of the tree was evicted.
+// from memory for recent transactions; for those whose part of the tree was
+// evicted, their own block is rebuilt from the ledger files and the other peaks
+// come from the tree their signature recorded.
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { lowerBound } from "../sorted.ts";
 import { fromHex } from "../crypto/hash.ts";

@@ -368,7 +368,7 @@ export class MerkleTree {
     return acc;
   }
 
-  /** Peak p's hash: from the given frontier if any, else as any other node. */
+  /** Peak p's hash: from the given frontier if there is one, else looked up like every other node. */
   private peakNode(peaks: Peak[], p: number, lookup: Lookup): Buffer {
     if (lookup.peakHashes) return lookup.peakHashes.subarray(p * DIGEST_BYTES, (p + 1) * DIGEST_BYTES);
     const peak = peaks[p];
