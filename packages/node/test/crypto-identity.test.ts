@@ -289,9 +289,17 @@ describe("digest signatures (receipt root signing)", () => {
       .export({ type: "spki", format: "pem" })
       .toString();
     assert.equal(verifyDigestSignature(p256, digest, signature), false);
+    // The same keys through the preimage (OpenSSL's path).
+    const preimage = Buffer.from("root to tamper with");
+    assert.equal(verifyDigestSignature(node.publicKeyPem, digest, signature, preimage), true);
+    for (const pem of [other.publicKeyPem, service.certPem, "not a pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", p256]) {
+      assert.equal(verifyDigestSignature(pem, digest, signature, preimage), false);
+    }
+    assert.equal(verifyDigestSignature(node.publicKeyPem, digest, randomBytes(signature.length), preimage), false);
+    assert.equal(verifyDigestSignature(node.publicKeyPem, digest, new Uint8Array(0), preimage), false);
   });
 
-  test("a key verified repeatedly (the first 8 times without, then with precomputed point tables) answers exactly as @noble/curves' own verify", () => {
+  test("with and without the digest's preimage (OpenSSL, @noble/curves) it answers exactly as @noble/curves' own verify", () => {
     const keys = generateP384KeyPair();
     const point = p384.Point.fromBytes(
       new Uint8Array(Buffer.concat([Buffer.from([4]), ...["x", "y"].map((c) => Buffer.from((createPublicKey(keys.publicKeyPem).export({ format: "jwk" }) as Record<string, string>)[c]!, "base64url"))])),
@@ -317,32 +325,58 @@ describe("digest signatures (receipt root signing)", () => {
     };
     const n = p384.Point.Fn.ORDER;
     const nodeKey = createPrivateKey(keys.privateKeyPem);
-    const cases: Array<[Uint8Array, Uint8Array]> = [];
+    // [preimage, signature]: the digest is the preimage's SHA-256.
+    const cases: Array<[Buffer, Uint8Array]> = [];
     for (let i = 0; i < 12; i++) {
-      const digest = sha256(`root ${i}`);
-      const good = signDigest(keys.privateKeyPem, digest);
+      const root = Buffer.from(`root ${i}`);
+      const digest = sha256(root);
+      const good = signDigest(keys.privateKeyPem, digest, i % 2 === 0 ? root : undefined);
       const openssl = sign("sha256", Buffer.from(`m${i}`), nodeKey);
       const { r, s } = p384.Signature.fromBytes(good, "der");
       cases.push(
-        [digest, good],
-        [sha256(Buffer.from(`m${i}`)), openssl],
-        [flipBit(digest, i), good],
-        [digest, flipBit(good, 8 + i)],
-        [digest, der(r, n - s)], // the high-S twin of a valid signature: valid too
-        [digest, der(r, 0n)],
-        [digest, der(0n, s)],
-        [digest, der(r + n, s)],
+        [root, good],
+        [Buffer.from(`m${i}`), openssl],
+        [Buffer.from(`root ${i + 1}`), good],
+        [root, flipBit(good, 8 + i)],
+        [root, der(r, n - s)], // the high-S twin of a valid signature: valid too
+        [root, der(r, 0n)],
+        [root, der(0n, s)],
+        [root, der(r + n, s)],
+        [root, Buffer.concat([good, Buffer.from([0])])], // a trailing byte after the DER sequence
       );
     }
-    const answers = cases.map(([digest, sig]) => verifyDigestSignature(keys.publicKeyPem, digest, sig));
-    assert.deepEqual(answers, cases.map(([digest, sig]) => reference(digest, sig)));
-    assert.ok(answers.filter(Boolean).length >= 36, "valid signatures (own, OpenSSL's, high-S twins) verify");
+    const expected = cases.map(([preimage, sig]) => reference(sha256(preimage), sig));
+    const withPreimage = cases.map(([preimage, sig]) => verifyDigestSignature(keys.publicKeyPem, sha256(preimage), sig, preimage));
+    const withoutPreimage = cases.map(([preimage, sig]) => verifyDigestSignature(keys.publicKeyPem, sha256(preimage), sig));
+    assert.deepEqual(withPreimage, expected);
+    assert.deepEqual(withoutPreimage, expected);
+    assert.ok(expected.filter(Boolean).length >= 36, "valid signatures (own, OpenSSL's, high-S twins) verify");
   });
 
   test("signDigest refuses a digest that is not 32 bytes and a non-P-384 key", () => {
     assert.throws(() => signDigest(node.privateKeyPem, new Uint8Array(31)));
     assert.throws(() => signDigest(node.privateKeyPem, new Uint8Array(48)));
     assert.throws(() => signDigest(generateP256Pem(), sha256("x")));
+    assert.throws(() => signDigest(generateP256Pem(), sha256("x"), Buffer.from("x")));
+  });
+
+  test("a preimage that does not hash to the digest is the caller's mistake: both functions throw", () => {
+    const digest = sha256("root");
+    const signature = signDigest(node.privateKeyPem, digest);
+    assert.throws(() => signDigest(node.privateKeyPem, digest, Buffer.from("not the root")), /preimage does not hash to the digest/);
+    assert.throws(() => verifyDigestSignature(node.publicKeyPem, digest, signature, Buffer.from("not the root")), /preimage does not hash to the digest/);
+  });
+
+  test("a signature made through the preimage (OpenSSL) verifies with openssl pkeyutl over the raw digest, the cert PEM, and without the preimage", () => {
+    for (let i = 0; i < 4; i++) {
+      const preimage = Buffer.concat([sha256(`left ${i}`), sha256(`right ${i}`)]);
+      const digest = sha256(preimage);
+      const signature = signDigest(node.privateKeyPem, digest, preimage);
+      assert.equal(opensslVerifiesDigest(node.publicKeyPem, digest, signature), true);
+      assert.equal(verifyDigestSignature(nodeCertPem, digest, signature, preimage), true);
+      assert.equal(verifyDigestSignature(node.publicKeyPem, digest, signature), true);
+      assert.equal(verifyDigestSignature(service.certPem, digest, signature, preimage), false);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { sha256, sha256Pair } from "../src/crypto/hash.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../src/limits.ts";
-import { MerkleTree, verifyProof, type BlockLoader, type ProofStep } from "../src/merkle/tree.ts";
+import { foldProof, MerkleTree, verifyProof, type BlockLoader, type ProofStep } from "../src/merkle/tree.ts";
 
 function makeLeaves(seed: number, count: number, from = 0): Buffer[] {
   return Array.from({ length: count }, (_, i) => sha256(`leaf ${seed} ${from + i}`));
@@ -245,6 +245,42 @@ describe("MerkleTree", () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it("rootPreimage is the root's two children (SHA-256 gives the root), with blocks evicted as the node evicts them; none for one leaf", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), blockLog2Arb, seedArb, (n, log2, seed) => {
+        const leaves = makeLeaves(seed, n);
+        const ref = reference(leaves);
+        const tree = new MerkleTree({ blockLeavesLog2: log2 });
+        for (const leaf of leaves) {
+          tree.append(leaf);
+          // As a node with one leaf kept in memory: everything but the last block is evicted.
+          tree.evictBlocksBefore(tree.size - 1);
+          const preimage = tree.rootPreimage();
+          if (tree.size === 1) {
+            assert.equal(preimage, undefined);
+            continue;
+          }
+          const k = split(tree.size);
+          assertSameHash(preimage, Buffer.concat([ref.rootAt(k), reference(leaves.slice(k)).rootAt(tree.size - k)]), `rootPreimage at ${tree.size}`);
+          assertSameHash(sha256(preimage!), tree.root(), `SHA-256 of rootPreimage at ${tree.size}`);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it("foldProof gives verifyProof's root and the input of its last hash", () => {
+    const leaves = makeLeaves(11, 37);
+    const tree = buildTree(leaves, 2);
+    for (let i = 0; i < leaves.length; i++) {
+      const proof = tree.proof(i, leaves.length);
+      const { root, lastInput } = foldProof(leaves[i]!, proof);
+      assertSameHash(root, tree.root());
+      assertSameHash(sha256(lastInput!), root);
+    }
+    assert.deepEqual(foldProof(leaves[0]!, []), { root: leaves[0], lastInput: undefined });
   });
 
   it("rejects a loader that returns the wrong leaves", () => {

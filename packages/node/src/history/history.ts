@@ -199,7 +199,7 @@ export class History {
       seqno,
       node: this.options.signer.nodeId,
       root: root.toString("hex"),
-      sig: signDigest(this.options.signer.privateKeyPem, root).toString("base64"),
+      sig: signDigest(this.options.signer.privateKeyPem, root, this.tree.rootPreimage()).toString("base64"),
       commit_view: this.lastCommitted.view,
       commit_seqno: this.committed,
       cert: this.options.signer.certPem,

@@ -2,7 +2,6 @@
 // the entries and, at every signature transaction, checks that the signed root
 // is the tree's root and that the signature verifies with a node certificate
 // the service endorsed. Shared by replay (node start) and the offline audit.
-import { fromHex } from "../crypto/hash.ts";
 import { isCertIssuedBy } from "../crypto/certs.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
 import { leafInputOf, type DecodedEntry } from "../ledger/entry.ts";
@@ -68,7 +67,7 @@ export class LedgerVerifier {
     if (treeFrontier !== undefined && !treeFrontier.equals(this.tree.frontier())) {
       throw new VerificationError(entry.seqno, `the tree recorded in ${TREE_MAP} is not the tree of the entries before it`);
     }
-    if (!verifyDigestSignature(record.cert, fromHex(record.root), Buffer.from(record.sig, "base64"))) {
+    if (!verifyDigestSignature(record.cert, root, Buffer.from(record.sig, "base64"), this.tree.rootPreimage())) {
       throw new VerificationError(entry.seqno, "signature over the Merkle root does not verify with the signing node's certificate");
     }
     this.checkEndorsed(entry.seqno, record.cert);

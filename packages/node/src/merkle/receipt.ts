@@ -3,7 +3,7 @@
 import { DIGEST_BYTES, fromHex, sha256 } from "../crypto/hash.ts";
 import { isCertIssuedBy } from "../crypto/certs.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
-import { verifyProof, type ProofStep } from "./tree.ts";
+import { foldProof, type ProofStep } from "./tree.ts";
 
 export type ReceiptProofStep = { left: string } | { right: string };
 
@@ -30,21 +30,25 @@ const COMMIT_EVIDENCE = /^ce:\d+\.\d+:[0-9a-f]{64}$/;
 
 /** The leaf a receipt claims: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest). */
 export function receiptLeaf(receipt: Receipt): Buffer {
+  return claimedLeaf(receipt).leaf;
+}
+
+/** The claimed leaf, and what it hashes (undefined for a receipt that carries its leaf: a signature's). */
+function claimedLeaf(receipt: Receipt): { leaf: Buffer; input: Buffer | undefined } {
   const components = receipt.leaf_components;
   if (!components) {
     if (typeof receipt.leaf !== "string") throw new ReceiptError("receipt has neither leaf_components nor leaf");
-    return hexDigest(receipt.leaf, "leaf");
+    return { leaf: hexDigest(receipt.leaf, "leaf"), input: undefined };
   }
   if (typeof components.commit_evidence !== "string" || !COMMIT_EVIDENCE.test(components.commit_evidence)) {
     throw new ReceiptError("commit_evidence is not of the form ce:<view>.<seqno>:<64 hex>");
   }
-  return sha256(
-    Buffer.concat([
-      hexDigest(components.write_set_digest, "write_set_digest"),
-      sha256(components.commit_evidence),
-      hexDigest(components.claims_digest, "claims_digest"),
-    ]),
-  );
+  const input = Buffer.concat([
+    hexDigest(components.write_set_digest, "write_set_digest"),
+    sha256(components.commit_evidence),
+    hexDigest(components.claims_digest, "claims_digest"),
+  ]);
+  return { leaf: sha256(input), input };
 }
 
 /**
@@ -63,12 +67,14 @@ export function verifyReceipt(receipt: Receipt, serviceCertPem: string): Buffer 
     if ("right" in step && !("left" in step)) return { right: hexDigest(step.right, `proof[${i}].right`) };
     throw new ReceiptError(`proof step ${i} must have exactly one of left/right`);
   });
-  const root = verifyProof(receiptLeaf(receipt), steps);
+  const { leaf, input } = claimedLeaf(receipt);
+  const { root, lastInput } = foldProof(leaf, steps);
   if (typeof receipt.signature !== "string" || typeof receipt.cert !== "string") {
     throw new ReceiptError("receipt lacks signature or cert");
   }
   const signature = Buffer.from(receipt.signature, "base64");
-  if (!verifyDigestSignature(receipt.cert, root, signature)) {
+  // The root's own input (the last proof step, or the leaf's components) lets OpenSSL check the signature.
+  if (!verifyDigestSignature(receipt.cert, root, signature, lastInput ?? input)) {
     throw new ReceiptError("signature over the Merkle root does not verify with the receipt's node certificate");
   }
   if (!isEndorsedByService(receipt.cert, receipt.service_endorsements ?? [], serviceCertPem)) {

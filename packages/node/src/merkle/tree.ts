@@ -9,7 +9,7 @@
 // and proofs only read stored complete nodes: O(log n), no range rehashing.
 // Levels below blockLeavesLog2 are evictable in whole blocks of 2^blockLeavesLog2
 // leaves; levels at or above it cost 1/2^blockLeavesLog2 of the leaves and stay.
-import { DIGEST_BYTES, sha256Into, sha256Pair } from "../crypto/hash.ts";
+import { DIGEST_BYTES, sha256, sha256Into, sha256Pair } from "../crypto/hash.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../limits.ts";
 
 export type ProofStep = { left: Buffer } | { right: Buffer };
@@ -166,6 +166,24 @@ export class MerkleTree {
     checkInteger("treeSize", treeSize, 1, this.leafCount);
     const lookup: Lookup = { loadBlock, loaded: new Map() };
     return this.foldPeaks(this.peaks(treeSize), 0, lookup);
+  }
+
+  /**
+   * The input whose SHA-256 is root(): the concatenation of the root's two
+   * children. Undefined for a tree of one leaf, whose root is that leaf (the
+   * tree does not keep leaf inputs). Lets node:crypto sign and verify the root.
+   */
+  rootPreimage(): Buffer | undefined {
+    const peaks = this.peaks(this.leafCount);
+    const [top] = peaks;
+    if (top === undefined || (peaks.length === 1 && top.level === 0)) return undefined;
+    const lookup: Lookup = { loadBlock: undefined, loaded: new Map() };
+    // The root folds the peaks (largest first), or, for one complete subtree, is its top node.
+    const [left, right] =
+      peaks.length > 1
+        ? [this.node(top.level, top.index, lookup), this.foldPeaks(peaks, 1, lookup)]
+        : [this.node(top.level - 1, 0, lookup), this.node(top.level - 1, 1, lookup)];
+    return Buffer.concat([left, right]);
   }
 
   /**
@@ -430,9 +448,18 @@ export class MerkleTree {
 
 /** Folds receipt steps (leaf → root) over a leaf and returns the resulting root. */
 export function verifyProof(leaf: Uint8Array, proof: ProofStep[]): Buffer {
-  let cur: Buffer = Buffer.from(leaf);
-  for (const step of proof) cur = "left" in step ? sha256Pair(step.left, cur) : sha256Pair(cur, step.right);
-  return cur;
+  return foldProof(leaf, proof).root;
+}
+
+/** verifyProof's root, and the input of its last hash (undefined for an empty proof, whose root is the leaf). */
+export function foldProof(leaf: Uint8Array, proof: ProofStep[]): { root: Buffer; lastInput: Buffer | undefined } {
+  let root: Buffer = Buffer.from(leaf);
+  let lastInput: Buffer | undefined;
+  for (const step of proof) {
+    lastInput = "left" in step ? Buffer.concat([step.left, root]) : Buffer.concat([root, step.right]);
+    root = sha256(lastInput);
+  }
+  return { root, lastInput };
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
