@@ -11,8 +11,8 @@
 // verification here, and no per-key setup). Without one (a one-leaf tree, a
 // receipt that carries only the signed root), the raw ECDSA operation comes
 // from @noble/curves with `prehash: false` (~5 ms; ~1.2 ms once a key has
-// been used often, see below). Both accept high-S
-// signatures, as OpenSSL-produced signatures are not normalised.
+// been used often, see below). Both accept high-S signatures, as
+// OpenSSL-produced signatures are not normalised.
 import { X509Certificate, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { p384 } from "@noble/curves/nist.js";
 import { DIGEST_BYTES, sha256 } from "./hash.ts";

@@ -191,7 +191,7 @@ export function leafOf(entry: LeafParts): Buffer {
 
 /**
  * The Merkle leaf of a frame as stored, read from its header without checking the
- * entry digest (half the cost of decodeFrame): for rebuilding an evicted block of
+ * entry digest (no hash of the whole entry): for rebuilding an evicted block of
  * the tree, which the tree checks against the block hash it kept, so an altered
  * frame fails there instead.
  */
