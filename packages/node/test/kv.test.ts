@@ -236,4 +236,15 @@ describe("write sets", () => {
     assert.throws(() => store.applyEncoded([bytes.subarray(0, bytes.length - 1)], seqNo(1)), WriteSetFormatError);
     assert.throws(() => new Store().applyEncoded([bytes], seqNo(2)), /cannot apply seqno 2/);
   });
+
+  it("a write set naming one map twice is malformed, for both decoders (no merge on one path, replace on the other)", () => {
+    const once = encodeWriteSet(new Map([["m", new Map([["k", b("v")]])]]));
+    const mapPart = once.subarray(4); // everything after the map count
+    const twice = Buffer.concat([Buffer.from([2, 0, 0, 0]), mapPart, mapPart]);
+    assert.throws(() => decodeWriteSet(twice), /names map "m" twice/);
+    assert.throws(() => new Store().applyEncoded([twice], seqNo(1)), /names map "m" twice/);
+    // Two distinct maps are fine.
+    const two = encodeWriteSet(new Map([["m", new Map([["k", b("v")]])], ["n", new Map([["k", b("w")]])]]));
+    assert.deepEqual([...decodeWriteSet(two).keys()], ["m", "n"]);
+  });
 });

@@ -116,8 +116,16 @@ export function forEachEncodedWrite(bytes: Buffer, visitor: EncodedWriteVisitor)
   if (bytes.length === 0) return;
   const reader = new ByteReader(bytes, "write set");
   const mapCount = reader.u32();
+  // A map named twice would be merged by a visitor that applies writes and replaced by one that
+  // builds a WriteSet: the encoder never writes one, so it is malformed. (Most entries name one map.)
+  const names = mapCount > 1 ? new Set<string>() : undefined;
   for (let m = 0; m < mapCount; m++) {
-    visitor.map(reader.text(reader.u16(), "utf8"));
+    const name = reader.text(reader.u16(), "utf8");
+    if (names) {
+      if (names.has(name)) throw new WriteSetFormatError(`write set names map ${JSON.stringify(name)} twice`);
+      names.add(name);
+    }
+    visitor.map(name);
     const writeCount = reader.u32();
     for (let w = 0; w < writeCount; w++) {
       const key = reader.text(reader.u32(), "latin1");
