@@ -4,6 +4,7 @@
 // later change to these tables is a transaction too.
 import { certId } from "./crypto/keys.ts";
 import type { Tx } from "./kv/tx.ts";
+import { RECENT_COSE_PROPOSALS_WINDOW } from "./limits.ts";
 import { SENTINEL_KEY, Tables, idKey } from "./tables.ts";
 
 export interface InitialMember {
@@ -37,7 +38,7 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
   tx.map(Tables.serviceInfo).set(SENTINEL_KEY, json({ cert: options.serviceCertPem, status: "Opening", recovery_count: 0, service_data: options.serviceData ?? null }));
   tx.map(Tables.serviceConfig).set(
     SENTINEL_KEY,
-    json({ recovery_threshold: options.recoveryThreshold ?? 1, consensus: "CFT", maximum_node_certificate_validity_days: 365, recent_cose_proposals_window_size: 100 }),
+    json({ recovery_threshold: options.recoveryThreshold ?? 1, consensus: "CFT", maximum_node_certificate_validity_days: 365, recent_cose_proposals_window_size: RECENT_COSE_PROPOSALS_WINDOW }),
   );
   tx.map(Tables.nodesInfo).set(
     idKey(options.nodeId),

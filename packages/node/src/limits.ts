@@ -41,3 +41,5 @@ export const HISTORICAL_RETRY_AFTER_S = 3;
 export const HISTORICAL_CACHE_ENTRIES = 1000;
 /** Time allowed to compile and evaluate an app's modules on first use (a 1 MB bundle compiles in well under 1 s). */
 export const JS_MODULE_LOAD_TIME_MS = 10_000;
+/** CCF's recent_cose_proposals_window_size default: proposals kept for replay protection (set_service_configuration changes it, 1..10000). */
+export const RECENT_COSE_PROPOSALS_WINDOW = 100;

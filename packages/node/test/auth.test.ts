@@ -4,7 +4,7 @@
 // member_cose_sign1 / no_auth / all_of, first passing policy wins, and the 401
 // InvalidAuthenticationInfo "Invalid authentication credentials." with one
 // {auth_policy, code, message} detail per policy and the last policy's
-// www-authenticate challenge. Unparseable COSE bodies are 500 as in CCF.
+// www-authenticate challenge. Unparseable COSE bodies are refused (401) like bad signatures, as in CCF.
 // Real keys, certificates, a real Store written through Tx, real JWTs (jose).
 import assert from "node:assert/strict";
 import { generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from "node:crypto";
@@ -13,6 +13,7 @@ import { before, describe, it } from "node:test";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { Encoder, Tag } from "cbor-x";
+import fc from "fast-check";
 import { SignJWT } from "jose";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { signCoseSign1 } from "../src/crypto/cose.ts";
@@ -22,6 +23,7 @@ import { authenticate, DuplicatePolicyError, UnknownAuthPolicyError, type AuthRe
 import { seqNo } from "../src/ids.ts";
 import { Store } from "../src/kv/store.ts";
 import { idKey, Tables } from "../src/tables.ts";
+import { malformedCose } from "./helpers/malformed-cose.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
 const DAY = 24 * 60 * 60;
@@ -130,10 +132,9 @@ function assert401(error: CcfError, details: Array<[string, string | RegExp]>, c
   assert.deepEqual(error.headers, challenge === undefined ? undefined : { "www-authenticate": challenge });
 }
 
-function assert500(error: CcfError, message: RegExp): void {
-  assert.equal(error.status, 500);
-  assert.equal(error.code, "InternalError");
-  assert.match(error.message, message);
+/** The 401 for a COSE body `policy` cannot parse: the detail names the parse failure. */
+function assertUnparseable(error: CcfError, policy: string, message: RegExp): void {
+  assert401(error, [[policy, message]], COSE_CHALLENGE);
 }
 
 before(async () => {
@@ -394,23 +395,45 @@ describe("user_cose_sign1 and member_cose_sign1", () => {
     assert401(refusal(["user_cose_sign1"], coseRequest(ps256)), [["user_cose_sign1", "Unsupported algorithm: -37"]], COSE_CHALLENGE);
   });
 
-  it("answers 500 InternalError, as CCF, to bodies it cannot parse", () => {
-    const good = userEnvelope();
-    assert500(refusal(["user_cose_sign1"], coseRequest(Buffer.from('{"not":"cose"}'))), /^Failed to decode COSE_Sign1/);
-    assert500(refusal(["user_cose_sign1"], coseRequest(good.subarray(0, good.length - 5))), /^Failed to decode COSE_Sign1/);
-    assert500(refusal(["user_cose_sign1"], coseRequest(good.subarray(1))), /^COSE_Sign1 is not tagged$/);
-    assert500(refusal(["user_cose_sign1"], coseRequest(Buffer.concat([Buffer.from([0xd8, 0x62]), good.subarray(1)]))), /tag 98/);
-    const noKid = signCoseSign1({ privateKeyPem: user.privateKeyPem, headers: {}, payload: "x" });
-    assert500(refusal(["user_cose_sign1"], coseRequest(noKid)), /^Missing kid in protected header$/);
-    const textKid = encoder.encode(new Tag([encoder.encode(new Map<unknown, unknown>([[1, -35], [4, user.id]])), new Map(), Buffer.from("x"), Buffer.alloc(96)], 18));
-    assert500(refusal(["user_cose_sign1"], coseRequest(textKid)), /^Failed to decode protected header/);
-    assert500(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.type": "proposal" }, member))), /^Missing created_at in protected header$/);
-    assert500(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.created_at": -1 }, member))), /^Header parameter created_at must be positive$/);
-    assert500(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.created_at": "now" }, member))), /^Failed to decode protected header/);
+  it("refuses an algorithm other than the one of the signer's curve, even with a valid signature", () => {
+    // ES256 (SHA-256) signed with the P-384 key: a real signature, but CCF fixes the algorithm by the key.
+    const es256OverP384 = signCoseSign1({ privateKeyPem: user.privateKeyPem, alg: -7, kid: user.id, headers: {}, payload: "x" });
+    assert401(refusal(["user_cose_sign1"], coseRequest(es256OverP384)), [["user_cose_sign1", "Algorithm -7 does not match the signer's key (expected -35)"]], COSE_CHALLENGE);
+    const es384OverP256 = signCoseSign1({ privateKeyPem: user256.privateKeyPem, alg: -35, kid: user256.id, headers: {}, payload: "x" });
+    assert401(refusal(["user_cose_sign1"], coseRequest(es384OverP256)), [["user_cose_sign1", "Algorithm -35 does not match the signer's key (expected -7)"]], COSE_CHALLENGE);
   });
 
-  it("stops at an unparseable body: later policies are not tried", () => {
-    assert500(refusal(["user_cose_sign1", "no_auth"], coseRequest(Buffer.from("junk"))), /^Failed to decode COSE_Sign1/);
+  it("refuses bodies it cannot parse with 401, naming the parse failure, as CCF", () => {
+    const good = userEnvelope();
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(Buffer.from('{"not":"cose"}'))), "user_cose_sign1", /^Failed to decode COSE_Sign1/);
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(good.subarray(0, good.length - 5))), "user_cose_sign1", /^Failed to decode COSE_Sign1/);
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(good.subarray(1))), "user_cose_sign1", /^COSE_Sign1 is not tagged$/);
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(Buffer.concat([Buffer.from([0xd8, 0x62]), good.subarray(1)]))), "user_cose_sign1", /tag 98/);
+    const noKid = signCoseSign1({ privateKeyPem: user.privateKeyPem, headers: {}, payload: "x" });
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(noKid)), "user_cose_sign1", /^Missing kid in protected header$/);
+    const textKid = encoder.encode(new Tag([encoder.encode(new Map<unknown, unknown>([[1, -35], [4, user.id]])), new Map(), Buffer.from("x"), Buffer.alloc(96)], 18));
+    assertUnparseable(refusal(["user_cose_sign1"], coseRequest(textKid)), "user_cose_sign1", /^Failed to decode protected header/);
+    assertUnparseable(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.type": "proposal" }, member))), "member_cose_sign1", /^Missing created_at in protected header$/);
+    assertUnparseable(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.created_at": -1 }, member))), "member_cose_sign1", /^Header parameter created_at must be positive$/);
+    assertUnparseable(refusal(["member_cose_sign1"], coseRequest(userEnvelope({ "ccf.gov.msg.created_at": "now" }, member))), "member_cose_sign1", /^Failed to decode protected header/);
+  });
+
+  it("answers every malformed body with 401, never another error (fuzzed)", () => {
+    const good = userEnvelope(govHeaders, member);
+    fc.assert(
+      fc.property(malformedCose(good), (body) => {
+        for (const policy of ["member_cose_sign1", "user_cose_sign1"] as const) {
+          const error = refusal([policy], coseRequest(body));
+          assert.equal(error.status, 401, error.message);
+          assert.equal(error.code, "InvalidAuthenticationInfo");
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("goes on to the next policy after an unparseable body, as after any refusal", () => {
+    assert.equal(auth(["user_cose_sign1", "no_auth"], coseRequest(Buffer.from("junk")))?.policy, "no_auth");
   });
 });
 

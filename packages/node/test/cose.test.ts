@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { Decoder, Encoder, Tag } from "cbor-x";
+import fc from "fast-check";
 import {
   CoseAlg,
   CoseError,
@@ -17,6 +18,7 @@ import {
 } from "../src/crypto/cose.ts";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { certId, generateP384KeyPair } from "../src/crypto/keys.ts";
+import { malformedCose } from "./helpers/malformed-cose.ts";
 
 const encoder = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false, variableMapSize: true });
 const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
@@ -158,6 +160,14 @@ describe("verifyCoseSign1 rejects", () => {
     assert.equal(verifyCoseSign1(decoded, rsaPublic), false);
   });
 
+  it("an algorithm that is not the one of the key's curve, though the signature is valid for it", () => {
+    const es256OverP384 = decodeCoseSign1(signCoseSign1({ privateKeyPem: keys.privateKeyPem, alg: CoseAlg.ES256, headers: {}, payload: "x" }));
+    assert.equal(verifyCoseSign1(es256OverP384, keys.publicKeyPem), false);
+    const p256 = ecKeyPair("prime256v1");
+    const es512OverP256 = decodeCoseSign1(signCoseSign1({ privateKeyPem: p256.privateKeyPem, alg: CoseAlg.ES512, headers: {}, payload: "x" }));
+    assert.equal(verifyCoseSign1(es512OverP256, p256.publicKeyPem), false);
+  });
+
   it("a signature of the wrong length, and a DER-encoded signature", () => {
     const decoded = decodeCoseSign1(signCoseSign1({ privateKeyPem: keys.privateKeyPem, headers: {}, payload: "x" }));
     assert.equal(verifyCoseSign1({ ...decoded, signature: decoded.signature.subarray(1) }, keys.publicKeyPem), false);
@@ -197,6 +207,19 @@ describe("decodeCoseSign1", () => {
     ["signature as an integer", /signature is not a byte string/, encoder.encode(new Tag([parts[0], parts[1], parts[2], 7], 18))],
     ["a header label that is a byte string", /neither an integer nor a text string/, encoder.encode(new Tag([encoder.encode(new Map([[Buffer.from("x"), 1]])), ...parts.slice(1)], 18))],
   ];
+  it("throws nothing but CoseError on malformed input (fuzzed: truncations, flips, wrong types, huge lengths)", () => {
+    fc.assert(
+      fc.property(malformedCose(good), (bytes) => {
+        try {
+          decodeCoseSign1(bytes);
+        } catch (error) {
+          assert.ok(error instanceof CoseError, `${String(error)} for ${bytes.toString("hex")}`);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   for (const [what, message, bytes] of malformed) {
     it(`throws CoseError for ${what}`, () => {
       assert.throws(() => decodeCoseSign1(bytes), (error) => error instanceof CoseError && message.test(error.message));

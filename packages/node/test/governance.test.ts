@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { defaultConstitution } from "@confide/governance";
+import fc from "fast-check";
 import { SignJWT } from "jose";
 import { auditLedger } from "../src/history/audit.ts";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
@@ -21,6 +22,7 @@ import { BYTECODE_VERSION } from "../src/runtime/engine.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { ACCEPT, GovMember, REJECT } from "./helpers/gov-member.ts";
 import { HttpsClient, type ClientIdentity, type Reply } from "./helpers/https-client.ts";
+import { malformedCose } from "./helpers/malformed-cose.ts";
 import { dataVersions } from "./helpers/store-versions.ts";
 
 const appBundle = (greeting: string): Bundle => ({
@@ -265,31 +267,67 @@ describe("bad governance requests: a clear CCF error and no state change", () =>
     await unchanged(() => create(envelope(members[0]!, "proposal", {}, stranger.keyPem)), 401, "InvalidAuthenticationInfo", /Failed to validate COSE Sign1/);
     await unchanged(() => create(envelope(stranger, "proposal")), 401, "InvalidAuthenticationInfo", /Signer is not a known member/);
     await unchanged(() => create(envelope(members[0]!, "ballot")), 401, "InvalidAuthenticationInfo", /expected ccf.gov.msg.type to be proposal/);
-    await unchanged(() => create(envelope(members[0]!, "proposal", { "ccf.gov.msg.created_at": undefined })), 500, "InternalError", /created_at/);
-    await unchanged(() => create(Buffer.from("not cbor at all")), 500, "InternalError", /COSE_Sign1/);
+    await unchanged(() => create(envelope(members[0]!, "proposal", { "ccf.gov.msg.created_at": undefined })), 401, "InvalidAuthenticationInfo", /Missing created_at/);
+    await unchanged(() => create(Buffer.from("not cbor at all")), 401, "InvalidAuthenticationInfo", /Failed to decode COSE_Sign1/);
+    await unchanged(() => create(Buffer.from("d284deadbeef00ff", "hex")), 401, "InvalidAuthenticationInfo", /Failed to decode COSE_Sign1/);
     await unchanged(() => client.post("/gov/members/proposals:create?api-version=2024-07-01", envelope(members[0]!, "proposal"), { "content-type": "application/json" }), 401, "InvalidAuthenticationInfo");
     await unchanged(() => client.post("/gov/members/proposals:create?api-version=1999-01-01", envelope(members[0]!, "proposal"), { "content-type": "application/cose" }), 400, "UnsupportedApiVersionValue");
   });
 
-  it("a replayed or stale proposal", async () => {
+  it("malformed COSE bodies (fuzzed): each a 401, nothing stored", async () => {
+    const create = (body: Buffer) => GovMember.post(client, "/gov/members/proposals:create", body);
+    await fc.assert(
+      fc.asyncProperty(malformedCose(members[0]!.sign("proposal", { actions: setUser() })), (body) => unchanged(() => create(body), 401, "InvalidAuthenticationInfo")),
+      { numRuns: 150 },
+    );
+  });
+
+  it("a replayed or stale proposal: CCF's window of recent proposals, its median and its size", async () => {
+    const RECENT = "public:ccf.gov.cose_recent_proposals";
+    const recentKeys = () => {
+      const keys: string[] = [];
+      node.core.history.store.beginReadOnly().map(RECENT).forEach((_, key) => keys.push(key.toString("utf8")));
+      return keys.sort();
+    };
+    const clearWindow = node.core.history.begin(); // the earlier tests' proposals would move the median
+    clearWindow.map(RECENT).clear();
+    node.core.history.commit(clearWindow);
     const envelope = members[0]!.sign("proposal", { actions: setUser() });
     const first = await GovMember.post(client, "/gov/members/proposals:create", envelope);
     assert.equal(first.status, 200);
     await unchanged(() => GovMember.post(client, "/gov/members/proposals:create", envelope), 400, "ProposalReplay");
-    // With a window of 2 recent proposals, one created before both of them is too old.
-    const tx = node.core.history.begin();
-    const config = JSON.parse(tx.map(Tables.serviceConfig).get(SENTINEL_KEY)!.toString("utf8")) as Record<string, unknown>;
-    tx.map(Tables.serviceConfig).set(SENTINEL_KEY, Buffer.from(JSON.stringify({ ...config, recent_cose_proposals_window_size: 2 })));
-    node.core.history.commit(tx);
+
+    // Several proposals seen: one signed a day ago is older than the median of the window, so refused.
     const now = Math.floor(Date.now() / 1000);
-    for (const createdAt of [now + 1, now + 2]) {
+    for (const createdAt of [now + 1, now + 2, now + 3]) {
       const reply = await members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": createdAt });
       assert.equal(reply.status, 200, reply.text);
     }
-    await unchanged(() => members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": now - 3600 }), 400, "ProposalCreatedTooLongAgo");
+    const median = recentKeys()[Math.floor(recentKeys().length / 2)]!.split(":")[0]!;
+    assert.equal(median, String(now + 2));
+    await unchanged(
+      () => members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": now - 86_400 }),
+      400,
+      "ProposalCreatedTooLongAgo",
+      new RegExp(`created_at must be greater than ${median}`),
+    );
+    // Older than the median but newer than the oldest kept: still too old, as in CCF.
+    await unchanged(() => members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": now + 1 }), 400, "ProposalCreatedTooLongAgo");
+    assert.equal((await members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": now + 2 })).status, 200);
+
+    // The window keeps recent_cose_proposals_window_size keys, the newest ones.
+    const resize = await members[0]!.propose(client, [{ name: "set_service_configuration", args: { recent_cose_proposals_window_size: 2 } }], { "ccf.gov.msg.created_at": now + 4 });
+    assert.equal(resize.status, 200, resize.text);
+    let state = resize.json.proposalState as string;
+    for (const voter of members) if (state === "Open") state = (await voter.vote(client, resize.json.proposalId)).json.proposalState;
+    assert.equal(state, "Accepted");
+    assert.equal((await members[0]!.propose(client, setUser(), { "ccf.gov.msg.created_at": now + 5 })).status, 200);
+    assert.deepEqual(recentKeys().map((key) => key.split(":")[0]), [String(now + 4), String(now + 5)]);
+
     const restore = node.core.history.begin();
-    restore.map(Tables.serviceConfig).set(SENTINEL_KEY, Buffer.from(JSON.stringify(config)));
-    restore.map("public:ccf.gov.cose_recent_proposals").clear();
+    const config = JSON.parse(restore.map(Tables.serviceConfig).get(SENTINEL_KEY)!.toString("utf8")) as Record<string, unknown>;
+    restore.map(Tables.serviceConfig).set(SENTINEL_KEY, Buffer.from(JSON.stringify({ ...config, recent_cose_proposals_window_size: 100 })));
+    restore.map(RECENT).clear();
     node.core.history.commit(restore);
   });
 

@@ -167,16 +167,23 @@ function publicKeyOf(publicKeyOrCertPem: string): KeyObject {
   return key;
 }
 
+/** The ECDSA algorithm a key's curve fixes (RFC 9053 §2.1: ES256 is P-256, ES384 P-384, ES512 P-521), undefined for other keys. */
+export function coseAlgOfKey(publicKeyOrCertPem: string): number | undefined {
+  const key = publicKeyOf(publicKeyOrCertPem);
+  const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
+  return curve === undefined ? undefined : ALG_OF_CURVE.get(curve);
+}
+
 /**
  * Whether the signature verifies with the given public key (SPKI PEM) or the
- * key of the given certificate (PEM). False for non-ECDSA algorithms and for
- * signatures of the wrong shape.
+ * key of the given certificate (PEM). False for non-ECDSA algorithms, for an
+ * algorithm that is not the one of the key's curve (as CCF: an ES256 header
+ * over a P-384 key is refused), and for signatures of the wrong shape.
  */
 export function verifyCoseSign1(decoded: CoseSign1, publicKeyOrCertPem: string): boolean {
   const alg = decoded.protectedHeaders.get(HeaderLabel.alg);
-  if (!isEcdsaAlg(alg)) return false;
+  if (!isEcdsaAlg(alg) || coseAlgOfKey(publicKeyOrCertPem) !== alg) return false;
   const key = publicKeyOf(publicKeyOrCertPem);
-  if (key.asymmetricKeyType !== "ec") return false;
   const signed = coseSign1ToBeSigned(decoded.protectedBytes, decoded.payload);
   try {
     return verify(HASH_OF_ALG.get(alg)!, signed, { key, dsaEncoding: "ieee-p1363" }, decoded.signature);

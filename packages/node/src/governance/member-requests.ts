@@ -8,6 +8,7 @@ import { decodeCoseSign1 } from "../crypto/cose.ts";
 import { CcfError, ErrorCode } from "../errors.ts";
 import { authenticate, type Caller } from "../http/auth/policies.ts";
 import type { HttpRequest } from "../http/message.ts";
+import { RECENT_COSE_PROPOSALS_WINDOW } from "../limits.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables, idKey } from "../tables.ts";
 
@@ -23,7 +24,6 @@ export interface MemberRequest {
 
 const COSE_HISTORY = "public:ccf.gov.cose_history";
 const RECENT_PROPOSALS = "public:ccf.gov.cose_recent_proposals";
-const DEFAULT_RECENT_WINDOW = 100;
 const CHALLENGE = 'COSE-SIGN1 realm="Signed request access"';
 
 function unauthorized(message: string): CcfError {
@@ -64,13 +64,16 @@ export function memberRequest(
 }
 
 /**
- * CCF's replay protection for proposals: the last N (created_at, signature)
- * pairs are kept; the same pair again is a replay, and a created_at older than
- * all of a full window is too old to accept.
+ * CCF's replay protection for proposals (proposals.h
+ * validate_proposal_submission_time): the window keeps the latest
+ * "<created_at>:<sha256(signature)>" keys. The same key again is a replay; a
+ * created_at older than the median key's is too old; after recording, the
+ * oldest keys are trimmed so that the window keeps its size.
  */
 export function recordRecentProposal(tx: Tx, createdAt: number, signature: Buffer, proposalId: string): void {
   if (createdAt > 9_999_999_999) throw new CcfError(400, "InvalidCreatedAt", "Header parameter created_at is too large (more than 10 digits)");
-  const key = `${String(createdAt).padStart(10, "0")}:${createHash("sha256").update(signature).digest("hex")}`;
+  const createdAtKey = String(createdAt).padStart(10, "0");
+  const key = `${createdAtKey}:${createHash("sha256").update(signature).digest("hex")}`;
   const recent = tx.map(RECENT_PROPOSALS);
   const existing = recent.get(Buffer.from(key));
   if (existing !== undefined) {
@@ -79,22 +82,20 @@ export function recordRecentProposal(tx: Tx, createdAt: number, signature: Buffe
   const keys: string[] = [];
   recent.forEach((_, k) => keys.push(k.toString("utf8")));
   keys.sort();
-  const window = recentWindowSize(tx);
-  if (keys.length >= window && key < keys[0]!) {
-    throw new CcfError(
-      400,
-      "ProposalCreatedTooLongAgo",
-      `Proposal created too long ago, created_at must be greater than ${Number(keys[0]!.split(":")[0])}`,
-    );
+  if (keys.length > 0) {
+    // Both are 10-digit strings, so text order is time order.
+    const medianCreatedAt = keys[Math.floor(keys.length / 2)]!.split(":")[0]!;
+    if (createdAtKey < medianCreatedAt) {
+      throw new CcfError(400, "ProposalCreatedTooLongAgo", `Proposal created too long ago, created_at must be greater than ${medianCreatedAt}`);
+    }
   }
   recent.set(Buffer.from(key), Buffer.from(proposalId));
-  keys.push(key);
-  keys.sort();
-  while (keys.length > window) recent.delete(Buffer.from(keys.shift()!));
+  const excess = keys.length + 1 - recentWindowSize(tx);
+  for (const old of keys.slice(0, Math.max(0, excess))) recent.delete(Buffer.from(old));
 }
 
 function recentWindowSize(tx: Tx): number {
   const config = tx.map(Tables.serviceConfig).get(SENTINEL_KEY);
   const size = config === undefined ? undefined : (JSON.parse(config.toString("utf8")) as { recent_cose_proposals_window_size?: number }).recent_cose_proposals_window_size;
-  return typeof size === "number" && size > 0 ? size : DEFAULT_RECENT_WINDOW;
+  return typeof size === "number" && size > 0 ? size : RECENT_COSE_PROPOSALS_WINDOW;
 }

@@ -6,11 +6,10 @@
 //  - member_cose_sign1: governance headers, `ccf.gov.msg.created_at` (int >= 0)
 //    required, `ccf.gov.msg.type` and `ccf.gov.msg.proposal_id` (tstr) optional.
 //    Governance checks the type and the member's status on the caller.
-// An envelope CCF cannot parse makes its policy throw, which CCF's frontend
-// answers with 500 InternalError and the parser's message, trying no further
-// policy; a CcfError reproduces that.
-import { CoseError, decodeCoseSign1, HeaderLabel, isEcdsaAlg, verifyCoseSign1, type CoseSign1 } from "../../crypto/cose.ts";
-import { CcfError, ErrorCode } from "../../errors.ts";
+// An envelope that cannot be parsed (not CBOR, wrong shape or header types)
+// is refused like a bad signature, naming the parse failure: CCF's policies
+// catch their COSE decode errors and answer 401 InvalidAuthenticationInfo.
+import { coseAlgOfKey, CoseError, decodeCoseSign1, HeaderLabel, isEcdsaAlg, verifyCoseSign1, type CoseSign1 } from "../../crypto/cose.ts";
 import { principalCaller, registeredCertPem, type PrincipalKind } from "./principals.ts";
 import { refuse, type AuthContext, type Policy, type PolicyResult } from "./types.ts";
 
@@ -27,19 +26,14 @@ export const UserHeader = { msgType: "ccf.msg.type", createdAt: "ccf.msg.created
 /** The protected header values CCF parses, as plain data: alg, kid, and the CCF message headers present. */
 export type CoseProtectedHeader = { alg: number; kid: string } & Record<string, string | number>;
 
-function undecodable(message: string): CcfError {
-  return new CcfError(500, ErrorCode.InternalError, message);
-}
-
 function decodeEnvelope(body: Buffer): CoseSign1 {
   let envelope: CoseSign1;
   try {
     envelope = decodeCoseSign1(body);
   } catch (error) {
-    if (error instanceof CoseError) throw undecodable(`Failed to decode COSE_Sign1: ${error.message}`);
-    throw error;
+    throw new CoseError(`Failed to decode COSE_Sign1: ${(error as Error).message}`);
   }
-  if (!envelope.tagged) throw undecodable("COSE_Sign1 is not tagged");
+  if (!envelope.tagged) throw new CoseError("COSE_Sign1 is not tagged");
   return envelope;
 }
 
@@ -47,7 +41,7 @@ function decodeEnvelope(body: Buffer): CoseSign1 {
 function typedHeader<T>(headers: CoseSign1["protectedHeaders"], label: number | string, is: (value: unknown) => value is T): T | undefined {
   const value = headers.get(label);
   if (value === undefined) return undefined;
-  if (!is(value)) throw undecodable(`Failed to decode protected header: ${String(label)} has the wrong type`);
+  if (!is(value)) throw new CoseError(`Failed to decode protected header: ${String(label)} has the wrong type`);
   return value;
 }
 
@@ -63,16 +57,16 @@ interface ParsedHeader {
 function parseHeader(kind: PrincipalKind, headers: CoseSign1["protectedHeaders"]): ParsedHeader {
   const alg = typedHeader(headers, HeaderLabel.alg, isInt);
   const kid = typedHeader(headers, HeaderLabel.kid, isBytes);
-  if (alg === undefined) throw undecodable("Missing algorithm in protected header");
-  if (kid === undefined) throw undecodable("Missing kid in protected header");
+  if (alg === undefined) throw new CoseError("Missing algorithm in protected header");
+  if (kid === undefined) throw new CoseError("Missing kid in protected header");
   const header: CoseProtectedHeader = { alg, kid: kid.toString("utf8") };
   const names = kind === "member" ? GovHeader : UserHeader;
   const msgType = typedHeader(headers, names.msgType, isText);
   const createdAt = typedHeader(headers, names.createdAt, isInt);
   if (msgType !== undefined) header[names.msgType] = msgType;
   if (kind === "member") {
-    if (createdAt === undefined) throw undecodable("Missing created_at in protected header");
-    if (createdAt < 0) throw undecodable("Header parameter created_at must be positive");
+    if (createdAt === undefined) throw new CoseError("Missing created_at in protected header");
+    if (createdAt < 0) throw new CoseError("Header parameter created_at must be positive");
     header[GovHeader.createdAt] = createdAt;
     const proposalId = typedHeader(headers, GovHeader.proposalId, isText);
     if (proposalId !== undefined) header[GovHeader.proposalId] = proposalId;
@@ -91,12 +85,21 @@ function coseSign1Policy(name: string, kind: PrincipalKind): Policy {
       if (contentType === undefined) return refuse("Missing content-type header", CHALLENGE);
       if (contentType !== COSE_CONTENT_TYPE) return refuse(`Content type is not set to ${COSE_CONTENT_TYPE}`, CHALLENGE);
 
-      const envelope = decodeEnvelope(request.body);
-      const { kid, header } = parseHeader(kind, envelope.protectedHeaders);
+      let envelope: CoseSign1, parsed: ParsedHeader;
+      try {
+        envelope = decodeEnvelope(request.body);
+        parsed = parseHeader(kind, envelope.protectedHeaders);
+      } catch (error) {
+        if (error instanceof CoseError) return refuse(error.message, CHALLENGE);
+        throw error;
+      }
+      const { kid, header } = parsed;
       if (!isEcdsaAlg(header.alg)) return refuse(`Unsupported algorithm: ${header.alg}`, CHALLENGE);
       // The kid's bytes are the key, as CCF looks up the string it read from the bstr.
       const certPem = registeredCertPem(kind, kid, read);
       if (certPem === undefined) return refuse(`Signer is not a known ${kind}`, CHALLENGE);
+      const keyAlg = coseAlgOfKey(certPem);
+      if (keyAlg !== header.alg) return refuse(`Algorithm ${header.alg} does not match the signer's key (expected ${String(keyAlg)})`, CHALLENGE);
       if (!verifyCoseSign1(envelope, certPem)) return refuse("Failed to validate COSE Sign1", CHALLENGE);
 
       const caller = principalCaller(name, kind, header.kid, kid, certPem, read);
