@@ -19,6 +19,17 @@ export const MERKLE_BLOCK_LEAVES_LOG2 = 8;
 export const MERKLE_LEAVES_IN_MEMORY = 1 << 20;
 /** Largest single ledger entry: bounds memory for a corrupt length field and for one transaction's write set. */
 export const LEDGER_ENTRY_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Most bytes (map names, keys, values) one transaction may write: its entry must stay well under
+ * LEDGER_ENTRY_BYTES_MAX, or the node could write an entry it refuses to read back on restart; and a
+ * write set is held several times over while committing (store, sealed copy, ledger buffer).
+ */
+export const TX_WRITE_BYTES_MAX = 32 * 1024 * 1024;
+/**
+ * CCF's snapshotter limit (max_pending_snapshots_count): snapshots awaiting their evidence's commit.
+ * Past it a due snapshot waits for the next signature, so a commit that stalls cannot pile them up in memory.
+ */
+export const PENDING_SNAPSHOTS_MAX = 5;
 
 /** CCF's js_runtime_options.max_execution_time_ms default: a handler running longer gets a 500 and is interrupted. */
 export const JS_MAX_EXECUTION_TIME_MS = 1000;

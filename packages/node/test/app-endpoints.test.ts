@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
 import type { ServingNode } from "../src/node.ts";
 import type { AuthnPolicy, Bundle, EndpointMode, EndpointProperties } from "../src/runtime/bundle.ts";
+import { TX_WRITE_BYTES_MAX } from "../src/limits.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { AppNode } from "./helpers/app-node.ts";
 import type { HttpsClient } from "./helpers/https-client.ts";
@@ -108,6 +109,12 @@ export function utf8(request) {
 export function echoText(request) {
   return { body: request.body.json().text };
 }
+export function writeMegabytes(request) {
+  // Written in 1 MiB values, as many as asked: the total is what the bound counts.
+  const value = new ArrayBuffer(1024 * 1024);
+  for (let i = 0; i < Number(request.params.n); i++) recordsMap().set(ccf.strToBuf("mb" + i), value);
+  return { statusCode: 204 };
+}
 export function historical(request) {
   const state = ccf.historicalState;
   const value = state.kv["records"].get(ccf.strToBuf(request.params.id));
@@ -139,6 +146,7 @@ const BUNDLE: Bundle = {
       "/utf8": { post: endpoint("utf8") },
       "/echo-text": { post: endpoint("echoText") },
       "/historical/{id}": { get: endpoint("historical", "historical") },
+      "/megabytes/{n}": { post: endpoint("writeMegabytes") },
       "/anonymous": { get: endpoint("echo", "readonly", []) },
     },
   },
@@ -293,6 +301,17 @@ describe("errors and bad input leave the store unchanged", () => {
       assert.equal(reply.status, 413);
       assert.equal(reply.json.error.code, "RequestBodyTooLarge");
     });
+  });
+
+  it("a transaction writing more than TX_WRITE_BYTES_MAX is a 500 naming the bound, nothing stored; smaller ones commit", async () => {
+    const overLimit = TX_WRITE_BYTES_MAX / (1024 * 1024) + 1;
+    await assertUnchanged(async () => {
+      const reply = await client.request("POST", `/app/megabytes/${overLimit}`);
+      assert.equal(reply.status, 500, reply.text);
+      assert.equal(reply.json.error.code, "InternalError");
+      assert.match(reply.json.error.message, new RegExp(`more than the ${TX_WRITE_BYTES_MAX} a transaction may write`));
+    });
+    assert.equal((await client.request("POST", "/app/megabytes/2")).status, 204);
   });
 
   it("an invalid transaction id in /node/tx is 400 InvalidQueryParameterValue", async () => {

@@ -5,7 +5,7 @@
 // replace itself; bad governance requests get CCF's errors and change nothing.
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -245,6 +245,40 @@ describe("a 3-member consortium", () => {
     assert.deepEqual(vetoed.states, ["Open", "Open"]);
     const veto = await members[2]!.vote(client, vetoed.proposalId, REJECT);
     assert.equal(veto.json.proposalState, "Rejected");
+  });
+});
+
+describe("node effects of a proposal (trigger_snapshot, trigger_ledger_chunk) happen only if it commits", () => {
+  const snapshots = () => readdirSync(join(dir, "snapshots")).sort();
+  const completedChunks = () => readdirSync(node.core.ledgerDir).filter((name) => /^ledger_\d+-\d+/.test(name)).sort();
+  /** Votes with every member until the proposal leaves Open; then a signature, committed. */
+  const decide = async (actions: unknown[]): Promise<string> => {
+    const created = await members[0]!.propose(client, actions);
+    assert.equal(created.status, 200, created.text);
+    let state = created.json.proposalState as string;
+    for (const voter of members) if (state === "Open") state = (await voter.vote(client, created.json.proposalId)).json.proposalState;
+    await node.core.history.waitForCommit(node.core.history.emitSignature());
+    return state;
+  };
+
+  it("a proposal whose apply() fails after the triggers leaves no snapshot and no chunk end behind", async () => {
+    const [snapshotsBefore, chunksBefore] = [snapshots(), completedChunks()];
+    const other = await createServiceIdentity();
+    const state = await decide([
+      { name: "trigger_snapshot", args: {} },
+      { name: "trigger_ledger_chunk", args: {} },
+      { name: "transition_service_to_open", args: { next_service_identity: other.certPem } }, // not this service's: apply() throws
+    ]);
+    assert.equal(state, "Failed");
+    assert.deepEqual(snapshots(), snapshotsBefore);
+    assert.deepEqual(completedChunks(), chunksBefore);
+  });
+
+  it("an accepted one takes the snapshot and ends the chunk at the next signature", async () => {
+    const [snapshotsBefore, chunksBefore] = [snapshots(), completedChunks()];
+    assert.equal(await decide([{ name: "trigger_snapshot", args: {} }, { name: "trigger_ledger_chunk", args: {} }]), "Accepted");
+    assert.equal(snapshots().length, snapshotsBefore.length + 1, snapshots().join());
+    assert.equal(completedChunks().length, chunksBefore.length + 1, completedChunks().join());
   });
 });
 

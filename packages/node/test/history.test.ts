@@ -13,6 +13,7 @@ import { view as toView, seqNo } from "../src/ids.ts";
 import { decodeFrame } from "../src/ledger/entry.ts";
 import { verifyReceipt } from "../src/merkle/receipt.ts";
 import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
+import { PENDING_SNAPSHOTS_MAX } from "../src/limits.ts";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -306,6 +307,26 @@ describe("snapshots", () => {
     const signature = core.history.emitSignature();
     await core.close();
     assert.deepEqual(readdirSync(join(dir, "snapshots")), [`snapshot_${signature}_${signature + 1}.committed`]);
+  });
+
+  it(`keeps at most PENDING_SNAPSHOTS_MAX (${PENDING_SNAPSHOTS_MAX}) snapshots awaiting commit; a skipped one is retried at the next signature`, async () => {
+    const dir = tempDir();
+    const { core, logs } = await start(dir, { signatureIntervalTx: 1_000_000, snapshotIntervalTx: 1_000_000 });
+    // Signatures back to back, none durable yet: each snapshot's evidence waits for a commit that has not happened.
+    for (let i = 0; i < PENDING_SNAPSHOTS_MAX + 3; i++) {
+      write(core, i);
+      core.history.triggerSnapshot();
+      core.history.emitSignature();
+    }
+    assert.equal(readdirSync(join(dir, "snapshots")).length, PENDING_SNAPSHOTS_MAX);
+    assert.equal(logs.filter((m) => /snapshots already await commit/.test(m)).length, 3, logs.join("\n"));
+    await core.history.waitForCommit(core.history.lastSeqno);
+    write(core, 99);
+    core.history.emitSignature(); // the request still stands: taken now that the others completed
+    await core.close();
+    const files = readdirSync(join(dir, "snapshots"));
+    assert.equal(files.length, PENDING_SNAPSHOTS_MAX + 1, files.join());
+    assert.ok(files.every((name) => name.endsWith(".committed")), files.join());
   });
 
   it("an altered snapshot is rejected with a warning and the node replays the whole ledger instead", async () => {

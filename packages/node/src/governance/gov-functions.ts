@@ -31,13 +31,14 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
     removeJwtPublicSigningKeys: (issuer) => {
       removeJwtKeys(writable(), vm.string(issuer, "issuer"));
     },
+    // The node changes only if the proposal's transaction commits, not when apply() runs.
     triggerLedgerChunk: () => {
-      writable();
-      history.triggerLedgerChunk();
+      writable().onCommit(() => history.triggerLedgerChunk());
     },
     triggerSnapshot: () => {
-      writable();
-      history.triggerSnapshot();
+      const tx = writable();
+      if (!history.takesSnapshots) throw new Error("snapshots are not configured for this node");
+      tx.onCommit(() => history.triggerSnapshot());
     },
     transitionServiceToOpen: (_previous, next) => {
       const tx = writable();

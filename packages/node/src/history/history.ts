@@ -5,15 +5,16 @@
 // to it is Committed. Execution is synchronous; only durability is awaited.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { replaceFileDurably } from "../durable.ts";
+import { CcfError, ErrorCode } from "../errors.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
-import { encodeWriteSet, splitByDomain, type WriteSet } from "../kv/write-set.ts";
+import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
-import { MERKLE_LEAVES_IN_MEMORY, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX } from "../limits.ts";
+import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
@@ -81,7 +82,8 @@ export class History {
   /** While opening and closing: signatures take no snapshot. */
   private snapshotsPaused = false;
   private ledgerBytesSinceSnapshot = 0;
-  private readonly pendingSnapshots: Array<Promise<void>> = [];
+  /** Snapshots written but not yet completed (their evidence is not committed yet). */
+  private readonly pendingSnapshots = new Set<Promise<void>>();
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
@@ -174,7 +176,15 @@ export class History {
   commit(tx: Tx): TxId | undefined {
     this.assertWritable();
     const writes = tx.finish();
-    if (writes.size === 0) return undefined;
+    const bytes = writeSetBytes(writes);
+    if (bytes > TX_WRITE_BYTES_MAX) {
+      throw new CcfError(500, ErrorCode.InternalError, `Transaction not committed: it writes ${bytes} bytes, more than the ${TX_WRITE_BYTES_MAX} a transaction may write`);
+    }
+    const effects = tx.takeCommitEffects();
+    if (writes.size === 0) {
+      for (const effect of effects) effect();
+      return undefined;
+    }
     let id: TxId;
     try {
       id = this.append(writes, tx.claimsDigest, false);
@@ -183,6 +193,8 @@ export class History {
       this.fail(error);
       throw error;
     }
+    // Before a signature this commit may emit, so that it is the one a requested snapshot or chunk end applies to.
+    for (const effect of effects) effect();
     if (++this.txsSinceSignature >= this.signatureIntervalTx) this.signOrFail();
     // While transactions await a signature, the timer keeps the process alive to sign them.
     else if (this.txsSinceSignature === 1) this.timer?.ref();
@@ -214,7 +226,8 @@ export class History {
       (error: unknown) => this.fail(error),
     );
     if (!this.snapshotsPaused && (this.snapshotRequested || this.snapshotDue(seqno))) {
-      this.takeSnapshot(seqno);
+      if (this.pendingSnapshots.size < PENDING_SNAPSHOTS_MAX) this.takeSnapshot(seqno);
+      else (this.options.log ?? console.warn)(`snapshot at ${seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
     }
     return seqno;
   }
@@ -229,9 +242,14 @@ export class History {
     return seqno - this.lastSnapshotSeqno >= intervalTx && this.ledgerBytesSinceSnapshot >= this.store.byteCount;
   }
 
+  /** Whether this node writes snapshots (a snapshots directory is configured). */
+  get takesSnapshots(): boolean {
+    return this.options.snapshotsDir !== undefined;
+  }
+
   /** CCF's trigger_snapshot: take a snapshot at the next signature. */
   triggerSnapshot(): void {
-    if (this.options.snapshotsDir === undefined) throw new Error("snapshots are not configured for this node");
+    if (!this.takesSnapshots) throw new Error("snapshots are not configured for this node");
     this.snapshotRequested = true;
   }
 
@@ -257,8 +275,9 @@ export class History {
       .then(() => {
         if (!this.abandoned) commitSnapshot(path, this.receipt(evidence.seqno));
       })
-      .catch((error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`));
-    this.pendingSnapshots.push(done);
+      .catch((error: unknown) => (this.options.log ?? console.warn)(`snapshot at ${seqno} not completed: ${(error as Error).message}`))
+      .finally(() => this.pendingSnapshots.delete(done));
+    this.pendingSnapshots.add(done);
   }
 
   /** A signature on the node's own schedule: a failure stops the node's writes instead of escaping. */

@@ -22,6 +22,7 @@ export class ReadOnlyError extends TypeError {}
 export class Tx {
   private readonly handles = new Map<string, MapHandle>();
   private finished = false;
+  private readonly effects: Array<() => void> = [];
   claimsDigest: Buffer | undefined;
 
   constructor(
@@ -67,9 +68,24 @@ export class Tx {
     return writes;
   }
 
-  /** Discards the transaction's writes. */
+  /**
+   * Defers a change outside the store (e.g. CCF's trigger_snapshot) until the
+   * transaction commits: a discarded transaction leaves no trace.
+   */
+  onCommit(effect: () => void): void {
+    this.assertOpen();
+    this.effects.push(effect);
+  }
+
+  /** The deferred effects, for the commit pipeline to run once the transaction is committed. */
+  takeCommitEffects(): Array<() => void> {
+    return this.effects.splice(0);
+  }
+
+  /** Discards the transaction's writes and deferred effects. */
   abort(): void {
     this.finished = true;
+    this.effects.length = 0;
   }
 
   get isOpen(): boolean {
