@@ -81,7 +81,7 @@ async function proposeAndVote(actions: unknown[], voters: GovMember[]): Promise<
 function proposalStatesInLedger(proposalId: string): string[] {
   const states: string[] = [];
   for (const record of readLedger(node.core.ledgerDir, {})) {
-    const info = decodeWriteSet(record.entry.publicWriteSet).get("public:ccf.gov.proposals_info")?.get(Buffer.from(proposalId).toString("latin1"));
+    const info = decodeWriteSet(record.entry.publicWriteSet, "public").get("public:ccf.gov.proposals_info")?.get(Buffer.from(proposalId).toString("latin1"));
     if (info) states.push((JSON.parse(info.toString("utf8")) as { state: string }).state);
   }
   return states;

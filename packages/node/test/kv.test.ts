@@ -186,10 +186,10 @@ describe("write sets", () => {
 
   it("encode/decode round-trips keys, values, empty values and deletions", () => {
     const writes: WriteSet = new Map([
-      ["public:a", new Map<string, Buffer | null>([["k1", b("v1")], ["\u0000\u00ff", Buffer.alloc(0)], ["gone", null]])],
-      ["émoji map ✓", new Map([["x", Buffer.alloc(1000, 7)]])],
+      ["émoji map ✓", new Map<string, Buffer | null>([["k1", b("v1")], ["\u0000\u00ff", Buffer.alloc(0)], ["gone", null]])],
+      ["other", new Map([["x", Buffer.alloc(1000, 7)]])],
     ]);
-    const decoded = decodeWriteSet(encodeWriteSet(writes));
+    const decoded = decodeWriteSet(encodeWriteSet(writes), "private");
     assert.deepEqual([...decoded.keys()], [...writes.keys()]);
     for (const [name, mapWrites] of writes) assert.deepEqual(decoded.get(name), mapWrites);
   });
@@ -197,9 +197,9 @@ describe("write sets", () => {
   it("rejects truncated or padded bytes with a clear error", () => {
     const bytes = encodeWriteSet(new Map([["m", new Map([["k", b("value")]])]]));
     for (let cut = 1; cut < bytes.length; cut++) {
-      assert.throws(() => decodeWriteSet(bytes.subarray(0, cut)), WriteSetFormatError);
+      assert.throws(() => decodeWriteSet(bytes.subarray(0, cut), "private"), WriteSetFormatError);
     }
-    assert.throws(() => decodeWriteSet(Buffer.concat([bytes, Buffer.from([0])])), /trailing/);
+    assert.throws(() => decodeWriteSet(Buffer.concat([bytes, Buffer.from([0])]), "private"), /trailing/);
   });
 
   it("applyEncoded (replay's path) leaves the store exactly as apply of the decoded write sets", () => {
@@ -215,7 +215,7 @@ describe("write sets", () => {
           const seqno = seqNo(decoded.lastSeqno + 1);
           decoded.apply(writes, seqno);
           const { publicWrites, privateWrites } = splitByDomain(writes);
-          encoded.applyEncoded([encodeWriteSet(publicWrites), encodeWriteSet(privateWrites)], seqno);
+          encoded.applyEncoded({ public: encodeWriteSet(publicWrites), private: encodeWriteSet(privateWrites) }, seqno);
         }
         assert.equal(encoded.lastSeqno, decoded.lastSeqno);
         assert.equal(encoded.byteCount, decoded.byteCount);
@@ -233,18 +233,29 @@ describe("write sets", () => {
   it("applyEncoded refuses a malformed write set and a seqno out of order", () => {
     const store = new Store();
     const bytes = encodeWriteSet(new Map([["m", new Map([["k", b("value")]])]]));
-    assert.throws(() => store.applyEncoded([bytes.subarray(0, bytes.length - 1)], seqNo(1)), WriteSetFormatError);
-    assert.throws(() => new Store().applyEncoded([bytes], seqNo(2)), /cannot apply seqno 2/);
+    const empty = encodeWriteSet(new Map());
+    assert.throws(() => store.applyEncoded({ public: empty, private: bytes.subarray(0, bytes.length - 1) }, seqNo(1)), WriteSetFormatError);
+    assert.throws(() => new Store().applyEncoded({ public: empty, private: bytes }, seqNo(2)), /cannot apply seqno 2/);
   });
 
   it("a write set naming one map twice is malformed, for both decoders (no merge on one path, replace on the other)", () => {
     const once = encodeWriteSet(new Map([["m", new Map([["k", b("v")]])]]));
     const mapPart = once.subarray(4); // everything after the map count
     const twice = Buffer.concat([Buffer.from([2, 0, 0, 0]), mapPart, mapPart]);
-    assert.throws(() => decodeWriteSet(twice), /names map "m" twice/);
-    assert.throws(() => new Store().applyEncoded([twice], seqNo(1)), /names map "m" twice/);
+    assert.throws(() => decodeWriteSet(twice, "private"), /names map "m" twice/);
+    assert.throws(() => new Store().applyEncoded({ public: encodeWriteSet(new Map()), private: twice }, seqNo(1)), /names map "m" twice/);
     // Two distinct maps are fine.
     const two = encodeWriteSet(new Map([["m", new Map([["k", b("v")]])], ["n", new Map([["k", b("w")]])]]));
-    assert.deepEqual([...decodeWriteSet(two).keys()], ["m", "n"]);
+    assert.deepEqual([...decodeWriteSet(two, "private").keys()], ["m", "n"]);
+  });
+
+  it("a map in the wrong domain's write set is malformed, for both decoders", () => {
+    const privateMap = encodeWriteSet(new Map([["m", new Map([["k", b("v")]])]]));
+    const publicMap = encodeWriteSet(new Map([["public:m", new Map([["k", b("v")]])]]));
+    assert.throws(() => decodeWriteSet(privateMap, "public"), /public write set holds private map "m"/);
+    assert.throws(() => decodeWriteSet(publicMap, "private"), /private write set holds public map "public:m"/);
+    assert.throws(() => new Store().applyEncoded({ public: privateMap }, seqNo(1)), /public write set holds private map "m"/);
+    assert.throws(() => new Store().applyEncoded({ public: publicMap, private: publicMap }, seqNo(1)), /private write set holds public map/);
+    assert.equal(decodeWriteSet(publicMap, "public").size, 1);
   });
 });

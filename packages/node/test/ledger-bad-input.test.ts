@@ -109,20 +109,25 @@ function rehashFrame(path: string, frame: Frame): void {
   writeFileSync(path, bytes);
 }
 
-/** Replaces a signature entry with one of the same tx id writing `publicWrites` (its digest computed afresh). */
-function rewriteSignature(ledgerDir: string, signature: Frame, publicWrites: WriteSet): void {
+/** Replaces a frame with one of the same tx id and kind writing `publicWrites` and `privateSealed` (its digest computed afresh). */
+function rewriteFrame(ledgerDir: string, original: Frame, publicWrites: WriteSet, privateSealed: Buffer): void {
   const { frame } = encodeFrame({
-    view: view(signature.entry.view),
-    seqno: seqNo(signature.entry.seqno),
-    isSignature: true,
-    commitEvidenceDigest: signature.entry.commitEvidenceDigest,
-    claimsDigest: signature.entry.claimsDigest,
+    view: view(original.entry.view),
+    seqno: seqNo(original.entry.seqno),
+    isSignature: original.entry.isSignature,
+    commitEvidenceDigest: original.entry.commitEvidenceDigest,
+    claimsDigest: original.entry.claimsDigest,
     publicWrites,
-    privateSealed: Buffer.alloc(0),
+    privateSealed,
   });
-  const path = join(ledgerDir, signature.file);
+  const path = join(ledgerDir, original.file);
   const bytes = readFileSync(path);
-  writeFileSync(path, Buffer.concat([bytes.subarray(0, signature.offset), frame, bytes.subarray(signature.offset + signature.length)]));
+  writeFileSync(path, Buffer.concat([bytes.subarray(0, original.offset), frame, bytes.subarray(original.offset + original.length)]));
+}
+
+/** Replaces a signature entry with one of the same tx id writing `publicWrites`. */
+function rewriteSignature(ledgerDir: string, signature: Frame, publicWrites: WriteSet): void {
+  rewriteFrame(ledgerDir, signature, publicWrites, Buffer.alloc(0));
 }
 
 /** Name and SHA-256 of every file in a directory: to show a rejected start changed nothing. */
@@ -352,6 +357,27 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     writeFileSync(path, bytes);
     rehashFrame(path, frame);
     await assertRejected(dir, frame.file, frame.entry.seqno, /malformed write set: write set truncated/);
+  });
+
+  // An attacker (or a bug) moving a map across domains: a private map in clear would be readable by anyone
+  // holding the file, a public one sealed would vanish from public-only replays and audits.
+  test("a public write set holding a private map, its entry digest recomputed: a format error at that entry", async () => {
+    const { dir, ledgerDir } = copyNode("private-map-in-public");
+    const frame = frameWhere(ledgerDir, (f) => f.file.endsWith(".committed") && !f.entry.isSignature && f.entry.seqno > 20);
+    const leaked: WriteSet = new Map([[PRIVATE_MAP, new Map([["priv-x", Buffer.from(privateValue(999))]])]]);
+    rewriteFrame(ledgerDir, frame, leaked, frame.entry.privateSealed);
+    await assertRejected(dir, frame.file, frame.entry.seqno, /malformed write set: public write set holds private map "confidential_records"/);
+  });
+
+  test("a private write set holding a public map, sealed with the ledger's own secret: a format error at that entry", async () => {
+    const { dir, ledgerDir } = copyNode("public-map-in-private");
+    const secret = readLedgerSecret(join(dir, "ledger_secret"));
+    const frame = frameWhere(ledgerDir, (f) => f.entry.privateSealed.length > 0 && f.entry.seqno > 30);
+    const hidden = encodeWriteSet(new Map([[PUBLIC_MAP, new Map([["pub-x", Buffer.from(publicValue(999))]])]]));
+    const sealed = secret.seal(hidden, txIdBytes(view(frame.entry.view), seqNo(frame.entry.seqno)));
+    rewriteFrame(ledgerDir, frame, new Map(), sealed);
+    // confide-ledger verify opens private write sets with <ledger-dir>/../ledger_secret, as node start does.
+    await assertRejected(dir, frame.file, frame.entry.seqno, /malformed write set: private write set holds public map "public:records"/);
   });
 
   test("a flipped bit inside a private (encrypted) write set", async () => {

@@ -87,7 +87,7 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
       verifier.add(entry);
       // Decoding checks the write sets; the values themselves are not kept.
       if (secret) entryWrites(entry, secret);
-      else decodeWriteSet(entry.publicWriteSet);
+      else decodeWriteSet(entry.publicWriteSet, "public");
     } catch (error) {
       throw asCorruption(error, record, secret);
     }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
-import { decodeWriteSet, WriteSetFormatError, type WriteSet } from "../kv/write-set.ts";
+import { decodeWriteSet, WriteSetFormatError, type EncodedEntryWrites, type WriteSet } from "../kv/write-set.ts";
 import { chunkName, chunksFrom, listChunks } from "../ledger/chunk-files.ts";
 import { txIdBytes, type DecodedEntry } from "../ledger/entry.ts";
 import type { ChunkIndex } from "../ledger/ledger.ts";
@@ -51,18 +51,17 @@ export function checkCommitEvidence(entry: DecodedEntry, secret: LedgerSecret): 
   }
 }
 
-/** An entry's encoded write sets: the public one, then the private one decrypted (if any). */
-function encodedWriteSets(entry: DecodedEntry, secret: LedgerSecret): Buffer[] {
-  if (entry.privateSealed.length === 0) return [entry.publicWriteSet];
-  return [entry.publicWriteSet, secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno))];
+/** An entry's encoded write sets, the private one decrypted. */
+function encodedWriteSets(entry: DecodedEntry, secret: LedgerSecret): EncodedEntryWrites {
+  if (entry.privateSealed.length === 0) return { public: entry.publicWriteSet };
+  return { public: entry.publicWriteSet, private: secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno)) };
 }
 
 /** Decodes an entry's public and (decrypted) private writes into one write set. */
 export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet {
-  const writes: WriteSet = new Map();
-  for (const encoded of encodedWriteSets(entry, secret)) {
-    for (const [name, mapWrites] of decodeWriteSet(encoded)) writes.set(name, mapWrites);
-  }
+  const encoded = encodedWriteSets(entry, secret);
+  const writes = decodeWriteSet(encoded.public, "public");
+  if (encoded.private) for (const [name, mapWrites] of decodeWriteSet(encoded.private, "private")) writes.set(name, mapWrites);
   return writes;
 }
 

@@ -46,7 +46,7 @@ export interface SignatureEntry {
 export function readSignature(publicWriteSet: Buffer): SignatureEntry {
   let writes: WriteSet;
   try {
-    writes = decodeWriteSet(publicWriteSet);
+    writes = decodeWriteSet(publicWriteSet, "public");
   } catch (error) {
     throw new SignatureFormatError(`signature entry has a malformed write set: ${(error as Error).message}`);
   }

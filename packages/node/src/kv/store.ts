@@ -4,7 +4,7 @@
 // The store only holds committed state. Transactions (tx.ts) read it and
 // collect writes; the commit pipeline assigns a seqno and calls apply().
 import { seqNo, type SeqNo } from "../ids.ts";
-import { forEachEncodedWrite, type EncodedWriteVisitor, type KeyString, type ReadonlyWriteSet } from "./write-set.ts";
+import { forEachEncodedWrite, type EncodedEntryWrites, type EncodedWriteVisitor, type KeyString, type ReadonlyWriteSet } from "./write-set.ts";
 import { Tx } from "./tx.ts";
 import { needsCompaction, ValueSlabs } from "./value-slabs.ts";
 
@@ -74,10 +74,11 @@ export class Store {
    * path. Malformed bytes throw WriteSetFormatError after part of them is applied,
    * so a caller that gets that error must discard the store.
    */
-  applyEncoded(encodedWriteSets: readonly Buffer[], seqno: SeqNo): void {
+  applyEncoded(encoded: EncodedEntryWrites, seqno: SeqNo): void {
     this.expectNext(seqno);
     const visitor = new Store.EncodedWriteApplier(this, seqno);
-    for (const bytes of encodedWriteSets) forEachEncodedWrite(bytes, visitor);
+    forEachEncodedWrite(encoded.public, "public", visitor);
+    if (encoded.private) forEachEncodedWrite(encoded.private, "private", visitor);
     this.advanceTo(seqno);
   }
 

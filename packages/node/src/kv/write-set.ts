@@ -14,6 +14,16 @@ export function isPublicMap(name: string): boolean {
   return name.startsWith(PUBLIC_PREFIX);
 }
 
+/** A ledger entry's two write sets: the public one in clear, the private one sealed. */
+export type Domain = "public" | "private";
+
+/** An entry's encoded write sets, each holding only its domain's maps. */
+export interface EncodedEntryWrites {
+  public: Buffer;
+  /** Decrypted; absent when the entry wrote nothing private. */
+  private?: Buffer;
+}
+
 export function keyString(key: Uint8Array): KeyString {
   // Every get and set converts its key: a Buffer directly (~60 ns less), other byte arrays through a view.
   if (Buffer.isBuffer(key)) return key.toString("latin1");
@@ -108,11 +118,11 @@ export interface EncodedWriteVisitor {
 }
 
 /**
- * Walks an encoded write set without building one (replay applies writes straight
- * to the store). Values are views into `bytes`. Throws WriteSetFormatError on
+ * Walks an encoded write set of `domain` without building one (replay applies writes
+ * straight to the store). Values are views into `bytes`. Throws WriteSetFormatError on
  * malformed input, after visiting what precedes the fault.
  */
-export function forEachEncodedWrite(bytes: Buffer, visitor: EncodedWriteVisitor): void {
+export function forEachEncodedWrite(bytes: Buffer, domain: Domain, visitor: EncodedWriteVisitor): void {
   if (bytes.length === 0) return;
   const reader = new ByteReader(bytes, "write set");
   const mapCount = reader.u32();
@@ -125,6 +135,11 @@ export function forEachEncodedWrite(bytes: Buffer, visitor: EncodedWriteVisitor)
       if (names.has(name)) throw new WriteSetFormatError(`write set names map ${JSON.stringify(name)} twice`);
       names.add(name);
     }
+    // A private map in the clear section would be readable by anyone holding the file; a public map
+    // in the sealed section would be missing from every public-only replay and audit.
+    if (isPublicMap(name) !== (domain === "public")) {
+      throw new WriteSetFormatError(`${domain} write set holds ${domain === "public" ? "private" : "public"} map ${JSON.stringify(name)}`);
+    }
     visitor.map(name);
     const writeCount = reader.u32();
     for (let w = 0; w < writeCount; w++) {
@@ -136,10 +151,10 @@ export function forEachEncodedWrite(bytes: Buffer, visitor: EncodedWriteVisitor)
   reader.end();
 }
 
-export function decodeWriteSet(bytes: Buffer): WriteSet {
+export function decodeWriteSet(bytes: Buffer, domain: Domain): WriteSet {
   const writes: WriteSet = new Map();
   let mapWrites: MapWrites | undefined;
-  forEachEncodedWrite(bytes, {
+  forEachEncodedWrite(bytes, domain, {
     map(name) {
       mapWrites = new Map();
       writes.set(name, mapWrites);
