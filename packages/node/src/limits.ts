@@ -54,3 +54,8 @@ export const HISTORICAL_CACHE_ENTRIES = 1000;
 export const JS_MODULE_LOAD_TIME_MS = 10_000;
 /** CCF's recent_cose_proposals_window_size default: proposals kept for replay protection (set_service_configuration changes it, 1..10000). */
 export const RECENT_COSE_PROPOSALS_WINDOW = 100;
+/**
+ * The background check of the chunks behind a snapshot reads for at most this long per event-loop turn,
+ * so requests arriving meanwhile wait at most about as long (a slice covers a few thousand entries).
+ */
+export const PRE_SNAPSHOT_CHECK_SLICE_MS = 10;

@@ -10,7 +10,7 @@
 // inconsistent throws LedgerCorruptionError naming the file, offset and seqno.
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
-import { readLedger, type TornTail } from "../ledger/reader.ts";
+import { readLedger, type LedgerRecord, type TornTail } from "../ledger/reader.ts";
 import { asCorruption, checkCommitEvidence, entryWrites } from "./replay.ts";
 import { LedgerVerifier } from "./verifier.ts";
 
@@ -57,6 +57,25 @@ export interface AuditReport {
   warnings: string[];
 }
 
+/**
+ * The audit's checks of one entry (the next after those `verifier` has seen); throws
+ * LedgerCorruptionError naming it. Only the tree's root is kept: its memory stays bounded.
+ */
+export function auditEntry(verifier: LedgerVerifier, record: LedgerRecord, secret: LedgerSecret | undefined): void {
+  const { entry } = record;
+  try {
+    // Every entry's commit evidence: the audit finds exactly which entry disagrees with the secret.
+    if (secret) checkCommitEvidence(entry, secret);
+    verifier.add(entry);
+    // Decoding checks the write sets; the values themselves are not kept.
+    if (secret) entryWrites(entry, secret);
+    else decodeWriteSet(entry.publicWriteSet, "public");
+  } catch (error) {
+    throw asCorruption(error, record, secret);
+  }
+  if (entry.isSignature) verifier.tree.evictBlocksBefore(verifier.tree.size);
+}
+
 /** Audits the ledger in `dir`; throws LedgerCorruptionError on the first inconsistency. */
 export function auditLedger(dir: string, options: AuditOptions = {}): AuditReport {
   const { secret, serviceCertPem } = options;
@@ -81,18 +100,7 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
     chunk.bytes = record.offset + entry.frameBytes;
     if (views.at(-1)?.view !== entry.view) views.push({ view: entry.view, firstSeqno: entry.seqno });
     if (entry.privateSealed.length > 0) privateEntries++;
-    try {
-      // Every entry's commit evidence: the audit finds exactly which entry disagrees with the secret.
-      if (secret) checkCommitEvidence(entry, secret);
-      verifier.add(entry);
-      // Decoding checks the write sets; the values themselves are not kept.
-      if (secret) entryWrites(entry, secret);
-      else decodeWriteSet(entry.publicWriteSet, "public");
-    } catch (error) {
-      throw asCorruption(error, record, secret);
-    }
-    // Only the root is needed from here on: keep the tree's memory bounded.
-    if (entry.isSignature) verifier.tree.evictBlocksBefore(verifier.tree.size);
+    auditEntry(verifier, record, secret);
     transactions++;
     lastSeqno = entry.seqno;
   }

@@ -19,6 +19,7 @@ import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
 import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
+import { checkBeforeSnapshot, type PreSnapshotCheck } from "./pre-snapshot-check.ts";
 import { entryWrites, replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
 import {
@@ -93,6 +94,9 @@ export class History {
   private stopped = false;
   /** Stopped as by a crash: nothing more is marked committed or completed. */
   private abandoned = false;
+  /** The background check of the entries behind the snapshot the node started from (none: nothing to check). */
+  private preSnapshot: PreSnapshotCheck | undefined;
+  private preSnapshotPass: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly store: Store,
@@ -128,6 +132,8 @@ export class History {
         snapshot = loadLatestSnapshot(options.snapshotsDir, { secret: options.secret, serviceCertPem: options.serviceCertPem, log });
       }
     }
+    // Taken before replay extends the snapshot's tree: the entries behind it must rebuild exactly this.
+    const snapshotFrontier = snapshot?.tree.frontier();
     const parts = replayLedger(options.ledgerDir, {
       secret: options.secret,
       warn: log,
@@ -149,7 +155,30 @@ export class History {
       if (history.txsSinceSignature > 0 && !history.failure) history.signOrFail();
     }, options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS);
     history.timer.unref();
+    if (snapshot) history.checkBeforeSnapshot(snapshot.seqno, snapshotFrontier!, log);
     return history;
+  }
+
+  /** Starts the background check of entries 1..snapshotSeqno, which replay skipped. */
+  private checkBeforeSnapshot(snapshotSeqno: number, snapshotFrontier: Buffer, log: (message: string) => void): void {
+    this.preSnapshot = { state: "checking" };
+    this.preSnapshotPass = checkBeforeSnapshot(this.options.ledgerDir, {
+      secret: this.options.secret,
+      snapshotSeqno,
+      snapshotFrontier,
+      stopped: () => this.closing,
+      ...(this.options.serviceCertPem === undefined ? {} : { serviceCertPem: this.options.serviceCertPem }),
+    }).then((outcome) => {
+      this.preSnapshot = outcome;
+      if (outcome.state === "damaged") {
+        log(`ledger: the entries behind snapshot ${snapshotSeqno} fail verification: ${outcome.error.message}; the node is unhealthy (receipts and historical state of damaged entries are refused)`);
+      }
+    });
+  }
+
+  /** Outcome of the check of the entries behind the snapshot the node started from; undefined if it started from none. */
+  get preSnapshotCheck(): PreSnapshotCheck | undefined {
+    return this.preSnapshot;
   }
 
   get view(): View {
@@ -339,6 +368,11 @@ export class History {
     });
   }
 
+  /** Name of the ledger chunk file holding `seqno`, for messages. */
+  chunkNameOf(seqno: number): string | undefined {
+    return this.ledger.chunkNameOf(seqno);
+  }
+
   /** The writes of a committed transaction, read back from its ledger entry (private ones decrypted). */
   writesAt(seqno: number): WriteSet {
     if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
@@ -354,6 +388,7 @@ export class History {
     this.snapshotsPaused = true;
     if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
     await Promise.all(this.pendingSnapshots);
+    await this.preSnapshotPass;
     this.stopped = true;
     await this.ledger.close();
   }

@@ -11,7 +11,7 @@ import type { Log } from "../log.ts";
 import { HISTORICAL_RETRY_AFTER_S } from "../limits.ts";
 import { readAppTables, type AppDefinition, type EndpointProperties } from "../runtime/bundle.ts";
 import { CallState } from "../runtime/call-state.ts";
-import type { HistoricalStates, HistoricalTx } from "../runtime/historical.ts";
+import { DamagedEntryError, type HistoricalStates, type HistoricalTx } from "../runtime/historical.ts";
 import { AppInterpreter, DEFAULT_JS_RUNTIME_OPTIONS, JsExecutionError, type AppResponse, type JsRuntimeOptions } from "../runtime/interpreter.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { authenticate } from "./auth/policies.ts";
@@ -202,7 +202,13 @@ export function historicalOrRetry(history: History, historical: HistoricalStates
       "cache-control": "no-cache",
     });
   }
-  const state = historical.get(id);
+  let state: HistoricalTx | undefined;
+  try {
+    state = historical.get(id);
+  } catch (error) {
+    if (error instanceof DamagedEntryError) throw new CcfError(500, ErrorCode.InternalError, error.message);
+    throw error;
+  }
   if (state === undefined) {
     throw new HistoricalPending(formatTxId(id));
   }

@@ -89,7 +89,15 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
   get("/node/network/nodes/self", "This node", () => jsonResponse(200, networkNodes(context).find((n) => n.node_id === context.nodeId)));
   get("/node/network/nodes/primary", "The primary node", () => jsonResponse(200, networkNodes(context).find((n) => n.primary)));
   get("/node/primary", "Whether this node is primary", () => ({ status: 200, headers: {}, body: Buffer.alloc(0) }));
-  for (const path of ["/node/ready/app", "/node/ready/gov"]) get(path, "Ready to serve", () => ({ status: 204, headers: {}, body: Buffer.alloc(0) }));
+  // A node whose ledger behind its snapshot fails verification still serves its current state, but is
+  // unhealthy: a load balancer or operator probing readiness should take it out and look at its log.
+  for (const path of ["/node/ready/app", "/node/ready/gov"]) {
+    get(path, "Ready to serve", () => {
+      const check = history.preSnapshotCheck;
+      if (check?.state === "damaged") throw new CcfError(503, ErrorCode.InternalError, `Node is unhealthy: its ledger fails verification: ${check.error.message}`);
+      return { status: 204, headers: {}, body: Buffer.alloc(0) };
+    });
+  }
   for (const path of ["/node/quotes", "/node/attestations"]) {
     get(path, "Attestations of the nodes (virtual platform: none)", () => jsonResponse(200, { [path.endsWith("quotes") ? "quotes" : "attestations"]: [virtualQuote(context.nodeId)] }));
     get(`${path}/self`, "Attestation of this node", () => jsonResponse(200, virtualQuote(context.nodeId)));

@@ -195,6 +195,11 @@ export class Ledger {
     if (renamed) fsyncDirectory(this.dir);
   }
 
+  /** Name of the chunk file holding `seqno`, if any does. */
+  chunkNameOf(seqno: number): string | undefined {
+    return this.chunkOf(seqno)?.name;
+  }
+
   /** Reads and decodes the entry at `seqno` from its chunk file. */
   readEntry(seqno: number): DecodedEntry {
     return this.readEntries(seqno, seqno)[0]!;

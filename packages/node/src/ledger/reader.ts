@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_ENTRY_BYTES_MAX } from "../limits.ts";
-import { chunksFrom, type ChunkFile } from "./chunk-files.ts";
+import { chunksFrom, listChunks, type ChunkFile } from "./chunk-files.ts";
 import { decodeFrame, EntryFormatError, frameLength, type DecodedEntry } from "./entry.ts";
 
 export class LedgerCorruptionError extends Error {
@@ -45,12 +45,27 @@ export interface ReadOptions {
  * Every entry of the ledger in `dir`, in seqno order, from the first chunk that
  * holds `fromSeqno`. Throws LedgerCorruptionError on the first inconsistency.
  */
+/**
+ * The bytes of `chunk`. A node reading its own ledger in the background can see the live chunk renamed
+ * (finished, then committed) after it listed the files: then the chunk starting at the same seqno is
+ * read, and `chunk` takes its new name and end.
+ */
+function readChunkFile(dir: string, chunk: ChunkFile): Buffer {
+  try {
+    return readFileSync(join(dir, chunk.name));
+  } catch (error) {
+    const renamed = (error as NodeJS.ErrnoException).code === "ENOENT" && listChunks(dir).find((c) => c.start === chunk.start && c.name !== chunk.name);
+    if (!renamed) throw error;
+    Object.assign(chunk, renamed);
+    return readFileSync(join(dir, renamed.name));
+  }
+}
+
 export function* readLedger(dir: string, options: ReadOptions = {}): Generator<LedgerRecord> {
   const fromSeqno = options.fromSeqno ?? 1;
   const chunks = chunksFrom(dir, fromSeqno).toRead;
   let expected = fromSeqno;
   for (const [index, chunk] of chunks.entries()) {
-    const path = join(dir, chunk.name);
     const isLast = index === chunks.length - 1;
     if (chunk.start > expected) {
       throw new LedgerCorruptionError(chunk.name, 0, expected, `missing chunk: expected seqno ${expected}, this file starts at ${chunk.start}`);
@@ -58,7 +73,8 @@ export function* readLedger(dir: string, options: ReadOptions = {}): Generator<L
     if (chunk.start < expected && index > 0) {
       throw new LedgerCorruptionError(chunk.name, 0, chunk.start, `chunk overlaps the previous one (expected seqno ${expected})`);
     }
-    const bytes = readFileSync(path);
+    const bytes = readChunkFile(dir, chunk);
+    const path = join(dir, chunk.name);
     let at = 0;
     let last: DecodedEntry | undefined;
     while (at < bytes.length) {

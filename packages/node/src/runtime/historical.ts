@@ -2,7 +2,9 @@
 // it: a committed transaction's own writes and its receipt, fetched from the
 // ledger files in the background. A request for state not yet fetched starts
 // the fetch and answers "not yet" (null to ccf.historical, 202 to clients);
-// asking again once it is loaded gets the state.
+// asking again once it is loaded gets the state. An entry that fails
+// verification when fetched is damaged: asking for it gets that error, at once
+// and every time, never "not yet" forever.
 import { formatTxId, type TxId } from "../ids.ts";
 import type { History } from "../history/history.ts";
 import type { WriteSet } from "../kv/write-set.ts";
@@ -16,9 +18,14 @@ export interface HistoricalTx {
   writes: WriteSet;
 }
 
+/** The ledger entry of a requested transaction failed verification: its state cannot be given. */
+export class DamagedEntryError extends Error {}
+
 export class HistoricalStates {
   /** Loaded states by seqno, oldest use first (a Map keeps insertion order). */
   private readonly loaded = new Map<number, HistoricalTx>();
+  /** Seqnos whose entry failed verification, with what failed (oldest first; as many as loaded states). */
+  private readonly damaged = new Map<number, DamagedEntryError>();
   private readonly fetching = new Set<number>();
   private readonly handles = new Set<number>();
 
@@ -50,6 +57,8 @@ export class HistoricalStates {
   private range(start: number, end: number): HistoricalTx[] | undefined {
     const states: HistoricalTx[] = [];
     for (let seqno = start; seqno <= end; seqno++) {
+      const damage = this.damaged.get(seqno);
+      if (damage) throw damage;
       const state = this.loaded.get(seqno);
       if (state === undefined) {
         this.fetch(start, end);
@@ -74,7 +83,7 @@ export class HistoricalStates {
         try {
           this.store(this.load(seqno));
         } catch (error) {
-          this.log(`historical: cannot load seqno ${seqno}: ${(error as Error).message}`);
+          this.failed(seqno, error);
         } finally {
           this.fetching.delete(seqno);
         }
@@ -90,6 +99,19 @@ export class HistoricalStates {
       receipt: this.history.receipt(seqno),
       writes: this.history.writesAt(seqno),
     };
+  }
+
+  /**
+   * An I/O error (it has a system code, e.g. EMFILE) may pass: the next request fetches again. Anything
+   * else is the entry failing a check (digest, format, decryption, proof to the signed root): it stays.
+   */
+  private failed(seqno: number, error: unknown): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    const file = this.history.chunkNameOf(seqno) ?? "no chunk file";
+    this.log(`historical: cannot load seqno ${seqno} from ${file}: ${detail}`);
+    if (typeof (error as NodeJS.ErrnoException).code === "string") return;
+    this.damaged.set(seqno, new DamagedEntryError(`The ledger entry at seqno ${seqno} (${file}) fails verification: ${detail}`));
+    if (this.damaged.size > HISTORICAL_CACHE_ENTRIES) this.damaged.delete(this.damaged.keys().next().value!);
   }
 
   private store(state: HistoricalTx): void {
