@@ -11,6 +11,24 @@ import { decodeWriteSet, encodeWriteSet, isPublicMap, splitByDomain, WriteSetFor
 
 const b = (s: string) => Buffer.from(s);
 
+/** Both stores hold the same maps, entries, versions and byte count. */
+function assertSameStore(got: Store, want: Store): void {
+  assert.equal(got.lastSeqno, want.lastSeqno);
+  assert.equal(got.byteCount, want.byteCount);
+  assert.deepEqual(got.mapNames().sort(), want.mapNames().sort());
+  for (const name of want.mapNames()) {
+    const [wantState, gotState] = [want.mapState(name)!, got.mapState(name)!];
+    assert.equal(gotState.lastWriteVersion, wantState.lastWriteVersion, name);
+    assert.deepEqual(new Map(gotState.entries), new Map(wantState.entries), name);
+  }
+}
+
+/** Random write sets over a few maps and keys, deletions included. */
+const key = fc.constantFrom("a", "b", "c", "\u0000\u00ff");
+const value = fc.option(fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)), { freq: 4 });
+const mapWrites = fc.array(fc.tuple(key, value), { maxLength: 4 }).map((pairs) => new Map(pairs));
+const writeSet = fc.array(fc.tuple(fc.constantFrom("public:m", "m", "other"), mapWrites), { minLength: 1, maxLength: 3 }).map((maps) => new Map(maps));
+
 /** Commits a transaction straight into the store at the next seqno (what the commit pipeline does, minus the ledger). */
 function commit(store: Store, build: (tx: ReturnType<Store["begin"]>) => void): number {
   const tx = store.begin();
@@ -203,10 +221,6 @@ describe("write sets", () => {
   });
 
   it("applyEncoded (replay's path) leaves the store exactly as apply of the decoded write sets", () => {
-    const key = fc.constantFrom("a", "b", "c", "\u0000\u00ff");
-    const value = fc.option(fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)), { freq: 4 });
-    const mapWrites = fc.array(fc.tuple(key, value), { maxLength: 4 }).map((pairs) => new Map(pairs));
-    const writeSet = fc.array(fc.tuple(fc.constantFrom("public:m", "m", "other"), mapWrites), { minLength: 1, maxLength: 3 }).map((maps) => new Map(maps));
     fc.assert(
       fc.property(fc.array(writeSet, { minLength: 1, maxLength: 12 }), (writeSets) => {
         const decoded = new Store();
@@ -217,14 +231,7 @@ describe("write sets", () => {
           const { publicWrites, privateWrites } = splitByDomain(writes);
           encoded.applyEncoded({ public: encodeWriteSet(publicWrites), private: encodeWriteSet(privateWrites) }, seqno);
         }
-        assert.equal(encoded.lastSeqno, decoded.lastSeqno);
-        assert.equal(encoded.byteCount, decoded.byteCount);
-        assert.deepEqual(encoded.mapNames().sort(), decoded.mapNames().sort());
-        for (const name of decoded.mapNames()) {
-          const [want, got] = [decoded.mapState(name)!, encoded.mapState(name)!];
-          assert.equal(got.lastWriteVersion, want.lastWriteVersion, name);
-          assert.deepEqual(new Map(got.entries), new Map(want.entries), name);
-        }
+        assertSameStore(encoded, decoded);
       }),
       { numRuns: 200 },
     );
@@ -257,5 +264,81 @@ describe("write sets", () => {
     assert.throws(() => new Store().applyEncoded({ public: privateMap }, seqNo(1)), /public write set holds private map "m"/);
     assert.throws(() => new Store().applyEncoded({ public: publicMap, private: publicMap }, seqNo(1)), /private write set holds public map/);
     assert.equal(decodeWriteSet(publicMap, "public").size, 1);
+  });
+});
+
+describe("rollback of uncommitted transactions", () => {
+  it("rolling back to s leaves the store exactly as applying only 1..s did", () => {
+    fc.assert(
+      fc.property(fc.array(writeSet, { minLength: 1, maxLength: 12 }), fc.nat(), fc.nat(), (writeSets, committedPick, targetPick) => {
+        const store = new Store();
+        writeSets.forEach((writes, i) => store.apply(writes, seqNo(i + 1)));
+        const committed = committedPick % (writeSets.length + 1);
+        store.markCommitted(seqNo(committed));
+        const target = committed + (targetPick % (writeSets.length - committed + 1));
+        store.rollback(seqNo(target));
+        const expected = new Store();
+        writeSets.slice(0, target).forEach((writes, i) => expected.apply(writes, seqNo(i + 1)));
+        assertSameStore(store, expected);
+        // And it goes on from there as the other one would.
+        const next = writeSets[0]!;
+        store.apply(next, seqNo(target + 1));
+        expected.apply(next, seqNo(target + 1));
+        assertSameStore(store, expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a long run of commits and rollbacks (the undo log compacts its committed rows) matches a store that applied only what was kept", () => {
+    const store = new Store();
+    const kept: WriteSet[] = [];
+    const writesAt = (i: number): WriteSet => new Map([[i % 7 === 0 ? "public:m" : "m", new Map([[`k${i % 13}`, i % 5 === 0 ? null : b(`v${i}`)]])]]);
+    for (let i = 1; i <= 5000; i++) {
+      const seqno = seqNo(store.lastSeqno + 1);
+      store.apply(writesAt(i), seqno);
+      kept[seqno - 1] = writesAt(i);
+      if (i % 10 === 0) store.markCommitted(seqNo(seqno - 3));
+      if (i % 97 === 0) {
+        store.rollback(seqNo(seqno - 2));
+        kept.length = seqno - 2;
+      }
+    }
+    const expected = new Store();
+    kept.forEach((writes, i) => expected.apply(writes, seqNo(i + 1)));
+    assertSameStore(store, expected);
+  });
+
+  it("committed seqnos cannot be rolled back", () => {
+    const store = new Store();
+    for (let i = 1; i <= 5; i++) store.apply(new Map([["m", new Map([["k", b(`v${i}`)]])]]), seqNo(i));
+    store.markCommitted(seqNo(3));
+    assert.equal(store.committedSeqno, 3);
+    assert.throws(() => store.rollback(seqNo(2)), /cannot roll back to seqno 2: .*committed up to 3/);
+    assert.throws(() => store.rollback(seqNo(6)), /cannot roll back to seqno 6/);
+    store.rollback(seqNo(3));
+    assert.equal(store.beginReadOnly().map("m").get(b("k"))?.toString(), "v3");
+    assert.throws(() => store.markCommitted(seqNo(4)), /cannot mark seqno 4 committed/);
+  });
+
+  it("a transaction that began before a rollback conflicts, even if later seqnos look older than its read version", () => {
+    const store = new Store();
+    for (let i = 1; i <= 4; i++) store.apply(new Map([["m", new Map([["k", b(`v${i}`)]])]]), seqNo(i));
+    const tx = store.begin();
+    assert.equal(tx.map("m").get(b("k"))?.toString(), "v4");
+    store.rollback(seqNo(2));
+    store.apply(new Map([["m", new Map([["k", b("other3")]])]]), seqNo(3));
+    assert.throws(() => tx.finish(), (error: unknown) => error instanceof TxConflictError && /rolled back/.test(error.message));
+    // One that begins after it is fine.
+    const after = store.begin();
+    assert.equal(after.map("m").get(b("k"))?.toString(), "other3");
+    after.finish();
+  });
+
+  it("replay's committed path keeps no undo records", () => {
+    const store = new Store();
+    store.applyEncoded({ public: encodeWriteSet(new Map([["public:m", new Map([["k", b("v")]])]])) }, seqNo(1));
+    assert.equal(store.committedSeqno, 1);
+    assert.throws(() => store.rollback(seqNo(0)), /committed up to 1/);
   });
 });

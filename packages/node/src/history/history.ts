@@ -116,6 +116,7 @@ export class History {
     this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
     // Everything replayed was covered by a durable signature.
     this.committed = store.lastSeqno;
+    store.markCommitted(store.lastSeqno);
     this.lastSnapshotSeqno = options.snapshotsDir === undefined ? Infinity : store.lastSeqno;
     // A restarted node starts a new view, so a Pending tx id lost in a crash is never reused.
     this.currentView = toView(Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile)) + 1);
@@ -435,6 +436,7 @@ export class History {
     // An abandoned (crashed) node made nothing durable after the crash: report nothing more.
     if (seqno <= this.committed || this.abandoned) return;
     this.committed = seqno;
+    this.store.markCommitted(seqno);
     this.ledger.markCommitted(seqno);
     let kept = 0;
     for (const waiter of this.commitWaiters) {

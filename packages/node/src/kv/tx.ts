@@ -12,8 +12,8 @@ import type { MapState, Store } from "./store.ts";
 import { keyString, type KeyString, type MapWrites, type WriteSet } from "./write-set.ts";
 
 export class TxConflictError extends Error {
-  constructor(mapName: string) {
-    super(`transaction conflict: map ${mapName} changed since the transaction began`);
+  constructor(mapName: string, why = "changed since the transaction began") {
+    super(`transaction conflict: map ${mapName} ${why}`);
   }
 }
 
@@ -23,6 +23,8 @@ export class Tx {
   private readonly handles = new Map<string, MapHandle>();
   private finished = false;
   private readonly effects: Array<() => void> = [];
+  /** The store's rollback count at begin(): a rollback since then took back state this transaction may have read. */
+  private readonly rollbacksAtBegin: number;
   claimsDigest: Buffer | undefined;
 
   constructor(
@@ -30,7 +32,9 @@ export class Tx {
     /** The store version this transaction reads. */
     readonly readVersion: SeqNo,
     readonly readOnly: boolean,
-  ) {}
+  ) {
+    this.rollbacksAtBegin = store.rollbackCount;
+  }
 
   /** The handle on map `name` within this transaction (the same handle on every call). */
   map(name: string): MapHandle {
@@ -46,6 +50,7 @@ export class Tx {
   /** The committed state of a map, checked to be unchanged since begin(). */
   committedState(name: string): MapState | undefined {
     this.assertOpen();
+    if (this.store.rollbackCount !== this.rollbacksAtBegin) throw new TxConflictError(name, "was rolled back since the transaction began");
     const state = this.store.mapState(name);
     if (state && state.lastWriteVersion > this.readVersion) throw new TxConflictError(name);
     return state;
