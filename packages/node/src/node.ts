@@ -3,6 +3,7 @@
 // node, the genesis of a new service, the frontend and the HTTPS server.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Clock } from "./clock.ts";
 import type { SubjectAltName } from "./crypto/certs.ts";
 import { defaultConstitution } from "@confide/governance";
 import { openService, writeGenesis, type InitialMember, type InitialUser } from "./genesis.ts";
@@ -28,6 +29,8 @@ export interface NodeOptions {
   merkleLeavesInMemory?: number;
   snapshotIntervalTx?: number;
   log?: (message: string) => void;
+  /** Time and timers: the system clock unless a simulation passes its own. */
+  clock?: Clock;
 }
 
 export interface NodeCore {
@@ -49,7 +52,7 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
-  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log"] as const) {
+  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock"] as const) {
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);

@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { SimulatedClock } from "../src/clock.ts";
 import { sha256 } from "../src/crypto/hash.ts";
 import { readSignature } from "../src/history/signatures.ts";
 import { view as toView, seqNo } from "../src/ids.ts";
@@ -51,6 +52,21 @@ describe("commit and signatures", () => {
     await core.history.waitForCommit(6);
     assert.equal(core.history.txStatus(first), "Committed");
     assert.deepEqual(core.history.lastCommitted, { view: 1, seqno: 6 });
+    await core.close();
+  });
+
+  it("the signature interval runs on the clock it is given: a simulated one signs exactly when advanced past it", async () => {
+    const clock = new SimulatedClock();
+    const { core } = await start(tempDir(), { signatureIntervalTx: 1000, signatureIntervalMs: 50, clock });
+    const id = write(core, 0);
+    clock.advance(49);
+    assert.deepEqual(core.history.signatures, []);
+    clock.advance(1);
+    assert.deepEqual(core.history.signatures, [id.seqno + 1]);
+    await core.history.waitForCommit(id.seqno);
+    // Nothing new to sign: the timer does not sign again.
+    clock.advance(500);
+    assert.deepEqual(core.history.signatures, [id.seqno + 1]);
     await core.close();
   });
 

@@ -1,14 +1,17 @@
-// The commit pipeline of a node: a committed transaction becomes one ledger
-// entry (public writes in clear, private writes sealed), one Merkle leaf and an
-// update of the store; every N transactions or T ms a signature transaction
-// signs the Merkle root, and once the fsync covering it returns, everything up
-// to it is Committed. Execution is synchronous; only durability is awaited.
+// The driver of a node's commit pipeline: a committed transaction becomes one
+// ledger entry (public writes in clear, private writes sealed), one Merkle leaf
+// and an update of the store; every N transactions or T ms a signature
+// transaction signs the Merkle root, and once the commit source says so (for one
+// node: the fsync covering it returned), everything up to it is Committed. The
+// decisions are pipeline.ts's; this performs their effects. Execution is
+// synchronous; only durability is awaited.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { replaceFileDurably } from "../durable.ts";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
-import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
+import { view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
@@ -19,6 +22,7 @@ import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
 import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
+import { CommitPipeline, type CommitSource, type PipelineEffect } from "./pipeline.ts";
 import { checkBeforeSnapshot, type PreSnapshotCheck } from "./pre-snapshot-check.ts";
 import { entryWrites, replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
@@ -56,6 +60,10 @@ export interface HistoryOptions {
   snapshotsDir?: string;
   snapshotIntervalTx?: number;
   log?: (message: string) => void;
+  /** Time and timers (the signature interval): the system clock unless a simulation passes its own. */
+  clock?: Clock;
+  /** What decides that a durable signature is committed: the node's own fsync unless given (consensus). */
+  commitSource?: CommitSource;
 }
 
 export class NotCommittedError extends Error {}
@@ -73,20 +81,14 @@ export class History {
   private readonly signatureSeqnos: number[];
   private readonly signaturesCompleteFrom: number;
   private readonly viewStarts: Array<{ view: number; seqno: number }>;
-  private readonly signatureIntervalTx: number;
   private readonly leavesInMemory: number;
-  private currentView: View;
-  private committed: SeqNo;
-  private txsSinceSignature = 0;
-  private lastSnapshotSeqno: number;
-  private snapshotRequested = false;
+  private readonly pipeline: CommitPipeline;
   /** While opening and closing: signatures take no snapshot. */
   private snapshotsPaused = false;
-  private ledgerBytesSinceSnapshot = 0;
   /** Snapshots written but not yet completed (their evidence is not committed yet). */
   private readonly pendingSnapshots = new Set<Promise<void>>();
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private failure: Error | undefined;
   /** close() has begun: no new snapshots; the last signature is on its way. */
   private closing = false;
@@ -112,14 +114,19 @@ export class History {
       // A failed background write stops the node's writes at once, not at the next commit.
       onWriteError: (error) => this.fail(error),
     });
-    this.signatureIntervalTx = options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX;
     this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
     // Everything replayed was covered by a durable signature.
-    this.committed = store.lastSeqno;
     store.markCommitted(store.lastSeqno);
-    this.lastSnapshotSeqno = options.snapshotsDir === undefined ? Infinity : store.lastSeqno;
-    // A restarted node starts a new view, so a Pending tx id lost in a crash is never reused.
-    this.currentView = toView(Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile)) + 1);
+    this.pipeline = new CommitPipeline({
+      // A restarted node starts a new view, so a Pending tx id lost in a crash is never reused.
+      view: toView(Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile)) + 1),
+      lastSeqno: store.lastSeqno,
+      committedSeqno: store.lastSeqno,
+      signatureIntervalTx: options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX,
+      snapshotIntervalTx: options.snapshotsDir === undefined ? Infinity : (options.snapshotIntervalTx ?? SNAPSHOT_INTERVAL_TX),
+      lastSnapshotSeqno: store.lastSeqno,
+      ...(options.commitSource ? { commitSource: options.commitSource } : {}),
+    });
   }
 
   /** Replays the ledger in `ledgerDir` (creating it if absent) and opens it for appending. */
@@ -145,16 +152,16 @@ export class History {
     const history = new History(parts.store, options, parts);
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
-    if (options.viewFile !== undefined) replaceFileDurably(options.viewFile, `${history.currentView}\n`);
+    if (options.viewFile !== undefined) replaceFileDurably(options.viewFile, `${history.view}\n`);
     if (history.tree.size > 0) {
       // Sign the new view before serving, as a new CCF primary does (no snapshot: the state was just loaded).
       history.snapshotsPaused = true;
       await history.waitForCommit(history.emitSignature());
       history.snapshotsPaused = false;
     }
-    history.timer = setInterval(() => {
-      if (history.txsSinceSignature > 0 && !history.failure) history.signOrFail();
-    }, options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS);
+    history.timer = (options.clock ?? systemClock).every(options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS, () => {
+      if (!history.failure) history.perform(history.pipeline.timerFired());
+    });
     history.timer.unref();
     if (snapshot) history.checkBeforeSnapshot(snapshot.seqno, snapshotFrontier!, log);
     return history;
@@ -183,7 +190,7 @@ export class History {
   }
 
   get view(): View {
-    return this.currentView;
+    return this.pipeline.view;
   }
 
   get lastSeqno(): SeqNo {
@@ -191,7 +198,8 @@ export class History {
   }
 
   get lastCommitted(): TxId {
-    return { view: toView(this.viewOf(this.committed) ?? 0), seqno: this.committed };
+    const committed = this.pipeline.committedSeqno;
+    return { view: toView(this.viewOf(committed) ?? 0), seqno: committed };
   }
 
   begin(): Tx {
@@ -215,9 +223,9 @@ export class History {
       for (const effect of effects) effect();
       return undefined;
     }
-    let id: TxId;
+    let appended: { id: TxId; effects: PipelineEffect[] };
     try {
-      id = this.append(writes, tx.claimsDigest, false);
+      appended = this.append(writes, tx.claimsDigest, false);
     } catch (error) {
       // The ledger refused the entry (e.g. disk full): nothing was applied, and nothing more will be.
       this.fail(error);
@@ -225,51 +233,69 @@ export class History {
     }
     // Before a signature this commit may emit, so that it is the one a requested snapshot or chunk end applies to.
     for (const effect of effects) effect();
-    if (++this.txsSinceSignature >= this.signatureIntervalTx) this.signOrFail();
-    // While transactions await a signature, the timer keeps the process alive to sign them.
-    else if (this.txsSinceSignature === 1) this.timer?.ref();
-    return id;
+    this.perform(appended.effects);
+    return appended.id;
+  }
+
+  /**
+   * Performs the pipeline's effects in order. A signature due on the node's own schedule that
+   * fails stops the node's writes instead of escaping to the caller whose commit triggered it.
+   */
+  private perform(effects: readonly PipelineEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "sign":
+          this.signOrFail();
+          break;
+        case "keepAlive":
+          if (effect.on) this.timer?.ref();
+          else this.timer?.unref();
+          break;
+        case "sync": {
+          const { seqno } = effect;
+          this.ledger.sync().then(
+            // An abandoned (crashed) node made nothing durable after the crash: it reports nothing more.
+            () => {
+              if (!this.abandoned) this.perform(this.pipeline.durable(seqno));
+            },
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
+        case "snapshot":
+          if (this.pendingSnapshots.size < PENDING_SNAPSHOTS_MAX) this.takeSnapshot(effect.seqno);
+          else (this.options.log ?? console.warn)(`snapshot at ${effect.seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
+          break;
+        case "commit":
+          this.markCommitted(effect.seqno);
+          break;
+        case "truncate":
+          throw new Error("rollback is not supported by this node yet");
+      }
+    }
   }
 
   /** Appends a signature transaction over everything so far; returns its seqno. */
   emitSignature(): SeqNo {
     this.assertWritable();
-    const seqno = seqNo(this.lastSeqno + 1);
+    const { view, seqno } = this.pipeline.nextTxId();
     const root = this.tree.root();
     const record: SignatureRecord = {
-      view: this.currentView,
+      view,
       seqno,
       node: this.options.signer.nodeId,
       root: root.toString("hex"),
       sig: signDigest(this.options.signer.privateKeyPem, root, this.tree.rootPreimage()).toString("base64"),
       commit_view: this.lastCommitted.view,
-      commit_seqno: this.committed,
+      commit_seqno: this.pipeline.committedSeqno,
       cert: this.options.signer.certPem,
     };
-    this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
+    const { effects } = this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
     this.signatureSeqnos.push(seqno);
-    this.txsSinceSignature = 0;
-    this.timer?.unref();
     this.tree.evictBlocksBefore(Math.max(0, this.tree.size - this.leavesInMemory));
-    this.ledger.sync().then(
-      () => this.markCommitted(seqno),
-      (error: unknown) => this.fail(error),
-    );
-    if (!this.snapshotsPaused && (this.snapshotRequested || this.snapshotDue(seqno))) {
-      if (this.pendingSnapshots.size < PENDING_SNAPSHOTS_MAX) this.takeSnapshot(seqno);
-      else (this.options.log ?? console.warn)(`snapshot at ${seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
-    }
+    this.perform(effects);
+    this.perform(this.pipeline.snapshotAfterSignature(seqno, this.store.byteCount, !this.snapshotsPaused));
     return seqno;
-  }
-
-  /**
-   * CCF's rule (every snapshotIntervalTx transactions), and also only once the ledger has grown
-   * by as many bytes as the store holds: a snapshot costs time proportional to the store, so this
-   * keeps its cost per written byte bounded however large the store grows (log compaction's rule).
-   */
-  private snapshotDue(seqno: number): boolean {
-    const intervalTx = this.options.snapshotIntervalTx ?? SNAPSHOT_INTERVAL_TX;
-    return seqno - this.lastSnapshotSeqno >= intervalTx && this.ledgerBytesSinceSnapshot >= this.store.byteCount;
   }
 
   /** Whether this node writes snapshots (a snapshots directory is configured). */
@@ -280,7 +306,7 @@ export class History {
   /** CCF's trigger_snapshot: take a snapshot at the next signature. */
   triggerSnapshot(): void {
     if (!this.takesSnapshots) throw new Error("snapshots are not configured for this node");
-    this.snapshotRequested = true;
+    this.pipeline.requestSnapshot();
   }
 
   /**
@@ -290,16 +316,12 @@ export class History {
    */
   private takeSnapshot(seqno: SeqNo): void {
     const dir = this.options.snapshotsDir!;
-    this.snapshotRequested = false;
-    this.lastSnapshotSeqno = seqno;
-    this.ledgerBytesSinceSnapshot = 0;
-    const body = encodeSnapshot(
-      { seqno, view: this.currentView, viewStarts: this.viewStarts, store: this.store, tree: this.tree },
-      this.options.secret,
-    );
+    this.pipeline.snapshotTaken(seqno);
+    const body = encodeSnapshot({ seqno, view: this.view, viewStarts: this.viewStarts, store: this.store, tree: this.tree }, this.options.secret);
     const digest = snapshotDigest(body);
-    const evidence = this.append(evidenceWrites(digest, seqno), digest, false);
-    this.txsSinceSignature++;
+    // Inside the signature that took it: the next signature covers the evidence (no signature now).
+    const { id: evidence, effects } = this.append(evidenceWrites(digest, seqno), digest, false, { signWhenDue: false });
+    this.perform(effects);
     const path = writePendingSnapshot(dir, seqno, evidence.seqno, body);
     const done = this.waitForCommit(evidence.seqno)
       .then(() => {
@@ -327,9 +349,9 @@ export class History {
   /** Status of a tx id as GET /node/tx reports it. */
   txStatus(id: TxId): TxStatus {
     const viewAtSeqno = this.viewOf(id.seqno);
-    if (viewAtSeqno === undefined) return id.view < this.currentView ? "Invalid" : "Unknown";
+    if (viewAtSeqno === undefined) return id.view < this.view ? "Invalid" : "Unknown";
     if (viewAtSeqno !== id.view) return "Invalid";
-    return id.seqno <= this.committed ? "Committed" : "Pending";
+    return id.seqno <= this.pipeline.committedSeqno ? "Committed" : "Pending";
   }
 
   /** Merkle root over the transactions 1..seqno (the root a signature at seqno+1 signs). */
@@ -353,13 +375,13 @@ export class History {
   /** Resolves once `seqno` is committed (a durable signature covers it). */
   waitForCommit(seqno: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (seqno <= this.committed) return Promise.resolve();
+    if (seqno <= this.pipeline.committedSeqno) return Promise.resolve();
     return new Promise((resolve, reject) => this.commitWaiters.push({ seqno, resolve, reject }));
   }
 
   /** The receipt of a committed transaction (from memory, or rebuilt from the ledger files). */
   receipt(seqno: number): Receipt {
-    if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
     return buildReceipt(seqno, {
       ledger: this.ledger,
       tree: this.tree,
@@ -376,18 +398,18 @@ export class History {
 
   /** The writes of a committed transaction, read back from its ledger entry (private ones decrypted). */
   writesAt(seqno: number): WriteSet {
-    if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
     return entryWrites(this.ledger.readEntry(seqno), this.options.secret);
   }
 
   /** Emits a last signature if needed, waits for it to be durable and closes the ledger. */
   async close(): Promise<void> {
     if (this.closing) return;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     // From here no new snapshot: the last signature covers every pending snapshot's evidence.
     this.closing = true;
     this.snapshotsPaused = true;
-    if (this.txsSinceSignature > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
+    if (this.pipeline.unsignedCount > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
     await Promise.all(this.pendingSnapshots);
     await this.preSnapshotPass;
     this.stopped = true;
@@ -400,16 +422,21 @@ export class History {
    * For crash tests.
    */
   abandon(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.closing = true;
     this.stopped = true;
     this.abandoned = true;
     return this.ledger.abandon();
   }
 
-  private append(writes: WriteSet, claimsDigest: Buffer | undefined, isSignature: boolean): TxId {
-    const seqno = seqNo(this.lastSeqno + 1);
-    const v = this.currentView;
+  /** Encodes and appends one entry at the pipeline's next tx id, applies it to the store and the tree. */
+  private append(
+    writes: WriteSet,
+    claimsDigest: Buffer | undefined,
+    isSignature: boolean,
+    options?: { signWhenDue: boolean },
+  ): { id: TxId; effects: PipelineEffect[] } {
+    const { view: v, seqno } = this.pipeline.nextTxId();
     const { publicWrites, privateWrites } = splitByDomain(writes);
     const entry: NewEntry = {
       view: v,
@@ -425,17 +452,14 @@ export class History {
     const leafInput = this.ledger.append(seqno, isSignature, frameBytes, (frame) =>
       leafInputOf({ writeSetDigest: encodeFrameInto(entry, frame), commitEvidenceDigest: entry.commitEvidenceDigest, claimsDigest }),
     );
-    this.ledgerBytesSinceSnapshot += frameBytes;
     this.store.apply(writes, seqno);
     this.tree.appendLeafOf(leafInput);
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
-    return { view: v, seqno };
+    return { id: { view: v, seqno }, effects: this.pipeline.appended(frameBytes, isSignature, options) };
   }
 
+  /** The pipeline committed everything through `seqno`. */
   private markCommitted(seqno: SeqNo): void {
-    // An abandoned (crashed) node made nothing durable after the crash: report nothing more.
-    if (seqno <= this.committed || this.abandoned) return;
-    this.committed = seqno;
     this.store.markCommitted(seqno);
     this.ledger.markCommitted(seqno);
     let kept = 0;
