@@ -78,91 +78,112 @@ export interface ServingNodeOptions extends Omit<NodeOptions, "log"> {
   log?: Log;
 }
 
-export interface ServingNode {
-  core: NodeCore;
-  frontend: Frontend;
-  server: RunningServer;
+/**
+ * A node's part in its service, as CCF's consensus names them: the primary orders and signs
+ * transactions, backups replicate them, a candidate is asking to become primary. A node alone
+ * in its service is its primary.
+ */
+export type NodeRole = "primary" | "backup" | "candidate";
+
+/** A running node: its history, frontend and HTTPS server, and its role in the service. */
+export class ServingNode {
+  /** Consensus (the multi-node service) moves it; a node alone in its service stays primary. */
+  private currentRole: NodeRole = "primary";
+
+  private constructor(
+    readonly core: NodeCore,
+    readonly frontend: Frontend,
+    readonly server: RunningServer,
+  ) {}
+
+  /** Starts a node from its directory (a new service if its ledger is empty). */
+  static async start(options: ServingNodeOptions): Promise<ServingNode> {
+    const log = options.log ?? SILENT_LOG;
+    const core = await startNodeCore({ ...options, log: (message) => log.warn(message) });
+    const { identity, history } = core;
+    const host = options.host ?? "127.0.0.1";
+    let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
+    const historical = new HistoricalStates(history, (message) => log.warn(message));
+    const constitution = new Constitution({
+      history,
+      historical,
+      serviceCertPem: identity.serviceCertPem,
+      log,
+    });
+    const frontend = new Frontend({
+      history,
+      historical,
+      log,
+      nodeId: identity.nodeId,
+      serviceCertPem: identity.serviceCertPem,
+      nodeCertPem: identity.nodeCertPem,
+      rpcAddress: () => rpcAddress,
+      // A deployment by proposal loads the new app right after it commits, not on its first request.
+      routers: [govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) })],
+    });
+    let server: RunningServer;
+    try {
+      server = await startHttpsServer((request) => frontend.handle(request), {
+        host,
+        port: options.port ?? DEFAULT_RPC_PORT,
+        certPem: identity.nodeCertPem,
+        keyPem: identity.nodePrivateKeyPem,
+        log,
+        ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+        ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
+        ...(options.http2 ? { http2: true } : {}),
+      });
+    } catch (error) {
+      await core.close();
+      throw error;
+    }
+    rpcAddress = server.address;
+    if (history.lastSeqno === 0) {
+      const tx = history.begin();
+      writeGenesis(tx, {
+        serviceCertPem: identity.serviceCertPem,
+        nodeId: identity.nodeId,
+        nodeCertPem: identity.nodeCertPem,
+        rpcAddress,
+        members: options.members ?? [],
+        users: options.users ?? [],
+        serviceData: options.serviceData,
+        constitution: options.constitution ?? defaultConstitution(),
+      });
+      history.commit(tx);
+      log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+    }
+    if (options.appBundle !== undefined) {
+      const tx = history.begin();
+      writeAppTables(tx, options.appBundle);
+      openService(tx);
+      history.commit(tx);
+      log.info("Deployed the app bundle given at start (dev mode) and opened the service");
+    }
+    // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
+    if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+    await frontend.prepare();
+    return new ServingNode(core, frontend, server);
+  }
+
+  get role(): NodeRole {
+    return this.currentRole;
+  }
+
   /** https://host:port */
-  url: string;
-  close(): Promise<void>;
+  get url(): string {
+    return `https://${this.server.address}`;
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    await this.core.close();
+  }
 }
 
 export const DEFAULT_RPC_PORT = 8000;
 
-export async function startNode(options: ServingNodeOptions): Promise<ServingNode> {
-  const log = options.log ?? SILENT_LOG;
-  const core = await startNodeCore({ ...options, log: (message) => log.warn(message) });
-  const { identity, history } = core;
-  const host = options.host ?? "127.0.0.1";
-  let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
-  const historical = new HistoricalStates(history, (message) => log.warn(message));
-  const constitution = new Constitution({
-    history,
-    historical,
-    serviceCertPem: identity.serviceCertPem,
-    log,
-  });
-  const frontend = new Frontend({
-    history,
-    historical,
-    log,
-    nodeId: identity.nodeId,
-    serviceCertPem: identity.serviceCertPem,
-    nodeCertPem: identity.nodeCertPem,
-    rpcAddress: () => rpcAddress,
-    // A deployment by proposal loads the new app right after it commits, not on its first request.
-    routers: [govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) })],
-  });
-  let server: RunningServer;
-  try {
-    server = await startHttpsServer((request) => frontend.handle(request), {
-      host,
-      port: options.port ?? DEFAULT_RPC_PORT,
-      certPem: identity.nodeCertPem,
-      keyPem: identity.nodePrivateKeyPem,
-      log,
-      ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
-      ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
-      ...(options.http2 ? { http2: true } : {}),
-    });
-  } catch (error) {
-    await core.close();
-    throw error;
-  }
-  rpcAddress = server.address;
-  if (history.lastSeqno === 0) {
-    const tx = history.begin();
-    writeGenesis(tx, {
-      serviceCertPem: identity.serviceCertPem,
-      nodeId: identity.nodeId,
-      nodeCertPem: identity.nodeCertPem,
-      rpcAddress,
-      members: options.members ?? [],
-      users: options.users ?? [],
-      serviceData: options.serviceData,
-      constitution: options.constitution ?? defaultConstitution(),
-    });
-    history.commit(tx);
-    log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
-  }
-  if (options.appBundle !== undefined) {
-    const tx = history.begin();
-    writeAppTables(tx, options.appBundle);
-    openService(tx);
-    history.commit(tx);
-    log.info("Deployed the app bundle given at start (dev mode) and opened the service");
-  }
-  // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
-  if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
-  await frontend.prepare();
-  return {
-    core,
-    frontend,
-    server,
-    url: `https://${server.address}`,
-    close: async () => {
-      await server.close();
-      await core.close();
-    },
-  };
+/** Starts a node from its directory (a new service if its ledger is empty). */
+export function startNode(options: ServingNodeOptions): Promise<ServingNode> {
+  return ServingNode.start(options);
 }
