@@ -14,6 +14,7 @@ import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { certId } from "../src/crypto/keys.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
 import { writeAppTables, type Bundle, type EndpointProperties } from "../src/runtime/bundle.ts";
+import { JS_CACHED_INTERPRETERS_MAX } from "../src/limits.ts";
 import { SENTINEL_KEY, Tables } from "../src/tables.ts";
 import { HttpsClient, type ClientIdentity } from "./helpers/https-client.ts";
 
@@ -66,6 +67,7 @@ const BUNDLE: Bundle = {
       "/k2": endpoint("counter", "k2"),
       "/k3": endpoint("counter", "k3"),
       "/fresh/counter": endpoint("counter"),
+      ...Object.fromEntries(Array.from({ length: JS_CACHED_INTERPRETERS_MAX + 1 }, (_, i) => [`/many/${i}`, endpoint("counter", `many-${i}`)])),
     },
   },
   modules: [{ name: "app.js", module: APP }],
@@ -165,6 +167,17 @@ describe("interpreter_reuse", () => {
     setRuntimeOptions({ max_cached_interpreters: 0 });
     assert.deepEqual([await post(asAlice, "/k1"), await post(asAlice, "/k1")], [1, 1]);
     setRuntimeOptions({});
+    assert.deepEqual([await post(asAlice, "/k1"), await post(asAlice, "/k1")], [1, 2]);
+  });
+
+  it("a max_cached_interpreters above the node's ceiling is read as the ceiling; a negative one as CCF's default", async () => {
+    setRuntimeOptions({ max_cached_interpreters: 1_000_000 });
+    for (let i = 0; i <= JS_CACHED_INTERPRETERS_MAX; i++) assert.equal(await post(asAlice, `/many/${i}`), 1);
+    // The first key is the least recently used of 65: evicted at the ceiling of 64, so it starts fresh.
+    assert.equal(await post(asAlice, "/many/0"), 1);
+    assert.equal(await post(asAlice, `/many/${JS_CACHED_INTERPRETERS_MAX}`), 2);
+    // Stored without the constitution's check: not a count, so the default (10) applies and keys are cached.
+    setRuntimeOptions({ max_cached_interpreters: -1 });
     assert.deepEqual([await post(asAlice, "/k1"), await post(asAlice, "/k1")], [1, 2]);
   });
 

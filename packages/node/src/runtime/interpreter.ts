@@ -194,7 +194,14 @@ export class AppInterpreter {
 
   /** A "fresh" interpreter about to run a call: restored now if the background restore has not run yet. */
   private beginCall(): void {
-    if (this.realm === "fresh" && this.used) this.restore();
+    if (this.realm !== "fresh" || !this.used) return;
+    try {
+      this.restore();
+    } catch (error) {
+      // As in the background restore: an interpreter that cannot be restored is rebuilt, not used.
+      this.hostFailure = true;
+      throw error;
+    }
   }
 
   /**
