@@ -40,4 +40,14 @@ describe("the constitution interpreter's ballot cache", () => {
     // The constitution itself is still there.
     assert.deepEqual(interpreter.callExport("/constitution.js", "validate", [], state()), { valid: true, description: "ok" });
   });
+
+  it("in an interpreter restored before every call, a ballot run twice is evaluated afresh each time and votes right", async () => {
+    const services = { history: {}, historical: {}, log: () => {} } as unknown as RuntimeServices;
+    const interpreter = await AppInterpreter.create({ modules: new Map(), endpoints: [] }, services, undefined, "fresh");
+    const state = () => new CallState(new Store().beginReadOnly(), "read-only governance");
+    const stateful = "let calls = 0; export function vote(proposal) { calls++; return proposal === 'yes' && calls === 1; }";
+    for (const proposal of ["yes", "yes", "no", "yes"]) {
+      assert.equal(interpreter.callModuleSource(stateful, "vote", [proposal, "member"], state()), proposal === "yes");
+    }
+  });
 });

@@ -108,8 +108,9 @@ export type CallRealm = "fresh" | "reused";
 export class AppInterpreter {
   private readonly engine: Engine;
   private readonly vm: Vm;
-  /** Module namespaces of the bundle, and of ballot sources (ballots), by module name. */
+  /** Namespaces of the bundle's modules, by module name. */
   private readonly namespaces = new Map<string, GuestRef>();
+  /** Namespaces of evaluated ballot sources, by the name made from their hash. */
   private readonly ballots = new Map<string, GuestRef>();
   private readonly invokeRef: GuestRef;
   private current: CallState | undefined;
@@ -273,6 +274,8 @@ export class AppInterpreter {
    */
   callModuleSource(source: string, functionName: string, args: HostValue[], state: CallState): unknown {
     const name = `/__source__/${createHash("sha256").update(source).digest("hex")}.js`;
+    // Restoring after the lookup would drop the namespace found.
+    this.beginCall();
     let namespace = this.ballots.get(name);
     if (namespace === undefined) {
       if (this.ballots.size >= CONSTITUTION_BALLOTS_CACHED_MAX) {
