@@ -30,9 +30,9 @@ import { Pool } from "undici";
 import { loadOrCreateIdentity } from "../packages/node/src/identity.ts";
 import { HTTP_MAX_HEADER_BYTES } from "../packages/node/src/limits.ts";
 import { startNode } from "../packages/node/src/node.ts";
-import type { Bundle } from "../packages/node/src/runtime/bundle.ts";
 import { envInt, fmtInt, fmtMs, header, now, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
 import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
+import { BUNDLE, payload } from "./records-app.ts";
 
 const CONNECTIONS = 32;
 const KEYS = 10_000;
@@ -41,35 +41,6 @@ const WARMUP_MS = envInt("BENCH_HTTP_WARMUP_MS", 1000);
 const ROUNDS = envInt("BENCH_HTTP_ROUNDS", 2);
 const CLIENT_TRIAL_MS = envInt("BENCH_HTTP_CLIENT_TRIAL_MS", 2500);
 const PROFILE = process.env["BENCH_PROFILE"] === "1";
-
-// ---------------------------------------------------------------- the app
-
-const APP_MODULE = `
-export function put(request) {
-  const record = request.body.json();
-  ccf.kv["records"].set(ccf.strToBuf(request.params.id), ccf.jsonCompatibleToBuf(record));
-  return { statusCode: 204 };
-}
-export function get(request) {
-  const value = ccf.kv["records"].get(ccf.strToBuf(request.params.id));
-  if (value === undefined) return { statusCode: 404, body: { error: "no such record" } };
-  return { body: ccf.bufToJsonCompatible(value) };
-}
-`;
-
-function endpoint(fn: string, mode: "readwrite" | "readonly") {
-  return { js_module: "app.js", js_function: fn, authn_policies: ["no_auth"], mode, forwarding_required: "never" as const };
-}
-
-const BUNDLE: Bundle = {
-  metadata: { endpoints: { "/records/{id}": { put: endpoint("put", "readwrite"), get: endpoint("get", "readonly") } } },
-  modules: [{ name: "app.js", module: APP_MODULE }],
-};
-
-/** A ~100-byte JSON record for key `id`. */
-function payload(id: number, n: number): string {
-  return JSON.stringify({ id: `rec-${id}`, owner: "alice@example.com", amount: n % 100_000, currency: "EUR", note: "monthly settlement" });
-}
 
 // ---------------------------------------------------------------- server children
 

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "cold-start", "governance", "sandbox-start", "reconciliation"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "fresh-realm", "cold-start", "governance", "sandbox-start", "reconciliation"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -54,6 +54,7 @@ function main(): void {
   const receipts = readResult("receipts", since);
   const memory = readResult("memory", since);
   const httpsApp = readResult("https-app", since);
+  const freshRealm = readResult("fresh-realm", since);
   const coldStart = readResult("cold-start", since);
   const governance = readResult("governance", since);
   const sandboxStart = readResult("sandbox-start", since);
@@ -131,6 +132,17 @@ function main(): void {
         `${fmtInt(n.requestsPerSecond)} req/s, ${fmtMs(n.latencyMs.median)} / ${fmtMs(n.latencyMs.p99)}`,
         "≥ 50% of raw",
         `${(q.nodeOverRaw * 100).toFixed(1)}% of raw node:https ${fmtInt(w.requestsPerSecond)} req/s (${fmtMs(w.latencyMs.median)} / ${fmtMs(w.latencyMs.p99)}); client ${httpsApp.config.client}`,
+      ]);
+    }
+  }
+  if (freshRealm) {
+    for (const o of freshRealm.overheads as Json[]) {
+      const reused = freshRealm.results.find((r: Json) => r.case === `${o.method} reused`);
+      rows.push([
+        `fresh interpreter per request, ${o.method} handler call (snapshot restore / new interpreter, over reused)`,
+        `+${o.freshOverReusedUs} µs / +${o.newInterpreterOverReusedUs} µs`,
+        "",
+        `reused ${reused.usPerCall} µs per call`,
       ]);
     }
   }

@@ -172,6 +172,10 @@ function checkEndpoint(info, at, moduleNames) {
   }
   checkType(info.openapi, "object?", `${at}.openapi`);
   checkType(info.openapi_hidden, "boolean?", `${at}.openapi_hidden`);
+  checkType(info.interpreter_reuse, "object?", `${at}.interpreter_reuse`);
+  if (info.interpreter_reuse !== undefined && info.interpreter_reuse !== null) {
+    checkType(info.interpreter_reuse.key, "string", `${at}.interpreter_reuse.key`);
+  }
   checkType(info.authn_policies, "array", `${at}.authn_policies`);
   info.authn_policies.forEach((policy, i) => {
     // An unknown policy name is only reported when the endpoint is called, as in CCF.
@@ -669,6 +673,8 @@ const actions = new Map([
         checkType(args.log_exception_details, "boolean?", "log_exception_details");
         checkType(args.return_exception_details, "boolean?", "return_exception_details");
         checkType(args.max_cached_interpreters, "integer?", "max_cached_interpreters");
+        // A count of interpreters (CCF reads it as size_t).
+        checkBounds(args.max_cached_interpreters, 0, null, "max_cached_interpreters");
       },
       // Stored as given: the node reads the snake_case fields it knows.
       (args) => setJson("public:ccf.gov.js_runtime_options", singletonKey(), args),

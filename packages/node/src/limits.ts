@@ -50,6 +50,19 @@ export const HTTP_MAX_HEADER_BYTES = 16 * 1024;
 export const HISTORICAL_RETRY_AFTER_S = 3;
 /** Historical states kept in memory for app handlers; older ones are fetched from the ledger again. */
 export const HISTORICAL_CACHE_ENTRIES = 1000;
+/** CCF's js_runtime_options.max_cached_interpreters default: interpreters kept for endpoints with `interpreter_reuse`, least recently used dropped. */
+export const JS_CACHED_INTERPRETERS_DEFAULT = 10;
+/**
+ * Ceiling on max_cached_interpreters (a larger setting is read as this): each cached interpreter is its own
+ * WebAssembly instance with its own heap, up to max_heap_bytes, so the cache must not grow with a governance typo.
+ */
+export const JS_CACHED_INTERPRETERS_MAX = 64;
+/**
+ * Ballot scripts kept evaluated in the constitution's interpreter. QuickJS never unloads a module, so each
+ * distinct ballot a member submits stays in that heap: at this many the interpreter returns to its state
+ * after loading the constitution, dropping them all (a ballot that comes again is evaluated again).
+ */
+export const CONSTITUTION_BALLOTS_CACHED_MAX = 256;
 /** Time allowed to compile and evaluate an app's modules on first use (a 1 MB bundle compiles in well under 1 s). */
 export const JS_MODULE_LOAD_TIME_MS = 10_000;
 /** CCF's recent_cose_proposals_window_size default: proposals kept for replay protection (set_service_configuration changes it, 1..10000). */

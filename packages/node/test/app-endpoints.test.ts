@@ -140,7 +140,9 @@ const BUNDLE: Bundle = {
       "/not-object": { get: endpoint("notAnObject", "readonly") },
       "/throws": { get: endpoint("throws", "readonly") },
       "/probe/{name}": { get: endpoint("probe", "readonly") },
-      "/calls": { get: endpoint("countCalls", "readonly") },
+      // One interpreter, kept across calls, serves both (CCF's interpreter_reuse).
+      "/calls": { get: { ...endpoint("countCalls", "readonly"), interpreter_reuse: { key: "kept" } } },
+      "/kept/probe/{name}": { get: { ...endpoint("probe", "readonly"), interpreter_reuse: { key: "kept" } } },
       "/dynamic-import": { get: endpoint("dynamicImport", "readonly") },
       "/claims": { post: endpoint("claims") },
       "/utf8": { post: endpoint("utf8") },
@@ -358,12 +360,15 @@ describe("isolation of the app realm", () => {
 
   it("when the engine itself fails (Node's stack runs out inside it), the call gets a clean 500 and a fresh interpreter serves the next", async () => {
     const before = (await client.get("/app/calls")).json as number;
-    assert.equal((await client.get("/app/calls")).json, before + 1, "one interpreter serves calls in turn: module state persists");
-    const reply = await client.get("/app/probe/nesting");
+    assert.equal((await client.get("/app/calls")).json, before + 1, "a reused interpreter serves calls in turn: module state persists");
+    const reply = await client.get("/app/kept/probe/nesting");
     assert.equal(reply.status, 500);
     assert.equal(reply.json.error.code, "InternalError");
     // The failed engine was dropped: the next call runs in a new interpreter, its module state fresh.
     assert.equal((await client.get("/app/calls")).json, 1);
+    assert.deepEqual((await client.get("/app/records/a")).json, { amount: 5 });
+    // The same failure in the per-request interpreter: it is rebuilt, and serves the next request.
+    assert.equal((await client.get("/app/probe/nesting")).status, 500);
     assert.deepEqual((await client.get("/app/records/a")).json, { amount: 5 });
   });
 

@@ -8,11 +8,12 @@ import type { History } from "../history/history.ts";
 import { formatTxId, parseTxId, seqNo, view as toView, type TxId } from "../ids.ts";
 import type { Tx } from "../kv/tx.ts";
 import type { Log } from "../log.ts";
-import { HISTORICAL_RETRY_AFTER_S } from "../limits.ts";
+import { HISTORICAL_RETRY_AFTER_S, JS_CACHED_INTERPRETERS_MAX } from "../limits.ts";
 import { readAppTables, type AppDefinition, type EndpointProperties } from "../runtime/bundle.ts";
 import { CallState } from "../runtime/call-state.ts";
 import { DamagedEntryError, type HistoricalStates, type HistoricalTx } from "../runtime/historical.ts";
-import { AppInterpreter, DEFAULT_JS_RUNTIME_OPTIONS, JsExecutionError, type AppResponse, type JsRuntimeOptions } from "../runtime/interpreter.ts";
+import { InterpreterCache } from "../runtime/interpreter-cache.ts";
+import { DEFAULT_JS_RUNTIME_OPTIONS, JsExecutionError, type AppInterpreter, type AppResponse, type JsRuntimeOptions } from "../runtime/interpreter.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { authenticate } from "./auth/policies.ts";
 import { TX_ID_HEADER, type HttpRequest, type HttpResponse } from "./message.ts";
@@ -33,7 +34,7 @@ interface DeployedApp {
   version: string;
   definition: AppDefinition;
   router: Router<AppEndpoint>;
-  interpreter: Promise<AppInterpreter>;
+  interpreters: InterpreterCache;
   options: JsRuntimeOptions;
 }
 
@@ -44,7 +45,8 @@ export interface AppEndpointsOptions {
   metrics: EndpointMetrics;
 }
 
-const APP_TABLES = [Tables.modules, Tables.modulesQuickjsBytecode, Tables.modulesQuickjsVersion, Tables.endpoints, Tables.jsRuntimeOptions];
+// A write to any of these is a new deployment, with new interpreters (interpreter.flush is CCF's own signal for that).
+const APP_TABLES = [Tables.modules, Tables.modulesQuickjsBytecode, Tables.modulesQuickjsVersion, Tables.endpoints, Tables.jsRuntimeOptions, Tables.interpreterFlush];
 
 export class AppEndpoints {
   private deployed: DeployedApp | undefined;
@@ -59,7 +61,7 @@ export class AppEndpoints {
 
   /** Builds the interpreter of the deployed app now (after a deployment) rather than on its first request. */
   async prepare(): Promise<void> {
-    await this.current()?.interpreter;
+    await this.current()?.interpreters.prepare();
   }
 
   /** Handles the request if it names an app endpoint; undefined otherwise (built-ins may serve it). */
@@ -69,12 +71,7 @@ export class AppEndpoints {
     if (app === undefined || match === undefined) return undefined;
     // As in CCF, the app's endpoints answer only once governance has opened the service.
     if (!this.serviceOpen()) throw new CcfError(404, ErrorCode.FrontendNotOpen, "Frontend is not open.");
-    let interpreter = await app.interpreter;
-    if (interpreter.broken) {
-      // The engine failed underneath the app (not a JS error): start a fresh one for this and later calls.
-      app.interpreter = this.createInterpreter(app.definition, app.options);
-      interpreter = await app.interpreter;
-    }
+    const interpreter = await app.interpreters.get(match.value.properties.interpreter_reuse);
     return this.run(app, interpreter, match, request);
   }
 
@@ -98,14 +95,10 @@ export class AppEndpoints {
     }
     const router = new Router<AppEndpoint>();
     for (const endpoint of definition.endpoints) router.add(endpoint.method, APP_PREFIX + endpoint.path, endpoint);
-    this.deployed = { version, definition, router, options, interpreter: this.createInterpreter(definition, options) };
-    return this.deployed;
-  }
-
-  private createInterpreter(definition: AppDefinition, options: JsRuntimeOptions): Promise<AppInterpreter> {
     const { history, historical, log } = this.options;
     const services = { history, historical, log: (level: keyof Log, message: string) => log[level](message) };
-    return AppInterpreter.create(definition, services, options);
+    this.deployed = { version, definition, router, options, interpreters: new InterpreterCache(definition, services, options) };
+    return this.deployed;
   }
 
   private run(app: DeployedApp, interpreter: AppInterpreter, match: RouteMatch<AppEndpoint>, request: HttpRequest): HttpResponse {
@@ -252,6 +245,8 @@ function readRuntimeOptions(tx: Tx): JsRuntimeOptions {
   if (stored === undefined) return DEFAULT_JS_RUNTIME_OPTIONS;
   const value = JSON.parse(stored.toString("utf8")) as Record<string, unknown>;
   const number = (key: string, fallback: number) => (typeof value[key] === "number" ? (value[key] as number) : fallback);
+  // A count (CCF reads it as size_t): a non-negative integer, else the default.
+  const count = (key: string, fallback: number) => (Number.isSafeInteger(value[key]) && (value[key] as number) >= 0 ? (value[key] as number) : fallback);
   const flag = (key: string, fallback: boolean) => (typeof value[key] === "boolean" ? (value[key] as boolean) : fallback);
   return {
     maxHeapBytes: number("max_heap_bytes", DEFAULT_JS_RUNTIME_OPTIONS.maxHeapBytes),
@@ -259,5 +254,6 @@ function readRuntimeOptions(tx: Tx): JsRuntimeOptions {
     maxExecutionTimeMs: number("max_execution_time_ms", DEFAULT_JS_RUNTIME_OPTIONS.maxExecutionTimeMs),
     returnExceptionDetails: flag("return_exception_details", DEFAULT_JS_RUNTIME_OPTIONS.returnExceptionDetails),
     logExceptionDetails: flag("log_exception_details", DEFAULT_JS_RUNTIME_OPTIONS.logExceptionDetails),
+    maxCachedInterpreters: Math.min(JS_CACHED_INTERPRETERS_MAX, count("max_cached_interpreters", DEFAULT_JS_RUNTIME_OPTIONS.maxCachedInterpreters)),
   };
 }

@@ -21,7 +21,8 @@ export interface EndpointProperties {
   redirection_strategy?: "none" | "to_primary" | "to_backup";
   openapi?: Record<string, unknown>;
   openapi_hidden?: boolean;
-  interpreter_reuse?: { key: string };
+  /** Share one interpreter, and its state, with the endpoints naming the same key (null: as absent). */
+  interpreter_reuse?: { key: string } | null;
 }
 
 export interface Bundle {
@@ -150,6 +151,10 @@ function checkEndpoint(where: string, info: Partial<EndpointProperties>, moduleN
   }
   if (info.openapi !== undefined && (typeof info.openapi !== "object" || info.openapi === null)) throw fail("openapi must be an object");
   if (info.openapi_hidden !== undefined && typeof info.openapi_hidden !== "boolean") throw fail("openapi_hidden must be a boolean");
+  const reuse = info.interpreter_reuse as unknown;
+  if (reuse !== undefined && reuse !== null && (typeof reuse !== "object" || typeof (reuse as { key?: unknown }).key !== "string")) {
+    throw fail('interpreter_reuse must be {"key": string}');
+  }
 }
 
 /** The effect of set_js_app: replaces the stored app with this bundle in the transaction `tx`. */

@@ -45,6 +45,7 @@ export class GuestError extends Error {
 interface Exports {
   memory: WebAssembly.Memory;
   _initialize(): void;
+  stackSave(): number;
   cq_new_context(): number;
   cq_set_limits(ctx: number, heapBytes: number, stackBytes: number): void;
   cq_take_limit_refused(): number;
@@ -101,6 +102,29 @@ const MODULE_BYTECODE = 2;
 /** Bytes reserved for out-parameters and argument arrays. */
 const SCRATCH_BYTES = 4096;
 const MAX_SCRATCH_ARGS = (SCRATCH_BYTES - 8) / 4;
+/**
+ * The build's C stack (build.sh: TOTAL_STACK=1MB). Memory is laid out as
+ * [static data][stack, growing down][heap]: below the stack pointer at rest
+ * the stack holds only dead frames, so a snapshot leaves it out.
+ */
+const STACK_BYTES = 1024 * 1024;
+/** The step of the scan for the end of the used heap, and the zero run that must start the stack. */
+const SCAN_BYTES = 4096;
+const ZERO_PAGE = Buffer.alloc(SCAN_BYTES);
+
+/**
+ * An engine's whole live state at one moment between calls: its static data
+ * (QuickJS's and the allocator's globals) and its heap up to the last byte in
+ * use, with the host-side tables that point into them.
+ */
+export interface EngineSnapshot {
+  readonly data: Buffer;
+  /** Where the heap starts: the stack pointer at rest. */
+  readonly heapStart: number;
+  readonly heap: Buffer;
+  readonly names: ReadonlyMap<string, number>;
+  readonly functions: number;
+}
 
 export class Engine {
   readonly undefined: GuestRef;
@@ -173,6 +197,47 @@ export class Engine {
   /** Bytes of WebAssembly memory the engine holds (its heap grows it, never shrinks it). */
   get memoryBytes(): number {
     return this.exports.memory.buffer.byteLength;
+  }
+
+  /**
+   * The engine's state now, to restore() later. Every byte of guest state is
+   * in the static data or the heap below its last non-zero byte: the
+   * allocator writes a header at the start of every block and of the free
+   * space at the top, so nothing in use lies past that byte.
+   */
+  snapshot(): EngineSnapshot {
+    const heap = this.heap();
+    const heapStart = this.exports.stackSave();
+    const dataEnd = heapStart - STACK_BYTES;
+    if (dataEnd < 0 || !heap.subarray(dataEnd, dataEnd + SCAN_BYTES).equals(ZERO_PAGE)) {
+      throw new Error("The engine's memory is not laid out as this build's (static data, 1 MiB stack, heap)");
+    }
+    let heapEnd = heap.length;
+    while (heapEnd > heapStart && heap.subarray(heapEnd - SCAN_BYTES, heapEnd).equals(ZERO_PAGE)) heapEnd -= SCAN_BYTES;
+    return {
+      data: Buffer.from(heap.subarray(0, dataEnd)),
+      heapStart,
+      heap: Buffer.from(heap.subarray(heapStart, Math.max(heapStart, heapEnd))),
+      names: new Map(this.names),
+      functions: this.functions.length,
+    };
+  }
+
+  /**
+   * Puts the engine back in the state of `snapshot` (taken from this engine):
+   * everything a call since then changed or allocated is gone. What lies past
+   * the snapshot's heap is free space to the restored allocator, as the dead
+   * stack is to the restored stack pointer: no code reads either before writing it.
+   */
+  restore(snapshot: EngineSnapshot): void {
+    if (this.exports.stackSave() !== snapshot.heapStart) throw new Error("The engine is not at rest: its stack pointer moved");
+    const heap = this.heap();
+    heap.set(snapshot.data, 0);
+    heap.set(snapshot.heap, snapshot.heapStart);
+    // Names and host functions made since point into memory that is free again.
+    this.names.clear();
+    for (const [name, pointer] of snapshot.names) this.names.set(name, pointer);
+    this.functions.length = snapshot.functions;
   }
 
   setLimits(heapBytes: number, stackBytes: number): void {

@@ -1,12 +1,20 @@
 // The app's JS interpreter: one QuickJS runtime (CCF's engine family, as
-// WebAssembly: no native install) per deployed app, holding the app's modules
-// and the `ccf` global. Each call runs under CCF's js_runtime_options: a heap
-// limit, a stack limit and an execution time limit; breaking one is a clean
-// error for that call and the interpreter keeps serving.
+// WebAssembly: no native install) holding the app's modules and the `ccf`
+// global. Each call runs under CCF's js_runtime_options: a heap limit, a stack
+// limit and an execution time limit; breaking one is a clean error for that
+// call and the interpreter keeps serving.
+//
+// CCF gives each request a fresh interpreter unless its endpoint asks for
+// reuse. A "fresh" interpreter here does the same without rebuilding one: it
+// keeps a snapshot of its memory taken once the modules were evaluated, and
+// before each call it is back in that state (restored after the previous call
+// in the background, or at the latest when the next call starts).
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { History } from "../history/history.ts";
 import {
+  CONSTITUTION_BALLOTS_CACHED_MAX,
+  JS_CACHED_INTERPRETERS_DEFAULT,
   JS_MAX_EXECUTION_TIME_MS,
   JS_MAX_HEAP_BYTES,
   JS_MAX_STACK_BYTES,
@@ -17,7 +25,7 @@ import type { AppDefinition } from "./bundle.ts";
 import type { CallState } from "./call-state.ts";
 import { consensusHostFunctions } from "./globals/consensus.ts";
 import { converterHostFunctions } from "./globals/converters.ts";
-import { Engine, GuestError, type GuestRef } from "./engine.ts";
+import { Engine, GuestError, type EngineSnapshot, type GuestRef } from "./engine.ts";
 import { resolveModuleName } from "./modules.ts";
 import { cryptoHostFunctions } from "./globals/crypto.ts";
 import { environmentHostFunctions, type LogLevel } from "./globals/environment.ts";
@@ -36,6 +44,8 @@ export interface JsRuntimeOptions {
   returnExceptionDetails: boolean;
   /** Write the JS exception and its stack to the node log. */
   logExceptionDetails: boolean;
+  /** Interpreters kept for endpoints with `interpreter_reuse` (see InterpreterCache). */
+  maxCachedInterpreters: number;
 }
 
 export const DEFAULT_JS_RUNTIME_OPTIONS: JsRuntimeOptions = {
@@ -44,6 +54,7 @@ export const DEFAULT_JS_RUNTIME_OPTIONS: JsRuntimeOptions = {
   maxExecutionTimeMs: JS_MAX_EXECUTION_TIME_MS,
   returnExceptionDetails: false,
   logExceptionDetails: false,
+  maxCachedInterpreters: JS_CACHED_INTERPRETERS_DEFAULT,
 };
 
 export interface RuntimeServices {
@@ -91,19 +102,31 @@ export class JsExecutionError extends Error {
 
 const PRELUDE = readFileSync(new URL("./guest/prelude.js", import.meta.url), "utf8");
 
+/** Whether a call sees what earlier calls left (module variables, globals, prototypes): "fresh" never does. */
+export type CallRealm = "fresh" | "reused";
+
 export class AppInterpreter {
   private readonly engine: Engine;
   private readonly vm: Vm;
+  /** Namespaces of the bundle's modules, by module name. */
   private readonly namespaces = new Map<string, GuestRef>();
+  /** Namespaces of evaluated ballot sources, by the name made from their hash. */
+  private readonly ballots = new Map<string, GuestRef>();
   private readonly invokeRef: GuestRef;
   private current: CallState | undefined;
   private deadline = Infinity;
   private hostFailure = false;
+  /** The state once created (modules evaluated), and the namespaces it held. */
+  private pristine: { memory: EngineSnapshot; namespaces: Map<string, GuestRef> } | undefined;
+  /** A "fresh" interpreter that ran a call since it was last restored. */
+  private used = false;
+  private restoreScheduled = false;
 
   private constructor(
     app: AppDefinition,
     private readonly services: RuntimeServices,
     readonly options: JsRuntimeOptions,
+    readonly realm: CallRealm,
   ) {
     this.engine = new Engine({
       shouldInterrupt: () => Date.now() > this.deadline,
@@ -122,12 +145,18 @@ export class AppInterpreter {
   }
 
   /**
-   * A fresh interpreter (its own WebAssembly instance) for `app`, with every
+   * A new interpreter (its own WebAssembly instance) for `app`, with every
    * endpoint's module compiled and evaluated, so that deploying pays the cost
-   * of a big bundle rather than its first request.
+   * of a big bundle rather than its first request. That state is its pristine
+   * one: a "fresh" interpreter starts every call in it.
    */
-  static async create(app: AppDefinition, services: RuntimeServices, options: JsRuntimeOptions = DEFAULT_JS_RUNTIME_OPTIONS): Promise<AppInterpreter> {
-    const interpreter = new AppInterpreter(app, services, options);
+  static async create(
+    app: AppDefinition,
+    services: RuntimeServices,
+    options: JsRuntimeOptions = DEFAULT_JS_RUNTIME_OPTIONS,
+    realm: CallRealm = "reused",
+  ): Promise<AppInterpreter> {
+    const interpreter = new AppInterpreter(app, services, options, realm);
     for (const module of new Set(app.endpoints.map((endpoint) => endpoint.properties.js_module))) {
       try {
         interpreter.namespace(module);
@@ -136,7 +165,66 @@ export class AppInterpreter {
         services.log("warn", `app module ${module} failed to load: ${(error as Error).message}`);
       }
     }
+    interpreter.pristine = { memory: interpreter.engine.snapshot(), namespaces: new Map(interpreter.namespaces) };
     return interpreter;
+  }
+
+  /** Ballot sources evaluated and kept (bounded by CONSTITUTION_BALLOTS_CACHED_MAX). */
+  get ballotsCached(): number {
+    return this.ballots.size;
+  }
+
+  /** Bytes of WebAssembly memory the interpreter holds. */
+  get memoryBytes(): number {
+    return this.engine.memoryBytes;
+  }
+
+  /**
+   * Back to the state `create` left: module variables, globals, prototypes
+   * and evaluated ballots as they were then. (Not for a broken interpreter.)
+   */
+  private restore(): void {
+    const { pristine } = this;
+    if (pristine === undefined) throw new Error("The interpreter has no pristine state yet");
+    this.engine.restore(pristine.memory);
+    this.namespaces.clear();
+    for (const [name, ref] of pristine.namespaces) this.namespaces.set(name, ref);
+    this.ballots.clear();
+    this.used = false;
+  }
+
+  /** A "fresh" interpreter about to run a call: restored now if the background restore has not run yet. */
+  private beginCall(): void {
+    if (this.realm !== "fresh" || !this.used) return;
+    try {
+      this.restore();
+    } catch (error) {
+      // As in the background restore: an interpreter that cannot be restored is rebuilt, not used.
+      this.hostFailure = true;
+      throw error;
+    }
+  }
+
+  /**
+   * A "fresh" interpreter after a call: restored once this turn of the event
+   * loop is over (the response is on its way), so the next call finds it ready.
+   */
+  private endCall(): void {
+    if (this.realm !== "fresh" || this.hostFailure) return;
+    this.used = true;
+    if (this.restoreScheduled) return;
+    this.restoreScheduled = true;
+    setImmediate(() => {
+      this.restoreScheduled = false;
+      if (!this.used || this.hostFailure) return;
+      try {
+        this.restore();
+      } catch (error) {
+        // Cannot happen at rest; if it does, the interpreter is rebuilt rather than trusted.
+        this.hostFailure = true;
+        this.services.log("error", `JS interpreter restore failed: ${(error as Error).message}`);
+      }
+    }).unref();
   }
 
   /**
@@ -149,13 +237,14 @@ export class AppInterpreter {
 
   /** Runs `module`'s exported `functionName` on `request` within the call's transaction. */
   call(module: string, functionName: string, request: AppRequest, state: CallState, historical?: HistoricalTx): AppResponse {
+    this.beginCall();
     this.current = state;
     const { engine, vm } = this;
     const args: GuestRef[] = [];
     try {
       const { meta, coseContent } = requestMeta(request);
       args.push(
-        this.handler(module, functionName),
+        this.handler(this.namespace(module), module, functionName),
         vm.newString(meta),
         vm.newArrayBuffer(request.body),
         coseContent === undefined ? engine.undefined : vm.newArrayBuffer(coseContent),
@@ -168,32 +257,45 @@ export class AppInterpreter {
       for (const ref of args) engine.free(ref);
       this.deadline = Infinity;
       this.current = undefined;
+      this.endCall();
     }
   }
 
   /** Calls `module`'s exported `functionName` with plain arguments and returns its result as plain data (the constitution's entry points). */
   callExport(module: string, functionName: string, args: HostValue[], state: CallState): unknown {
-    return this.callFunction(() => this.handler(module, functionName), `${module}:${functionName}`, args, state);
+    return this.callFunction(() => this.handler(this.namespace(module), module, functionName), `${module}:${functionName}`, args, state);
   }
 
   /**
    * Evaluates `source` as a module (once per distinct source) and calls its
    * exported `functionName`: ballots are such modules, `export function vote(...)`.
+   * QuickJS keeps every module it evaluates, so past CONSTITUTION_BALLOTS_CACHED_MAX
+   * distinct sources the interpreter is restored to its pristine state, which drops them all.
    */
   callModuleSource(source: string, functionName: string, args: HostValue[], state: CallState): unknown {
     const name = `/__source__/${createHash("sha256").update(source).digest("hex")}.js`;
-    if (!this.namespaces.has(name)) {
+    // Restoring after the lookup would drop the namespace found.
+    this.beginCall();
+    let namespace = this.ballots.get(name);
+    if (namespace === undefined) {
+      if (this.ballots.size >= CONSTITUTION_BALLOTS_CACHED_MAX) {
+        this.services.log("info", `${this.ballots.size} ballot scripts evaluated (the most kept): the interpreter starts again from its pristine state`);
+        this.restore();
+      }
       this.deadline = Date.now() + this.options.maxExecutionTimeMs;
       try {
-        this.namespaces.set(name, this.run(() => this.engine.evalModule(source, name), "ballot"));
+        namespace = this.run(() => this.engine.evalModule(source, name), "ballot");
       } finally {
         this.deadline = Infinity;
       }
+      this.ballots.set(name, namespace);
     }
-    return this.callFunction(() => this.handler(name, functionName), `${functionName}()`, args, state);
+    const evaluated = namespace;
+    return this.callFunction(() => this.handler(evaluated, "ballot", functionName), `${functionName}()`, args, state);
   }
 
   private callFunction(target: () => GuestRef, where: string, args: HostValue[], state: CallState): unknown {
+    this.beginCall();
     this.current = state;
     const { engine } = this;
     const refs: GuestRef[] = [];
@@ -211,6 +313,7 @@ export class AppInterpreter {
       for (const ref of refs) engine.free(ref);
       this.deadline = Infinity;
       this.current = undefined;
+      this.endCall();
     }
   }
 
@@ -234,9 +337,9 @@ export class AppInterpreter {
     return namespace;
   }
 
-  private handler(module: string, functionName: string): GuestRef {
+  private handler(namespace: GuestRef, module: string, functionName: string): GuestRef {
     const { engine } = this;
-    const handler = this.run(() => engine.getProperty(this.namespace(module), functionName), module);
+    const handler = this.run(() => engine.getProperty(namespace, functionName), module);
     if (engine.type(handler) !== "function") {
       engine.free(handler);
       throw new JsExecutionError("exception", `Export '${functionName}' of module '${module}' is not a function`, {
