@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "./clock.ts";
+import type { CommitSource } from "./history/pipeline.ts";
 import type { SubjectAltName } from "./crypto/certs.ts";
 import { defaultConstitution } from "@confide/governance";
 import { openService, writeGenesis, type InitialMember, type InitialUser } from "./genesis.ts";
@@ -31,6 +32,8 @@ export interface NodeOptions {
   log?: (message: string) => void;
   /** Time and timers: the system clock unless a simulation passes its own. */
   clock?: Clock;
+  /** What commits a durable signature: the node's own fsync unless given (consensus). */
+  commitSource?: CommitSource;
 }
 
 export interface NodeCore {
@@ -52,7 +55,7 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
-  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock"] as const) {
+  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock", "commitSource"] as const) {
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);

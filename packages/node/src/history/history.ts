@@ -99,6 +99,11 @@ export class History {
   /** The background check of the entries behind the snapshot the node started from (none: nothing to check). */
   private preSnapshot: PreSnapshotCheck | undefined;
   private preSnapshotPass: Promise<void> = Promise.resolve();
+  /** Rollbacks so far: a sync begun before one reports nothing. */
+  private rollbacks = 0;
+  /** The ledger truncation of the last rollback (resolved when there is none). */
+  private truncation: Promise<void> = Promise.resolve();
+  private truncating = false;
 
   private constructor(
     readonly store: Store,
@@ -160,7 +165,7 @@ export class History {
       history.snapshotsPaused = false;
     }
     history.timer = (options.clock ?? systemClock).every(options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS, () => {
-      if (!history.failure) history.perform(history.pipeline.timerFired());
+      if (!history.failure && !history.truncating) history.perform(history.pipeline.timerFired());
     });
     history.timer.unref();
     if (snapshot) history.checkBeforeSnapshot(snapshot.seqno, snapshotFrontier!, log);
@@ -182,6 +187,46 @@ export class History {
         log(`ledger: the entries behind snapshot ${snapshotSeqno} fail verification: ${outcome.error.message}; the node is unhealthy (receipts and historical state of damaged entries are refused)`);
       }
     });
+  }
+
+  /**
+   * Takes back every entry after `seqno` (not below the committed seqno) and starts a new view, as a
+   * backup or a deposed primary does when consensus says its suffix was never committed: the store,
+   * the Merkle tree and the ledger forget them, those waiting for them are told, and their tx ids
+   * read Invalid from then on. Resolves once the ledger's truncation is durable.
+   */
+  async rollback(seqno: SeqNo): Promise<void> {
+    this.assertWritable();
+    const lastSignature = this.signatureSeqnos[lowerBound(this.signatureSeqnos, seqno + 1, (s) => s) - 1] ?? 0;
+    this.perform(this.pipeline.rollback(seqno, lastSignature));
+    this.pipeline.startView(toView(this.view + 1));
+    if (this.options.viewFile !== undefined) replaceFileDurably(this.options.viewFile, `${this.view}\n`);
+    await this.truncation;
+  }
+
+  /** The commit source (consensus) says everything through `seqno` is committed. */
+  advanceCommit(seqno: SeqNo): void {
+    this.perform(this.pipeline.advanceCommit(seqno));
+  }
+
+  /** The "truncate" effect: everything after `seqno` goes, in memory now and in the ledger files soon. */
+  private takeBack(seqno: SeqNo): void {
+    this.rollbacks++;
+    this.store.rollback(seqno);
+    this.tree.truncate(seqno);
+    while ((this.signatureSeqnos.at(-1) ?? 0) > seqno) this.signatureSeqnos.pop();
+    while ((this.viewStarts.at(-1)?.seqno ?? 0) > seqno) this.viewStarts.pop();
+    let kept = 0;
+    for (const waiter of this.commitWaiters) {
+      if (waiter.seqno > seqno) waiter.reject(new Error(`the transaction at seqno ${waiter.seqno} was rolled back (never committed)`));
+      else this.commitWaiters[kept++] = waiter;
+    }
+    this.commitWaiters.length = kept;
+    this.truncating = true;
+    this.truncation = this.ledger
+      .truncate(seqno)
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => (this.truncating = false));
   }
 
   /** Outcome of the check of the entries behind the snapshot the node started from; undefined if it started from none. */
@@ -253,10 +298,12 @@ export class History {
           break;
         case "sync": {
           const { seqno } = effect;
+          const rollbacks = this.rollbacks;
           this.ledger.sync().then(
             // An abandoned (crashed) node made nothing durable after the crash: it reports nothing more.
+            // After a rollback, seqno may name another entry: only a later sync can make that one durable.
             () => {
-              if (!this.abandoned) this.perform(this.pipeline.durable(seqno));
+              if (!this.abandoned && rollbacks === this.rollbacks) this.perform(this.pipeline.durable(seqno));
             },
             (error: unknown) => this.fail(error),
           );
@@ -270,7 +317,8 @@ export class History {
           this.markCommitted(effect.seqno);
           break;
         case "truncate":
-          throw new Error("rollback is not supported by this node yet");
+          this.takeBack(effect.seqno);
+          break;
       }
     }
   }
@@ -292,7 +340,8 @@ export class History {
     };
     const { effects } = this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
     this.signatureSeqnos.push(seqno);
-    this.tree.evictBlocksBefore(Math.max(0, this.tree.size - this.leavesInMemory));
+    // Never past the committed seqno: what is not committed may still be rolled back.
+    this.tree.evictBlocksBefore(Math.max(0, Math.min(this.pipeline.committedSeqno, this.tree.size - this.leavesInMemory)));
     this.perform(effects);
     this.perform(this.pipeline.snapshotAfterSignature(seqno, this.store.byteCount, !this.snapshotsPaused));
     return seqno;
@@ -409,6 +458,7 @@ export class History {
     // From here no new snapshot: the last signature covers every pending snapshot's evidence.
     this.closing = true;
     this.snapshotsPaused = true;
+    await this.truncation;
     if (this.pipeline.unsignedCount > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
     await Promise.all(this.pendingSnapshots);
     await this.preSnapshotPass;
@@ -480,6 +530,8 @@ export class History {
   private assertWritable(): void {
     if (this.failure) throw this.failure;
     if (this.stopped) throw new Error("history is closed");
+    // Not a failure of the node: the caller may try again once the rollback is done.
+    if (this.truncating) throw new CcfError(503, ErrorCode.InternalError, "The node is rolling back uncommitted transactions; try again");
   }
 }
 

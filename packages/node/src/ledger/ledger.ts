@@ -6,7 +6,7 @@
 // end of an event-loop turn, goes to the background writer (its file written on
 // libuv's thread pool) while appends continue into a spare buffer. fsyncs are
 // ordered after the writes handed over before them.
-import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
 import { fsyncDirectory } from "../durable.ts";
@@ -56,6 +56,10 @@ export class Ledger {
   private finishing: OpenChunk[] = [];
   private closed = false;
   private abandoned = false;
+  /** Highest seqno markCommitted was told of: truncate never goes below it. */
+  private committedSeqno = 0;
+  /** A truncation in progress: appends wait for it (they are refused until it is done). */
+  private truncation: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -89,6 +93,7 @@ export class Ledger {
   append<T>(seqno: number, isSignature: boolean, frameBytes: number, encode: (frame: Buffer) => T): T {
     if (this.closed) throw new Error("ledger is closed");
     if (this.writer.error) throw this.writer.error;
+    if (this.truncation) throw new Error("ledger is being truncated: append once truncate() resolves");
     if (seqno !== this.nextSeqno) throw new Error(`ledger expects seqno ${this.nextSeqno}, got ${seqno}`);
     const open = this.open ?? this.startChunk(seqno);
     if (this.bufferedBytes + frameBytes > this.buffer.length) this.flush();
@@ -184,6 +189,7 @@ export class Ledger {
   /** Marks finished chunks up to `seqno` committed (rename to .committed). */
   markCommitted(seqno: number): void {
     if (this.abandoned) return;
+    this.committedSeqno = Math.max(this.committedSeqno, seqno);
     let renamed = false;
     for (const chunk of this.chunks) {
       if (chunk.end === undefined || chunk.committed || chunk.end > seqno) continue;
@@ -193,6 +199,87 @@ export class Ledger {
       renamed = true;
     }
     if (renamed) fsyncDirectory(this.dir);
+  }
+
+  /**
+   * Drops every entry after `seqno` (never below what markCommitted was told): a backup or a
+   * deposed primary taking back entries that were never committed. Waits for every write and
+   * fsync handed over before it, so none can land after the cut; then removes the chunk files
+   * after `seqno`, cuts the chunk holding it at an entry boundary and makes that durable. The
+   * chunk holding `seqno` becomes the one appended to, unless `seqno` ends a finished chunk, which
+   * stays finished: so an unfinished chunk is still followed by no other, and a finished one
+   * still ends with a signature. Appends are refused until the returned promise resolves.
+   */
+  async truncate(seqno: number): Promise<void> {
+    if (this.closed) throw new Error("ledger is closed");
+    if (this.truncation) throw new Error("ledger is already being truncated");
+    if (seqno < this.committedSeqno) throw new RangeError(`cannot truncate the ledger to seqno ${seqno}: seqno ${this.committedSeqno} is committed`);
+    if (seqno > this.lastSeqno) throw new RangeError(`cannot truncate the ledger to seqno ${seqno}: its last seqno is ${this.lastSeqno}`);
+    if (seqno === this.lastSeqno) return;
+    // Everything appended goes to its file first, so what precedes the cut is there when it is made.
+    this.flush();
+    const done = (async () => {
+      await this.writer.idle();
+      if (this.writer.error) throw this.writer.error;
+      this.cutAfter(seqno);
+    })();
+    this.truncation = done;
+    try {
+      await done;
+    } finally {
+      this.truncation = undefined;
+    }
+  }
+
+  /** truncate()'s file work, once no write is in flight. */
+  private cutAfter(seqno: number): void {
+    const removed: string[] = [];
+    while (this.chunks.length > 0 && this.chunks.at(-1)!.start > seqno) {
+      const chunk = this.chunks.pop()!;
+      this.closeIfOpen(chunk);
+      rmSync(join(this.dir, chunk.name));
+      removed.push(chunk.name);
+    }
+    const chunk = this.chunks.at(-1);
+    this.nextSeqno = seqno + 1;
+    if (!chunk) {
+      if (removed.length > 0) fsyncDirectory(this.dir);
+      return;
+    }
+    const offsets = offsetsOf(chunk);
+    const keep = seqno - chunk.start + 1;
+    if (chunk.end !== undefined && chunk.end === seqno) {
+      // Ends where its last entry (a signature) is: stays finished; the next append starts a chunk.
+      this.closeIfOpen(chunk);
+    } else {
+      const cutAt = offsets[keep] ?? chunk.bytes;
+      offsets.length = keep;
+      chunk.bytes = cutAt;
+      const wasFinishing = this.finishing.find((f) => f.index === chunk);
+      this.finishing = this.finishing.filter((f) => f.index !== chunk);
+      if (chunk.end !== undefined) {
+        chunk.end = undefined;
+        this.rename(chunk, chunkName(chunk.start));
+      }
+      const fd = this.open?.index === chunk ? this.open.fd : (wasFinishing?.fd ?? openSync(join(this.dir, chunk.name), "r+"));
+      ftruncateSync(fd, cutAt);
+      fsyncSync(fd);
+      this.open = { index: chunk, fd, written: cutAt };
+    }
+    fsyncDirectory(this.dir);
+  }
+
+  /** Closes the chunk's file if the ledger holds it open (appending, or finished awaiting its fsync). */
+  private closeIfOpen(chunk: ChunkIndex): void {
+    if (this.open?.index === chunk) {
+      closeSync(this.open.fd);
+      this.open = undefined;
+    }
+    const finishing = this.finishing.find((f) => f.index === chunk);
+    if (finishing) {
+      closeSync(finishing.fd);
+      this.finishing = this.finishing.filter((f) => f !== finishing);
+    }
   }
 
   /** Name of the chunk file holding `seqno`, if any does. */
