@@ -62,6 +62,9 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
       info.recovery_role = "Participant";
     }
     tx.map(Tables.membersInfo).set(id, json(info));
+    // As CCF's genesis: an ack record of the all-zero digest (no signature yet), which the classic
+    // POST /gov/ack/update_state_digest requires before it refreshes the digest.
+    tx.map(Tables.membersAcks).set(id, json({ state_digest: "0".repeat(64) }));
   }
   for (const user of options.users) addUser(tx, user);
   // Stored as a JSON string, as CCF's set_constitution stores it.

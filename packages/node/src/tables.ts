@@ -8,6 +8,8 @@ export const Tables = {
   membersCerts: "public:ccf.gov.members.certs",
   membersInfo: "public:ccf.gov.members.info",
   membersEncryptionKeys: "public:ccf.gov.members.encryption_public_keys",
+  /** Member id → {state_digest, cose_sign1?}: the digest the member is to acknowledge, and its signed ack. */
+  membersAcks: "public:ccf.gov.members.acks",
   usersCerts: "public:ccf.gov.users.certs",
   usersInfo: "public:ccf.gov.users.info",
   nodesInfo: "public:ccf.gov.nodes.info",

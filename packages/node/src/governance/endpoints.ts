@@ -2,8 +2,9 @@
 // member requests to propose, vote, withdraw and acknowledge the state
 // digest, and unsigned reads of proposals, members, users, nodes, the
 // constitution, the app and the JWT issuers. Each signed request is one
-// transaction: nothing changes unless it succeeds.
-import { createHash } from "node:crypto";
+// transaction: nothing changes unless it succeeds. The deprecated classic
+// routes (classic-endpoints.ts) are served from the same router; both call
+// the operations in operations.ts.
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import { TX_ID_HEADER, jsonResponse, queryParams, textResponse, type HttpRequest, type HttpResponse } from "../http/message.ts";
@@ -12,21 +13,11 @@ import { Router } from "../http/router.ts";
 import { formatTxId } from "../ids.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables, idKey } from "../tables.ts";
+import { addClassicRoutes } from "./classic-endpoints.ts";
 import type { Constitution, ConstitutionRunner } from "./constitution.ts";
-import { memberRequest, memberStatus, recordRecentProposal } from "./member-requests.ts";
-import {
-  ApplyFailed,
-  ProposalTables,
-  createProposal,
-  failureOf,
-  notFound,
-  notOpen,
-  proposalView,
-  readProposal,
-  resolveProposal,
-  type Failure,
-  type ProposalInfo,
-} from "./proposals.ts";
+import { memberRequest, memberStatus } from "./member-requests.ts";
+import { ackStateDigest, parseJson, readJson, submitBallot, submitProposal, updateStateDigest, withdrawProposal } from "./operations.ts";
+import { ApplyFailed, ProposalTables, notFound, proposalView, readProposal, type Failure, type ProposalInfo } from "./proposals.ts";
 
 export const GOV_API_VERSIONS = ["2023-06-01-preview", "2024-07-01"];
 
@@ -37,9 +28,17 @@ export interface GovEndpointsOptions {
   onCommit?: () => void;
 }
 
-type Params = Record<string, string>;
+export type Params = Record<string, string>;
 
-const MEMBERS_ACKS = "public:ccf.gov.members.acks";
+/** Runs a signed request's work in a transaction; `applyFailure` is set on the retry after an accepted proposal's apply() threw. */
+export type SignedRun = (tx: Tx, runner: ConstitutionRunner, request: HttpRequest, params: Params, applyFailure?: Failure) => HttpResponse;
+
+/** How /gov endpoints are added: reads on a read-only transaction, signed writes in a transaction committed on 2xx. */
+export interface GovRoutes {
+  read(path: string, summary: string, handle: (tx: Tx, params: Params, request: HttpRequest) => HttpResponse): void;
+  /** `recordApplyFailure`: when apply() throws, discard the writes and run again with the failure recorded (else a 500). */
+  write(path: string, summary: string, recordApplyFailure: boolean, run: SignedRun): void;
+}
 
 function checkApiVersion(request: HttpRequest): void {
   const version = queryParams(request.query).get("api-version");
@@ -48,81 +47,60 @@ function checkApiVersion(request: HttpRequest): void {
   }
 }
 
-function parseJson<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString("utf8")) as T;
-  } catch (error) {
-    throw new CcfError(400, ErrorCode.InvalidInput, `${what} is not valid JSON: ${(error as Error).message}`);
-  }
+/** Adds routes to `router`; `versioned` routes check api-version (CCF's classic routes ignore it). */
+export function govRoutes(router: Router<Builtin>, options: GovEndpointsOptions, versioned: boolean): GovRoutes {
+  const { history, constitution } = options;
+  const check = versioned ? checkApiVersion : () => {};
+  return {
+    read: (path, summary, handle) =>
+      router.add("GET", path, {
+        summary,
+        handle: (request, params) => {
+          check(request);
+          return handle(history.store.beginReadOnly(), params, request);
+        },
+      }),
+    write: (path, summary, recordApplyFailure, run) =>
+      router.add("POST", path, {
+        summary,
+        handle: async (request, params) => {
+          check(request);
+          const runner = await constitution.runner();
+          let applyFailure: Failure | undefined;
+          for (;;) {
+            const tx = history.begin();
+            try {
+              const response = run(tx, runner, request, params, applyFailure);
+              if (response.status < 200 || response.status >= 300) return response;
+              const id = history.commit(tx);
+              if (id !== undefined) response.headers[TX_ID_HEADER] = formatTxId(id);
+              options.onCommit?.();
+              return response;
+            } catch (error) {
+              if (error instanceof ApplyFailed && recordApplyFailure && applyFailure === undefined) {
+                applyFailure = error.failure;
+                continue;
+              }
+              if (error instanceof ApplyFailed) throw new CcfError(500, ErrorCode.InternalError, error.message);
+              throw error;
+            } finally {
+              if (tx.isOpen) tx.abort();
+            }
+          }
+        },
+      }),
+  };
 }
 
-const readJson = <T>(tx: Tx, table: string, key: Buffer): T | undefined => {
-  const value = tx.map(table).get(key);
-  return value === undefined ? undefined : (JSON.parse(value.toString("utf8")) as T);
-};
-
 export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
-  const { history, constitution } = options;
+  const { history } = options;
   const router = new Router<Builtin>();
-  const get = (path: string, summary: string, handle: (tx: Tx, params: Params) => HttpResponse) =>
-    router.add("GET", path, {
-      summary,
-      handle: (request, params) => {
-        checkApiVersion(request);
-        return handle(history.store.beginReadOnly(), params);
-      },
-    });
-
-  /**
-   * Runs a signed request in a transaction, committed on 2xx. If an accepted
-   * proposal's apply() throws, its writes are discarded and the request is
-   * run again with the failure recorded instead (when `recordApplyFailure`).
-   */
-  const signed = (path: string, summary: string, recordApplyFailure: boolean, run: (tx: Tx, runner: ConstitutionRunner, request: HttpRequest, params: Params, applyFailure?: Failure) => HttpResponse) =>
-    router.add("POST", path, {
-      summary,
-      handle: async (request, params) => {
-        checkApiVersion(request);
-        const runner = await constitution.runner();
-        let applyFailure: Failure | undefined;
-        for (;;) {
-          const tx = history.begin();
-          try {
-            const response = run(tx, runner, request, params, applyFailure);
-            if (response.status < 200 || response.status >= 300) return response;
-            const id = history.commit(tx);
-            if (id !== undefined) response.headers[TX_ID_HEADER] = formatTxId(id);
-            options.onCommit?.();
-            return response;
-          } catch (error) {
-            if (error instanceof ApplyFailed && recordApplyFailure && applyFailure === undefined) {
-              applyFailure = error.failure;
-              continue;
-            }
-            if (error instanceof ApplyFailed) throw new CcfError(500, ErrorCode.InternalError, error.message);
-            throw error;
-          } finally {
-            if (tx.isOpen) tx.abort();
-          }
-        }
-      },
-    });
+  const routes = govRoutes(router, options, true);
+  const get = (path: string, summary: string, handle: (tx: Tx, params: Params) => HttpResponse) => routes.read(path, summary, handle);
+  const signed = routes.write;
 
   signed("/gov/members/proposals:create", "Submit a proposal (COSE Sign1, ccf.gov.msg.type proposal)", false, (tx, runner, request) => {
-    const signedRequest = memberRequest(tx, request, { type: "proposal", active: true });
-    const proposal = signedRequest.payload.toString("utf8");
-    const parsed = parseJson<{ actions?: unknown }>(signedRequest.payload, "Proposal");
-    if (!Array.isArray(parsed.actions)) throw new CcfError(400, ErrorCode.InvalidInput, "Proposal must be an object with an actions array");
-    const proposalId = createHash("sha256").update(history.merkleRoot()).update(createHash("sha256").update(signedRequest.signature).digest()).digest("hex");
-    recordRecentProposal(tx, signedRequest.createdAt, signedRequest.signature, proposalId);
-    let validation;
-    try {
-      validation = runner.validate(tx, proposal);
-    } catch (error) {
-      throw new CcfError(400, "ProposalFailedToValidate", `Proposal failed to validate: ${failureOf(error).reason}`);
-    }
-    if (!validation.valid) throw new CcfError(400, "ProposalFailedToValidate", `Proposal failed to validate: ${validation.description}`);
-    const info = createProposal(tx, runner, proposalId, signedRequest.memberId, proposal);
+    const { proposalId, info } = submitProposal(tx, runner, history.merkleRoot(), memberRequest(tx, request, { type: "proposal", active: true }));
     return jsonResponse(200, proposalView(proposalId, info));
   });
 
@@ -132,44 +110,22 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
     if (signedRequest.memberId !== params.memberId) {
       throw new CcfError(403, ErrorCode.AuthorizationFailed, `Member ${signedRequest.memberId} cannot submit a ballot for member ${params.memberId}.`);
     }
-    const found = readProposal(tx, proposalId);
-    if (found === undefined) throw notFound(proposalId);
-    if (found.info.state !== "Open") throw notOpen(proposalId, found.info.state);
-    if (found.info.ballots[signedRequest.memberId] !== undefined) {
-      throw new CcfError(400, "VoteAlreadyExists", `Vote already submitted by ${signedRequest.memberId}.`);
-    }
-    const { ballot } = parseJson<{ ballot?: unknown }>(signedRequest.payload, "Ballot");
-    if (typeof ballot !== "string") throw new CcfError(400, ErrorCode.InvalidInput, 'Ballot must be an object {"ballot": "<JS module exporting vote>"}');
-    try {
-      runner.vote(tx, ballot, found.proposal, found.info.proposer_id);
-    } catch (error) {
-      // Confide refuses a ballot that cannot be evaluated, rather than storing it as a vote failure.
-      throw new CcfError(400, ErrorCode.InvalidInput, `Ballot failed to evaluate: ${failureOf(error).reason}`);
-    }
-    const info: ProposalInfo = { ...found.info, ballots: { ...found.info.ballots, [signedRequest.memberId]: ballot } };
-    return jsonResponse(200, proposalView(proposalId, resolveProposal(tx, runner, proposalId, found.proposal, info, applyFailure)));
+    return jsonResponse(200, proposalView(proposalId, submitBallot(tx, runner, proposalId, signedRequest, applyFailure)));
   });
 
   signed("/gov/members/proposals/{proposalId}:withdraw", "Withdraw a proposal (COSE Sign1, ccf.gov.msg.type withdrawal)", false, (tx, _runner, request, params) => {
     const proposalId = params.proposalId!;
     const signedRequest = memberRequest(tx, request, { type: "withdrawal", active: true, proposalId });
-    const found = readProposal(tx, proposalId);
+    const info = withdrawProposal(tx, proposalId, signedRequest.memberId);
     // As CCF: withdrawing is idempotent, and a proposal no longer kept (finished, then forgotten) may have existed.
-    if (found === undefined) return { status: 204, headers: {}, body: Buffer.alloc(0) };
-    if (found.info.proposer_id !== signedRequest.memberId) {
-      throw new CcfError(403, ErrorCode.AuthorizationFailed, `Proposal ${proposalId} can only be withdrawn by its proposer ${found.info.proposer_id}.`);
-    }
-    if (found.info.state !== "Open") throw notOpen(proposalId, found.info.state);
-    const info: ProposalInfo = { ...found.info, state: "Withdrawn" };
-    tx.map(ProposalTables.info).set(Buffer.from(proposalId), Buffer.from(JSON.stringify(info)));
+    if (info === undefined) return { status: 204, headers: {}, body: Buffer.alloc(0) };
     return jsonResponse(200, proposalView(proposalId, info));
   });
 
   signed("/gov/members/state-digests/{memberId}:update", "Get the state digest to acknowledge (COSE Sign1, ccf.gov.msg.type state_digest)", false, (tx, _runner, request, params) => {
     const signedRequest = memberRequest(tx, request, { type: "state_digest", active: false });
     if (signedRequest.memberId !== params.memberId) throw new CcfError(403, ErrorCode.AuthorizationFailed, "A member can only update its own state digest.");
-    const stateDigest = history.merkleRoot().toString("hex");
-    tx.map(MEMBERS_ACKS).set(idKey(signedRequest.memberId), Buffer.from(JSON.stringify({ state_digest: stateDigest })));
+    const stateDigest = updateStateDigest(tx, signedRequest.memberId, history.merkleRoot().toString("hex"), false);
     return jsonResponse(200, { memberId: signedRequest.memberId, stateDigest });
   });
 
@@ -177,14 +133,7 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
     const signedRequest = memberRequest(tx, request, { type: "ack", active: false });
     if (signedRequest.memberId !== params.memberId) throw new CcfError(403, ErrorCode.AuthorizationFailed, "A member can only acknowledge its own state digest.");
     const { stateDigest } = parseJson<{ stateDigest?: unknown }>(signedRequest.payload, "Ack");
-    const ack = readJson<{ state_digest?: string }>(tx, MEMBERS_ACKS, idKey(signedRequest.memberId));
-    if (ack?.state_digest === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, "No state digest to acknowledge: call :update first.");
-    if (stateDigest !== ack.state_digest) {
-      throw new CcfError(400, "StateDigestMismatch", `Submitted state digest is not valid: expected ${ack.state_digest}, got ${String(stateDigest)}.`);
-    }
-    const info = readJson<Record<string, unknown>>(tx, Tables.membersInfo, idKey(signedRequest.memberId))!;
-    tx.map(Tables.membersInfo).set(idKey(signedRequest.memberId), Buffer.from(JSON.stringify({ ...info, status: "Active" })));
-    tx.map(MEMBERS_ACKS).set(idKey(signedRequest.memberId), Buffer.from(JSON.stringify({ state_digest: ack.state_digest, cose_sign1: request.body.toString("base64") })));
+    ackStateDigest(tx, signedRequest.memberId, stateDigest, request.body);
     return { status: 204, headers: {}, body: Buffer.alloc(0) };
   });
 
@@ -211,7 +160,7 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
     return textResponse(200, ballot, "text/javascript");
   });
   get("/gov/members/state-digests/{memberId}", "A member's state digest", (tx, params) => {
-    const ack = readJson<{ state_digest?: string }>(tx, MEMBERS_ACKS, idKey(params.memberId!));
+    const ack = readJson<{ state_digest?: string }>(tx, Tables.membersAcks, idKey(params.memberId!));
     if (ack?.state_digest === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `No state digest for member ${params.memberId}.`);
     return jsonResponse(200, { memberId: params.memberId, stateDigest: ack.state_digest });
   });
@@ -306,5 +255,6 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
     tx.map(Tables.jwtPublicSigningKeys).forEach((value, key) => (keys[key.toString("utf8")] = JSON.parse(value.toString("utf8"))));
     return jsonResponse(200, { issuers, keys });
   });
+  addClassicRoutes(govRoutes(router, options, false), history);
   return router;
 }

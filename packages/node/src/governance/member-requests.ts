@@ -12,12 +12,14 @@ import { RECENT_COSE_PROPOSALS_WINDOW } from "../limits.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables, idKey } from "../tables.ts";
 
-export type GovMessageType = "proposal" | "ballot" | "withdrawal" | "ack" | "state_digest";
+export type GovMessageType = "proposal" | "ballot" | "withdrawal" | "ack" | "state_digest" | "recovery_share" | "encrypted_recovery_share";
 
 export interface MemberRequest {
   memberId: string;
   payload: Buffer;
   createdAt: number;
+  /** The ccf.gov.msg.proposal_id header, if any. */
+  proposalId?: string;
   /** The COSE signature bytes: they name the proposal and key the replay window. */
   signature: Buffer;
 }
@@ -37,13 +39,18 @@ export function memberStatus(tx: Tx, memberId: string): string | undefined {
   return info === undefined ? undefined : ((JSON.parse(info.toString("utf8")) as { status?: string }).status ?? undefined);
 }
 
-/** Authenticates a signed member request; throws the CCF error a client gets. */
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/**
+ * Authenticates a signed member request; throws the CCF error a client gets.
+ * The envelope is kept in cose_history unless `record` is false (a read).
+ */
 export function memberRequest(
   tx: Tx,
   request: HttpRequest,
-  expected: { type: GovMessageType; active: boolean; proposalId?: string },
+  expected: { type: GovMessageType; active: boolean; proposalId?: string; record?: boolean },
 ): MemberRequest {
-  const caller = authenticate(["member_cose_sign1"], request, (table, key) => tx.map(table).get(key), Math.floor(Date.now() / 1000)) as Caller;
+  const caller = authenticate(["member_cose_sign1"], request, (table, key) => tx.map(table).get(key), nowSeconds()) as Caller;
   const cose = caller["cose"] as { content: Buffer; protectedHeader: Record<string, unknown> };
   const memberId = caller["id"] as string;
   const header = cose.protectedHeader;
@@ -59,8 +66,25 @@ export function memberRequest(
       `Authenticated proposal id (${String(header["ccf.gov.msg.proposal_id"])}) does not match URL (${expected.proposalId})`,
     );
   }
-  tx.map(COSE_HISTORY).set(idKey(memberId), request.body);
-  return { memberId, payload: cose.content, createdAt: header["ccf.gov.msg.created_at"] as number, signature: decodeCoseSign1(request.body).signature };
+  if (expected.record !== false) tx.map(COSE_HISTORY).set(idKey(memberId), request.body);
+  const proposalId = header["ccf.gov.msg.proposal_id"];
+  return {
+    memberId,
+    payload: cose.content,
+    createdAt: header["ccf.gov.msg.created_at"] as number,
+    ...(typeof proposalId === "string" ? { proposalId } : {}),
+    signature: decodeCoseSign1(request.body).signature,
+  };
+}
+
+/**
+ * CCF's classic member_cert_or_sig policies: the member whose TLS client
+ * certificate this is, else the signer of a request of `type` (any status).
+ */
+export function memberByCertOrSignature(tx: Tx, request: HttpRequest, type: GovMessageType, record = true): string {
+  const caller = authenticate(["member_cert", "member_cose_sign1"], request, (table, key) => tx.map(table).get(key), nowSeconds()) as Caller;
+  if (caller.policy === "member_cert") return caller["id"] as string;
+  return memberRequest(tx, request, { type, active: false, record }).memberId;
 }
 
 /**

@@ -116,7 +116,7 @@ export function resolveProposal(tx: Tx, runner: ConstitutionRunner, proposalId: 
 }
 
 /** CCF keeps only open proposals (and the one that just finished) in the tables. */
-function forgetFinishedProposals(tx: Tx, except: string): void {
+export function forgetFinishedProposals(tx: Tx, except: string): void {
   const finished: Buffer[] = [];
   tx.map(ProposalTables.info).forEach((value, key) => {
     if (key.toString("utf8") === except) return;
