@@ -19,7 +19,7 @@ import { ackStateDigest, parseJson, submitBallot, submitProposal, updateStateDig
 import { ProposalTables, readProposal, type ProposalInfo } from "./proposals.ts";
 
 /** CCF's ProposalInfoSummary, the answer to a classic proposal or ballot. */
-export function proposalSummary(proposalId: string, info: ProposalInfo): Record<string, unknown> {
+function proposalSummary(proposalId: string, info: ProposalInfo): Record<string, unknown> {
   return {
     proposal_id: proposalId,
     proposer_id: info.proposer_id,
