@@ -8,17 +8,18 @@ import { replaceFileDurably } from "../durable.ts";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
-import { seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
+import { formatTxId, seqNo, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
+import { serviceKeyId, signMerkleRoot } from "../merkle/cose-receipt.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
-import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
+import { buildReceipts, ledgerBlockLoader, type Receipts } from "./receipts.ts";
 import { entryWrites, replayLedger } from "./replay.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
 import {
@@ -43,8 +44,10 @@ export interface HistoryOptions {
   ledgerDir: string;
   secret: LedgerSecret;
   signer: Signer;
-  /** Service certificate: every signature found at replay must come from a node it endorsed. */
+  /** Service certificate: every signature found at replay must come from a node it endorsed (and COSE signatures from its key). */
   serviceCertPem?: string;
+  /** The service key: each signature transaction also carries its COSE signature over the root, for COSE receipts. */
+  serviceKey?: { privateKeyPem: string };
   signatureIntervalTx?: number;
   signatureIntervalMs?: number;
   chunkBytes?: number;
@@ -82,6 +85,7 @@ export class History {
   /** While opening and closing: signatures take no snapshot. */
   private snapshotsPaused = false;
   private ledgerBytesSinceSnapshot = 0;
+  private serviceKeyId: string | undefined;
   /** Snapshots written but not yet completed (their evidence is not committed yet). */
   private readonly pendingSnapshots = new Set<Promise<void>>();
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
@@ -216,7 +220,7 @@ export class History {
       commit_seqno: this.committed,
       cert: this.options.signer.certPem,
     };
-    this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
+    this.append(signatureWrites(record, this.tree.frontier(), this.coseSignature(root, { view: this.currentView, seqno })), undefined, true);
     this.signatureSeqnos.push(seqno);
     this.txsSinceSignature = 0;
     this.timer?.unref();
@@ -230,6 +234,20 @@ export class History {
       else (this.options.log ?? console.warn)(`snapshot at ${seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
     }
     return seqno;
+  }
+
+  /** The service key's COSE signature over the root, as CCF adds to each signature transaction (none without the key). */
+  private coseSignature(root: Buffer, id: TxId): Buffer | undefined {
+    const serviceKey = this.options.serviceKey;
+    if (serviceKey === undefined) return undefined;
+    this.serviceKeyId ??= serviceKeyId(serviceKey.privateKeyPem);
+    return signMerkleRoot({
+      servicePrivateKeyPem: serviceKey.privateKeyPem,
+      keyId: this.serviceKeyId,
+      root,
+      txId: formatTxId(id),
+      issuedAtS: Math.floor(Date.now() / 1000),
+    });
   }
 
   /**
@@ -329,8 +347,13 @@ export class History {
 
   /** The receipt of a committed transaction (from memory, or rebuilt from the ledger files). */
   receipt(seqno: number): Receipt {
+    return this.receipts(seqno).receipt;
+  }
+
+  /** Its JSON receipt and its COSE receipt (undefined for a signature transaction or one whose signature has no COSE signature). */
+  receipts(seqno: number): Receipts {
     if (seqno < 1 || seqno > this.committed) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
-    return buildReceipt(seqno, {
+    return buildReceipts(seqno, {
       ledger: this.ledger,
       tree: this.tree,
       secret: this.options.secret,
