@@ -244,8 +244,21 @@ function encodeCoseSign1(protectedBytes: Buffer, unprotected: HeaderMap, payload
   return encoder.encode(new Tag([protectedBytes, unprotected, payload, signature], COSE_SIGN1_TAG));
 }
 
+/** Parsed signing keys: the service key signs every signature transaction, and parsing costs half a signing. */
+const signingKeys = new Map<string, KeyObject>();
+
+function privateKeyOf(privateKeyPem: string): KeyObject {
+  let key = signingKeys.get(privateKeyPem);
+  if (key === undefined) {
+    key = createPrivateKey(privateKeyPem);
+    if (signingKeys.size >= RECENT_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
+    signingKeys.set(privateKeyPem, key);
+  }
+  return key;
+}
+
 function signSign1(privateKeyPem: string, algOption: number | undefined, headers: HeaderMap, payload: Uint8Array): { protectedBytes: Buffer; signature: Buffer } {
-  const key = createPrivateKey(privateKeyPem);
+  const key = privateKeyOf(privateKeyPem);
   const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
   const alg = algOption ?? (curve === undefined ? undefined : ALG_OF_CURVE.get(curve));
   if (!isEcdsaAlg(alg)) throw new CoseError("COSE signing needs an EC key and an ECDSA algorithm (ES256, ES384, ES512)");

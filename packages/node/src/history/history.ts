@@ -85,7 +85,6 @@ export class History {
   /** While opening and closing: signatures take no snapshot. */
   private snapshotsPaused = false;
   private ledgerBytesSinceSnapshot = 0;
-  private serviceKeyId: string | undefined;
   /** Snapshots written but not yet completed (their evidence is not committed yet). */
   private readonly pendingSnapshots = new Set<Promise<void>>();
   private readonly commitWaiters: Array<{ seqno: number; resolve: () => void; reject: (error: Error) => void }> = [];
@@ -240,10 +239,9 @@ export class History {
   private coseSignature(root: Buffer, id: TxId): Buffer | undefined {
     const serviceKey = this.options.serviceKey;
     if (serviceKey === undefined) return undefined;
-    this.serviceKeyId ??= serviceKeyId(serviceKey.privateKeyPem);
     return signMerkleRoot({
       servicePrivateKeyPem: serviceKey.privateKeyPem,
-      keyId: this.serviceKeyId,
+      keyId: serviceKeyId(serviceKey.privateKeyPem),
       root,
       txId: formatTxId(id),
       issuedAtS: Math.floor(Date.now() / 1000),

@@ -44,14 +44,24 @@ const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
 
 /** CCF's kid: the hex SHA-256 of the service public key's DER (SubjectPublicKeyInfo), from its certificate or either key (PEM). */
 export function serviceKeyId(keyOrCertPem: string): string {
-  const key = keyOrCertPem.includes("CERTIFICATE") ? new X509Certificate(keyOrCertPem).publicKey : createPublicKey(keyOrCertPem);
-  return toHex(sha256(key.export({ type: "spki", format: "der" })));
+  let id = keyIds.get(keyOrCertPem);
+  if (id === undefined) {
+    const key = keyOrCertPem.includes("CERTIFICATE") ? new X509Certificate(keyOrCertPem).publicKey : createPublicKey(keyOrCertPem);
+    id = toHex(sha256(key.export({ type: "spki", format: "der" })));
+    if (keyIds.size >= KEY_IDS_MAX) keyIds.delete(keyIds.keys().next().value!);
+    keyIds.set(keyOrCertPem, id);
+  }
+  return id;
 }
+
+/** Key ids of the few service certificates a process checks against: computing one costs a third of a verification. */
+const keyIds = new Map<string, string>();
+const KEY_IDS_MAX = 16;
 
 export interface RootSignatureInput {
   /** The service private key (PEM). */
   servicePrivateKeyPem: string;
-  /** kid: serviceKeyId of the service key (computed once by the caller: signatures are frequent). */
+  /** kid: serviceKeyId of the service key. */
   keyId: string;
   root: Buffer;
   /** The signature transaction's id, "<view>.<seqno>". */
