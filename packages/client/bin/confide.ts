@@ -3,7 +3,7 @@
 // service, read governance state, fetch and verify receipts; and `sandbox`,
 // a whole local consortium (npm start).
 // Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
@@ -17,6 +17,7 @@ import {
   keygen,
   loadBundle,
   openService,
+  verifyCoseReceipt,
   verifyReceipt,
   type AcceptOptions,
   type Action,
@@ -104,6 +105,27 @@ function votersOf(options: VoterOptions, client: ConfideClient): Member[] {
 
 function print(options: { json?: boolean }, value: unknown, human: () => string): void {
   process.stdout.write(options.json === true ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+}
+
+interface ReceiptOptions extends ConnectionOptions {
+  verify?: boolean;
+  cose?: boolean;
+  out?: string;
+}
+
+async function printCoseReceipt(client: ConfideClient, txId: string, options: ReceiptOptions): Promise<void> {
+  const receipt = await client.coseReceipt(txId);
+  if (options.out !== undefined) writeFileSync(options.out, receipt);
+  const verified = options.verify === true ? verifyCoseReceipt(receipt, client.serviceCertPem) : undefined;
+  const facts = verified === undefined ? {} : { verified: true, root: verified.root.toString("hex"), signedAt: verified.txId, issuedAt: verified.issuedAtS };
+  print(options, { txId, coseReceipt: receipt.toString("base64"), ...facts }, () =>
+    [
+      options.out === undefined ? receipt.toString("base64") : `COSE receipt for ${txId} written to ${options.out} (${receipt.length} bytes)`,
+      ...(verified === undefined
+        ? []
+        : [`COSE receipt for ${txId} verified against the service certificate (root ${facts.root}, signed by the service at ${verified.txId})`]),
+    ].join("\n"),
+  );
 }
 
 function describeProposal(proposal: Proposal): string {
@@ -315,10 +337,14 @@ function buildProgram(): Command {
     .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")
     .argument("<txid>", "transaction id, e.g. 2.15")
     .option("--verify", "verify the receipt against --cacert")
-    .action(async (txId: string, options: ConnectionOptions & { verify?: boolean }) => {
+    .option("--cose", "the COSE receipt (CBOR, signed by the service key) instead of the JSON one")
+    .option("--out <file>", "with --cose: write the receipt's bytes to this file")
+    .action(async (txId: string, options: ReceiptOptions) => {
       if (!/^\d+\.\d+$/.test(txId)) throw new UsageError(`transaction id must be <view>.<seqno>, got ${JSON.stringify(txId)}`);
+      if (options.out !== undefined && options.cose !== true) throw new UsageError("--out needs --cose (the JSON receipt is printed)");
       await withClient(options, async (client) => {
         await client.waitForCommit(txId);
+        if (options.cose === true) return printCoseReceipt(client, txId, options);
         const receipt = await client.receipt(txId);
         const root = options.verify === true ? verifyReceipt(receipt, client.serviceCertPem).toString("hex") : undefined;
         print(options, { txId, receipt, ...(root === undefined ? {} : { verified: true, root }) }, () =>

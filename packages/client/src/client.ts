@@ -167,13 +167,22 @@ export class ConfideClient {
     }
   }
 
-  /** The receipt of a committed transaction, asking again while the node answers 202 (fetching it), a bounded number of times. */
+  /** The receipt of a committed transaction (CCF's JSON shape). */
   async receipt(txId: string): Promise<Receipt> {
-    const path = `/app/receipt?transaction_id=${encodeURIComponent(txId)}`;
+    return (await this.historical(`/app/receipt?transaction_id=${encodeURIComponent(txId)}`, `receipt for ${txId}`)).json as Receipt;
+  }
+
+  /** The COSE receipt of a committed transaction (CBOR); a signature transaction has none (404 CcfClientError). */
+  async coseReceipt(txId: string): Promise<Buffer> {
+    return (await this.historical(`/app/receipt/cose?transaction_id=${encodeURIComponent(txId)}`, `COSE receipt for ${txId}`)).body;
+  }
+
+  /** A historical query, asking again while the node answers 202 (fetching it), a bounded number of times. */
+  private async historical(path: string, what: string): Promise<CcfResponse> {
     for (let attempt = 1; ; attempt++) {
       const response = await this.call("GET", path);
-      if (response.status === 200) return response.json as Receipt;
-      if (attempt >= RECEIPT_ATTEMPTS) throw new CcfClientError(response.status, undefined, `receipt for ${txId} still not available after ${attempt} attempts`);
+      if (response.status === 200) return response;
+      if (attempt >= RECEIPT_ATTEMPTS) throw new CcfClientError(response.status, undefined, `${what} still not available after ${attempt} attempts`);
       await sleep(RECEIPT_RETRY_MS);
     }
   }

@@ -29,5 +29,5 @@ export {
   type AcceptOptions,
 } from "./governance.ts";
 export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
-export { certId, verifyReceipt, ReceiptError, type Receipt, type TxStatus } from "@confide/node";
+export { certId, verifyReceipt, verifyCoseReceipt, ReceiptError, type Receipt, type VerifiedCoseReceipt, type TxStatus } from "@confide/node";
 export { ReconClient, ReconError, verifyReportReceipt, type IngestCounts, type ReportPage, type ReportQuery, type VerifiedReport } from "./recon/client.ts";

@@ -1,12 +1,12 @@
 // The confide CLI as real child processes against a real node: keygen, ack,
 // deploy, open, propose/vote (CCF's set_user flow), proposals --json,
-// receipt --verify; --help on every command; exit code 2 for usage errors and
+// receipt --verify (JSON and --cose); --help on every command; exit code 2 for usage errors and
 // 1 with CCF's error code when the service refuses.
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfideClient, readIdentity, type Proposal } from "../src/index.ts";
+import { ConfideClient, readIdentity, verifyCoseReceipt, type Proposal } from "../src/index.ts";
 import { confide } from "./helpers/run-confide.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
@@ -93,6 +93,19 @@ describe("confide CLI", () => {
     assert.match(receipt.stdout, new RegExp(`receipt for ${write.txId!.replace(".", "\\.")} verified against the service certificate`));
     const json = await confide(["receipt", write.txId!, "--verify", "--json"], env);
     assert.equal((JSON.parse(json.stdout) as { verified: boolean }).verified, true);
+
+    const out = join(service.dir, "receipt.cose");
+    const cose = await confide(["receipt", write.txId!, "--cose", "--verify", "--out", out], env);
+    assert.equal(cose.code, 0, cose.stderr);
+    assert.match(cose.stdout, new RegExp(`COSE receipt for ${write.txId!.replace(".", "\\.")} verified against the service certificate`));
+    assert.deepEqual(verifyCoseReceipt(readFileSync(out), service.serviceCertPem).root.toString("hex"), (JSON.parse(json.stdout) as { root: string }).root);
+    const coseJson = await confide(["receipt", write.txId!, "--cose", "--verify", "--json"], env);
+    const parsed = JSON.parse(coseJson.stdout) as { verified: boolean; coseReceipt: string; signedAt: string };
+    assert.equal(parsed.verified, true);
+    assert.ok(Buffer.from(parsed.coseReceipt, "base64").equals(readFileSync(out)));
+    const signature = await confide(["receipt", parsed.signedAt, "--cose"], env);
+    assert.equal(signature.code, 1);
+    assert.match(signature.stderr, /404 ResourceNotFound: .*signature transaction/);
   });
 
   it("exits 2 on usage errors", async () => {

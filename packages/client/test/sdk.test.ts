@@ -14,6 +14,8 @@ import {
   loadBundle,
   openService,
   proposeAndAccept,
+  ReceiptError,
+  verifyCoseReceipt,
   verifyReceipt,
   type GeneratedIdentity,
   type Proposal,
@@ -89,6 +91,20 @@ describe("SDK governance and app flow", () => {
     const receipt = await userClient.receipt(write.txId!);
     assert.equal(verifyReceipt(receipt, service.serviceCertPem).length, 32);
     assert.match(await client.commit(), /^\d+\.\d+$/);
+  });
+
+  it("gives a COSE receipt that verifyCoseReceipt accepts, refuses when altered or malformed, and none for a signature transaction", async () => {
+    const write = await userClient.put("/records/cose", "hello COSE");
+    await userClient.waitForCommit(write.txId!, { timeoutMs: 10_000 });
+    const cose = await userClient.coseReceipt(write.txId!);
+    const verified = verifyCoseReceipt(cose, service.serviceCertPem);
+    assert.deepEqual(verified.root, verifyReceipt(await userClient.receipt(write.txId!), service.serviceCertPem));
+    const altered = Buffer.from(cose);
+    altered[altered.length - 1]! ^= 1;
+    assert.throws(() => verifyCoseReceipt(altered, service.serviceCertPem), (error: unknown) => error instanceof ReceiptError && /does not verify/.test(error.message));
+    assert.throws(() => verifyCoseReceipt(Buffer.from("not cbor at all"), service.serviceCertPem), ReceiptError);
+    // The signature that committed the write: CCF gives no COSE receipt for it.
+    await assert.rejects(userClient.coseReceipt(verified.txId), (error: unknown) => error instanceof CcfClientError && error.status === 404 && error.code === "ResourceNotFound");
   });
 
   it("remove_user shuts the user out again", async () => {

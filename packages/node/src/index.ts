@@ -8,6 +8,7 @@ export { certId, writePrivateKeyFile, writePublicFile } from "./crypto/keys.ts";
 export { loadConfig, ConfigError } from "./config.ts";
 export { History, NotCommittedError, type HistoryOptions, type Signer } from "./history/history.ts";
 export { verifyReceipt, ReceiptError, type Receipt } from "./merkle/receipt.ts";
+export { verifyCoseReceipt, serviceKeyId, type VerifiedCoseReceipt, type CoseReceiptLeaf } from "./merkle/cose-receipt.ts";
 export { formatTxId, parseTxId, type TxId, type TxStatus, type SeqNo, type View } from "./ids.ts";
 export { Store } from "./kv/store.ts";
 export { Tx, MapHandle, TxConflictError, ReadOnlyError } from "./kv/tx.ts";

@@ -51,6 +51,7 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     ledgerDir,
     secret: identity.ledgerSecret,
     serviceCertPem: identity.serviceCertPem,
+    serviceKey: { privateKeyPem: identity.servicePrivateKeyPem },
     snapshotsDir: options.snapshotsDir ?? join(options.dir, "snapshots"),
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },

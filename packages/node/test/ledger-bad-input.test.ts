@@ -13,13 +13,14 @@ import { fromHex, sha256 } from "../src/crypto/hash.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
 import { auditLedger } from "../src/history/audit.ts";
 import { readSignature, signatureWrites, TREE_MAP } from "../src/history/signatures.ts";
-import { readLedgerSecret } from "../src/identity.ts";
+import { IDENTITY_FILES, readLedgerSecret } from "../src/identity.ts";
 import { seqNo, view } from "../src/ids.ts";
 import { encodeWriteSet, type WriteSet } from "../src/kv/write-set.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
 import { decodeFrame, encodeFrame, frameLength, FRAME_PREFIX_BYTES, txIdBytes, type DecodedEntry } from "../src/ledger/entry.ts";
 import { LedgerCorruptionError } from "../src/ledger/reader.ts";
 import { LEDGER_ENTRY_BYTES_MAX } from "../src/limits.ts";
+import { serviceKeyId, signMerkleRoot } from "../src/merkle/cose-receipt.ts";
 import { verifyReceipt } from "../src/merkle/receipt.ts";
 import { startNodeCore, type NodeCore } from "../src/node.ts";
 
@@ -474,6 +475,31 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     };
     rewriteSignature(ledgerDir, signature, signatureWrites(forged, treeFrontier));
     await assertRejected(dir, signature.file, signature.entry.seqno, /not issued by the service certificate/);
+  });
+
+  test("a signature whose COSE signature is by a key other than the service's, or names another transaction", async () => {
+    const rogueService = await createServiceIdentity();
+    const cases = [
+      { name: "rogue-cose-key", key: rogueService.privateKeyPem, detail: /COSE signature: protected header kid/ },
+      { name: "cose-other-txid", key: undefined, detail: /COSE signature names transaction/ },
+    ];
+    for (const { name, key, detail } of cases) {
+      const { dir, ledgerDir } = copyNode(name);
+      const signature = framesOf(ledgerDir).find((f) => f.entry.isSignature && f.entry.seqno > 20);
+      assert.ok(signature);
+      const { record, treeFrontier, coseSignature } = readSignature(signature.entry.publicWriteSet);
+      assert.ok(treeFrontier && coseSignature, "signatures carry a COSE signature");
+      const servicePrivateKeyPem = key ?? readFileSync(join(dir, IDENTITY_FILES.serviceKey), "utf8");
+      const forged = signMerkleRoot({
+        servicePrivateKeyPem,
+        keyId: serviceKeyId(servicePrivateKeyPem),
+        root: fromHex(record.root),
+        txId: key === undefined ? `${record.view}.${record.seqno + 1}` : `${record.view}.${record.seqno}`,
+        issuedAtS: 0,
+      });
+      rewriteSignature(ledgerDir, signature, signatureWrites(record, treeFrontier, forged));
+      await assertRejected(dir, signature.file, signature.entry.seqno, detail);
+    }
   });
 
   /** Flips a bit in the first entry of the second chunk file. */

@@ -1,5 +1,6 @@
-// COSE_Sign1 (RFC 9052 §4.2) as CCF uses it for signed requests: governance
-// ballots and proposals from members, and `user_cose_sign1` app requests.
+// COSE_Sign1 (RFC 9052 §4.2) as CCF uses it: signed requests (governance
+// ballots and proposals from members, `user_cose_sign1` app requests), and the
+// service's signatures over Merkle roots that COSE receipts are made of.
 //
 //   COSE_Sign1 = #6.18([protected: bstr .cbor header_map, unprotected: header_map,
 //                       payload: bstr, signature: bstr])
@@ -90,8 +91,26 @@ function asBytes(value: unknown, what: string): Buffer {
   return Buffer.from(value);
 }
 
+/** A COSE_Sign1 whose payload is detached (nil): the verifier supplies it (RFC 9052 §2). */
+export interface DetachedCoseSign1 extends Omit<CoseSign1, "payload"> {
+  payload: null;
+}
+
 /** Parses a COSE_Sign1 envelope (tag 18 optional). Throws CoseError if malformed. */
 export function decodeCoseSign1(bytes: Uint8Array): CoseSign1 {
+  const decoded = decodeEnvelope(bytes);
+  if (decoded.payload === null) throw new CoseError("COSE_Sign1 payload is not a byte string");
+  return { ...decoded, payload: decoded.payload };
+}
+
+/** Parses a COSE_Sign1 envelope whose payload must be detached (nil). Throws CoseError if malformed. */
+export function decodeDetachedCoseSign1(bytes: Uint8Array): DetachedCoseSign1 {
+  const decoded = decodeEnvelope(bytes);
+  if (decoded.payload !== null) throw new CoseError("COSE_Sign1 payload is not detached (nil)");
+  return { ...decoded, payload: null };
+}
+
+function decodeEnvelope(bytes: Uint8Array): Omit<CoseSign1, "payload"> & { payload: Buffer | null } {
   let item = decodeWhole(bytes, "COSE_Sign1 is not a single CBOR item");
   let tagged = false;
   if (item instanceof Tag) {
@@ -113,7 +132,7 @@ export function decodeCoseSign1(bytes: Uint8Array): CoseSign1 {
     protectedBytes,
     protectedHeaders,
     unprotected: toHeaderMap(unprotectedItem, "COSE_Sign1 unprotected header"),
-    payload: asBytes(payloadItem, "COSE_Sign1 payload"),
+    payload: payloadItem === null ? null : asBytes(payloadItem, "COSE_Sign1 payload"),
     signature: asBytes(signatureItem, "COSE_Sign1 signature"),
   };
 }
@@ -194,20 +213,57 @@ export function verifyCoseSign1(decoded: CoseSign1, publicKeyOrCertPem: string):
 
 /** Signs `payload` into a tagged COSE_Sign1 envelope with an empty unprotected header. */
 export function signCoseSign1(options: SignCoseSign1Options): Buffer {
-  const key = createPrivateKey(options.privateKeyPem);
-  const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
-  const alg = options.alg ?? (curve === undefined ? undefined : ALG_OF_CURVE.get(curve));
-  if (!isEcdsaAlg(alg)) throw new CoseError("COSE signing needs an EC key and an ECDSA algorithm (ES256, ES384, ES512)");
-
-  const headers: HeaderMap = new Map<number | string, unknown>([[HeaderLabel.alg, alg]]);
+  const headers: HeaderMap = new Map<number | string, unknown>();
   if (options.kid !== undefined) headers.set(HeaderLabel.kid, Buffer.from(options.kid, "utf8"));
   for (const [label, value] of Object.entries(options.headers)) headers.set(label, value);
-
-  const protectedBytes = encoder.encode(headers);
   const payload = typeof options.payload === "string" ? Buffer.from(options.payload, "utf8") : Buffer.from(options.payload);
-  const signature = sign(HASH_OF_ALG.get(alg)!, coseSign1ToBeSigned(protectedBytes, payload), {
-    key,
-    dsaEncoding: "ieee-p1363",
-  });
-  return encoder.encode(new Tag([protectedBytes, new Map(), payload, signature], COSE_SIGN1_TAG));
+  const { protectedBytes, signature } = signSign1(options.privateKeyPem, options.alg, headers, payload);
+  return encodeCoseSign1(protectedBytes, new Map(), payload, signature);
+}
+
+/**
+ * Signs `payload` into a tagged COSE_Sign1 envelope that leaves it out (nil, RFC 9052 §2: detached),
+ * with the algorithm of the key's curve and `headers` after it in the protected header.
+ */
+export function signDetachedCoseSign1(privateKeyPem: string, headers: HeaderMap, payload: Uint8Array): Buffer {
+  const { protectedBytes, signature } = signSign1(privateKeyPem, undefined, headers, payload);
+  return encodeCoseSign1(protectedBytes, new Map(), null, signature);
+}
+
+/** The same envelope with another unprotected header: the signature does not cover it. */
+export function withUnprotectedHeader(decoded: CoseSign1 | DetachedCoseSign1, unprotected: HeaderMap): Buffer {
+  return encodeCoseSign1(decoded.protectedBytes, unprotected, decoded.payload, decoded.signature);
+}
+
+/** CBOR of one item, as COSE structures are encoded here (maps keep integer labels, byte strings are plain bstr). */
+export function encodeCbor(value: unknown): Buffer {
+  return encoder.encode(value);
+}
+
+function encodeCoseSign1(protectedBytes: Buffer, unprotected: HeaderMap, payload: Buffer | null, signature: Buffer): Buffer {
+  return encoder.encode(new Tag([protectedBytes, unprotected, payload, signature], COSE_SIGN1_TAG));
+}
+
+/** Parsed signing keys: the service key signs every signature transaction, and parsing costs half a signing. */
+const signingKeys = new Map<string, KeyObject>();
+
+function privateKeyOf(privateKeyPem: string): KeyObject {
+  let key = signingKeys.get(privateKeyPem);
+  if (key === undefined) {
+    key = createPrivateKey(privateKeyPem);
+    if (signingKeys.size >= RECENT_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
+    signingKeys.set(privateKeyPem, key);
+  }
+  return key;
+}
+
+function signSign1(privateKeyPem: string, algOption: number | undefined, headers: HeaderMap, payload: Uint8Array): { protectedBytes: Buffer; signature: Buffer } {
+  const key = privateKeyOf(privateKeyPem);
+  const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
+  const alg = algOption ?? (curve === undefined ? undefined : ALG_OF_CURVE.get(curve));
+  if (!isEcdsaAlg(alg)) throw new CoseError("COSE signing needs an EC key and an ECDSA algorithm (ES256, ES384, ES512)");
+  // alg first, as t_cose writes it.
+  const protectedBytes = encoder.encode(new Map<number | string, unknown>([[HeaderLabel.alg, alg], ...headers]));
+  const signature = sign(HASH_OF_ALG.get(alg)!, coseSign1ToBeSigned(protectedBytes, payload), { key, dsaEncoding: "ieee-p1363" });
+  return { protectedBytes, signature };
 }

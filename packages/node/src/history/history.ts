@@ -11,17 +11,18 @@ import { replaceFileDurably } from "../durable.ts";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
-import { view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
+import { formatTxId, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
+import { serviceKeyId, signMerkleRoot } from "../merkle/cose-receipt.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { lowerBound } from "../sorted.ts";
-import { buildReceipt, ledgerBlockLoader } from "./receipts.ts";
+import { buildReceipts, ledgerBlockLoader, type Receipts } from "./receipts.ts";
 import { CommitPipeline, type CommitSource, type PipelineEffect } from "./pipeline.ts";
 import { checkBeforeSnapshot, type PreSnapshotCheck } from "./pre-snapshot-check.ts";
 import { entryWrites, replayLedger } from "./replay.ts";
@@ -48,8 +49,10 @@ export interface HistoryOptions {
   ledgerDir: string;
   secret: LedgerSecret;
   signer: Signer;
-  /** Service certificate: every signature found at replay must come from a node it endorsed. */
+  /** Service certificate: every signature found at replay must come from a node it endorsed (and COSE signatures from its key). */
   serviceCertPem?: string;
+  /** The service key: each signature transaction also carries its COSE signature over the root, for COSE receipts. */
+  serviceKey?: { privateKeyPem: string };
   signatureIntervalTx?: number;
   signatureIntervalMs?: number;
   chunkBytes?: number;
@@ -338,13 +341,26 @@ export class History {
       commit_seqno: this.pipeline.committedSeqno,
       cert: this.options.signer.certPem,
     };
-    const { effects } = this.append(signatureWrites(record, this.tree.frontier()), undefined, true);
+    const { effects } = this.append(signatureWrites(record, this.tree.frontier(), this.coseSignature(root, { view, seqno })), undefined, true);
     this.signatureSeqnos.push(seqno);
     // Never past the committed seqno: what is not committed may still be rolled back.
     this.tree.evictBlocksBefore(Math.max(0, Math.min(this.pipeline.committedSeqno, this.tree.size - this.leavesInMemory)));
     this.perform(effects);
     this.perform(this.pipeline.snapshotAfterSignature(seqno, this.store.byteCount, !this.snapshotsPaused));
     return seqno;
+  }
+
+  /** The service key's COSE signature over the root, as CCF adds to each signature transaction (none without the key). */
+  private coseSignature(root: Buffer, id: TxId): Buffer | undefined {
+    const serviceKey = this.options.serviceKey;
+    if (serviceKey === undefined) return undefined;
+    return signMerkleRoot({
+      servicePrivateKeyPem: serviceKey.privateKeyPem,
+      keyId: serviceKeyId(serviceKey.privateKeyPem),
+      root,
+      txId: formatTxId(id),
+      issuedAtS: Math.floor((this.options.clock ?? systemClock).now() / 1000),
+    });
   }
 
   /** Whether this node writes snapshots (a snapshots directory is configured). */
@@ -430,8 +446,13 @@ export class History {
 
   /** The receipt of a committed transaction (from memory, or rebuilt from the ledger files). */
   receipt(seqno: number): Receipt {
+    return this.receipts(seqno).receipt;
+  }
+
+  /** Its JSON receipt and its COSE receipt (undefined for a signature transaction or one whose signature has no COSE signature). */
+  receipts(seqno: number): Receipts {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
-    return buildReceipt(seqno, {
+    return buildReceipts(seqno, {
       ledger: this.ledger,
       tree: this.tree,
       secret: this.options.secret,

@@ -1,5 +1,5 @@
-// Builds CCF receipts for committed transactions. Leaf components come from the
-// ledger entry (re-read from its chunk file), the proof from the Merkle tree:
+// Builds CCF receipts (JSON and COSE) for committed transactions. Leaf
+// components come from the ledger entry (re-read from its chunk file), the proof from the Merkle tree:
 // from memory for recent transactions; for those whose part of the tree was
 // evicted, their own block is rebuilt from the ledger files and the other peaks
 // come from the tree their signature recorded.
@@ -8,6 +8,7 @@ import { lowerBound } from "../sorted.ts";
 import { fromHex } from "../crypto/hash.ts";
 import { leafOf, leafOfFrame, ZERO_DIGEST } from "../ledger/entry.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import { coseReceipt } from "../merkle/cose-receipt.ts";
 import type { Receipt } from "../merkle/receipt.ts";
 import { verifyProof, type BlockLoader, type MerkleTree } from "../merkle/tree.ts";
 import { readSignature } from "./signatures.ts";
@@ -52,13 +53,20 @@ export function ledgerBlockLoader(ledger: Ledger, tree: MerkleTree): BlockLoader
   };
 }
 
-export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
+/** A transaction's JSON receipt and, where its signature carries the service's COSE signature, its COSE receipt. */
+export interface Receipts {
+  receipt: Receipt;
+  /** Undefined for a signature transaction (CCF has none for it) and where the signature predates COSE signatures. */
+  coseReceipt: Buffer | undefined;
+}
+
+export function buildReceipts(seqno: number, sources: ReceiptSources): Receipts {
   const { ledger, tree, secret } = sources;
   const signatureSeqno = signatureCovering(sources, seqno);
   if (signatureSeqno === undefined) throw new Error(`no signature covers seqno ${seqno}`);
-  const { record: signature, treeFrontier } = readSignature(ledger.readEntry(signatureSeqno).publicWriteSet);
+  const { record: signature, treeFrontier, coseSignature } = readSignature(ledger.readEntry(signatureSeqno).publicWriteSet);
   const signed = { cert: signature.cert, node_id: signature.node, signature: signature.sig };
-  if (signatureSeqno === seqno) return { ...signed, leaf: signature.root, proof: [] };
+  if (signatureSeqno === seqno) return { receipt: { ...signed, leaf: signature.root, proof: [] }, coseReceipt: undefined };
 
   const entry = ledger.readEntry(seqno);
   // The signature at S signs the root of the tree over seqnos 1..S-1 (leaves 0..S-2). Its recorded
@@ -67,13 +75,19 @@ export function buildReceipt(seqno: number, sources: ReceiptSources): Receipt {
   if (!verifyProof(leafOf(entry), proof).equals(fromHex(signature.root))) {
     throw new Error(`the receipt built for seqno ${seqno} does not lead to the root signed at seqno ${signatureSeqno}: the ledger files were altered`);
   }
-  return {
+  const leaf = {
+    writeSetDigest: entry.writeSetDigest,
+    commitEvidence: secret.commitEvidence(entry.view, entry.seqno),
+    claimsDigest: entry.claimsDigest ?? ZERO_DIGEST,
+  };
+  const receipt: Receipt = {
     ...signed,
     proof: proof.map((step) => ("left" in step ? { left: step.left.toString("hex") } : { right: step.right.toString("hex") })),
     leaf_components: {
-      write_set_digest: entry.writeSetDigest.toString("hex"),
-      commit_evidence: secret.commitEvidence(entry.view, entry.seqno),
-      claims_digest: (entry.claimsDigest ?? ZERO_DIGEST).toString("hex"),
+      write_set_digest: leaf.writeSetDigest.toString("hex"),
+      commit_evidence: leaf.commitEvidence,
+      claims_digest: leaf.claimsDigest.toString("hex"),
     },
   };
+  return { receipt, coseReceipt: coseSignature === undefined ? undefined : coseReceipt(coseSignature, leaf, proof) };
 }

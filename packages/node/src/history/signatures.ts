@@ -1,14 +1,17 @@
 // Signature transactions: every N transactions or T ms the node signs the
 // Merkle root of all earlier transactions and records it, as CCF does, in
 // public:ccf.internal.signatures, with the tree it signed in
-// public:ccf.internal.tree. A transaction is committed once a durable
-// signature follows it.
+// public:ccf.internal.tree and (CCF 6+) the service's COSE signature over the
+// same root in public:ccf.internal.cose_signatures. A transaction is committed
+// once a durable signature follows it.
 import { keyString, type WriteSet } from "../kv/write-set.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
 
 export const SIGNATURES_MAP = "public:ccf.internal.signatures";
 /** The signed tree's frontier (MerkleTree.frontier()): CCF's serialised Merkle tree. */
 export const TREE_MAP = "public:ccf.internal.tree";
+/** The service key's COSE_Sign1 over the root (merkle/cose-receipt.ts): what COSE receipts are made of. */
+export const COSE_SIGNATURES_MAP = "public:ccf.internal.cose_signatures";
 /** CCF keeps one value in each of these maps, at a fixed key. */
 const SIGNATURE_KEY = keyString(Buffer.alloc(8));
 
@@ -26,12 +29,14 @@ export interface SignatureRecord {
   cert: string;
 }
 
-export function signatureWrites(record: SignatureRecord, treeFrontier: Buffer): WriteSet {
+export function signatureWrites(record: SignatureRecord, treeFrontier: Buffer, coseSignature?: Buffer): WriteSet {
   const value = Buffer.from(JSON.stringify(record));
-  return new Map([
+  const writes: WriteSet = new Map([
     [SIGNATURES_MAP, new Map([[SIGNATURE_KEY, value]])],
     [TREE_MAP, new Map([[SIGNATURE_KEY, treeFrontier]])],
   ]);
+  if (coseSignature !== undefined) writes.set(COSE_SIGNATURES_MAP, new Map([[SIGNATURE_KEY, coseSignature]]));
+  return writes;
 }
 
 export class SignatureFormatError extends Error {}
@@ -40,6 +45,8 @@ export interface SignatureEntry {
   record: SignatureRecord;
   /** The frontier of the signed tree; undefined in ledgers written before signatures recorded it. */
   treeFrontier: Buffer | undefined;
+  /** The service's COSE_Sign1 over the root; undefined in ledgers written before signatures carried it. */
+  coseSignature: Buffer | undefined;
 }
 
 /** The signature record and signed tree in a signature entry's public write set. */
@@ -59,7 +66,11 @@ export function readSignature(publicWriteSet: Buffer): SignatureEntry {
     throw new SignatureFormatError("signature record is not JSON");
   }
   if (!isSignatureRecord(record)) throw new SignatureFormatError("signature record lacks required fields");
-  return { record, treeFrontier: writes.get(TREE_MAP)?.get(SIGNATURE_KEY) ?? undefined };
+  return {
+    record,
+    treeFrontier: writes.get(TREE_MAP)?.get(SIGNATURE_KEY) ?? undefined,
+    coseSignature: writes.get(COSE_SIGNATURES_MAP)?.get(SIGNATURE_KEY) ?? undefined,
+  };
 }
 
 function isSignatureRecord(value: unknown): value is SignatureRecord {

@@ -1,8 +1,12 @@
 // Checks a ledger as it is read, entry by entry: rebuilds the Merkle tree from
 // the entries and, at every signature transaction, checks that the signed root
-// is the tree's root and that the signature verifies with a node certificate
-// the service endorsed. Shared by replay (node start) and the offline audit.
+// is the tree's root, that the signature verifies with a node certificate the
+// service endorsed, and that the service's COSE signature (if any) signs it.
+// Shared by replay (node start) and the offline audit.
 import { isCertIssuedBy } from "../crypto/certs.ts";
+import { CoseError, decodeDetachedCoseSign1 } from "../crypto/cose.ts";
+import { verifyRootSignature } from "../merkle/cose-receipt.ts";
+import { ReceiptError } from "../merkle/receipt.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
 import { leafInputOf, type DecodedEntry } from "../ledger/entry.ts";
 import { MerkleTree } from "../merkle/tree.ts";
@@ -71,7 +75,21 @@ export class LedgerVerifier {
       throw new VerificationError(entry.seqno, "signature over the Merkle root does not verify with the signing node's certificate");
     }
     this.checkEndorsed(entry.seqno, record.cert);
+    if (signature.coseSignature !== undefined) this.checkCoseSignature(entry, root, signature.coseSignature);
     return record;
+  }
+
+  /** The service's COSE signature, where there is one (CCF checks it too), must sign this root and name this transaction. */
+  private checkCoseSignature(entry: DecodedEntry, root: Buffer, coseSignature: Buffer): void {
+    if (this.serviceCertPem === undefined) return;
+    let txId: string;
+    try {
+      txId = verifyRootSignature(decodeDetachedCoseSign1(coseSignature), root, this.serviceCertPem).txId;
+    } catch (error) {
+      if (error instanceof CoseError || error instanceof ReceiptError) throw new VerificationError(entry.seqno, `COSE signature: ${error.message}`);
+      throw error;
+    }
+    if (txId !== `${entry.view}.${entry.seqno}`) throw new VerificationError(entry.seqno, `COSE signature names transaction ${txId}, not its own`);
   }
 
   private checkEndorsed(seqno: number, certPem: string): void {

@@ -1,11 +1,11 @@
 // CCF's built-in endpoints: /node/... (node and network state), and on every
 // frontend (/app, /gov, /node) the common ones: commit, tx, api, api/metrics,
-// and receipt. None needs authentication.
+// receipt and receipt/cose. None needs authentication.
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import { formatTxId, parseTxId, type TxId } from "../ids.ts";
 import { ENGINE_VERSION } from "../runtime/engine.ts";
-import type { HistoricalStates } from "../runtime/historical.ts";
+import type { HistoricalStates, HistoricalTx } from "../runtime/historical.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { APP_PREFIX, historicalOrRetry, type AppEndpoint } from "./app-endpoints.ts";
 import { jsonResponse, queryParams, type HttpRequest, type HttpResponse } from "./message.ts";
@@ -57,6 +57,7 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
       const state = historicalOrRetry(history, context.historical, txIdQuery(request));
       return jsonResponse(200, state.receipt);
     });
+    get(`${prefix}/receipt/cose`, "COSE receipt of a committed transaction (CBOR)", (request) => coseReceiptResponse(historicalOrRetry(history, context.historical, txIdQuery(request))));
   }
 
   get("/node/state", "State of this node", () =>
@@ -107,6 +108,17 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
     return jsonResponse(200, { current_allocated_heap_size: usage.heapUsed, peak_allocated_heap_size: usage.heapTotal, max_total_heap_size: usage.rss });
   });
   return router;
+}
+
+/** application/cose: a signature transaction has none (CCF: 404), nor one whose signature predates COSE signatures. */
+function coseReceiptResponse(state: HistoricalTx): HttpResponse {
+  if (state.receipt.leaf !== undefined) {
+    throw new CcfError(404, ErrorCode.ResourceNotFound, `No COSE receipt for transaction ${state.transactionId}: it is a signature transaction.`);
+  }
+  if (state.coseReceipt === undefined) {
+    throw new CcfError(404, ErrorCode.ResourceNotFound, `No COSE receipt for transaction ${state.transactionId}: the signature covering it carries no COSE signature (it was written before COSE signatures).`);
+  }
+  return { status: 200, headers: { "content-type": "application/cose" }, body: state.coseReceipt };
 }
 
 function txIdQuery(request: HttpRequest): TxId {

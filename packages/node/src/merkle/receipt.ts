@@ -43,11 +43,12 @@ function claimedLeaf(receipt: Receipt): { leaf: Buffer; input: Buffer | undefine
   if (typeof components.commit_evidence !== "string" || !COMMIT_EVIDENCE.test(components.commit_evidence)) {
     throw new ReceiptError("commit_evidence is not of the form ce:<view>.<seqno>:<64 hex>");
   }
-  const input = Buffer.concat([
-    hexDigest(components.write_set_digest, "write_set_digest"),
-    sha256(components.commit_evidence),
-    hexDigest(components.claims_digest, "claims_digest"),
-  ]);
+  return leafOfComponents(hexDigest(components.write_set_digest, "write_set_digest"), components.commit_evidence, hexDigest(components.claims_digest, "claims_digest"));
+}
+
+/** A Merkle leaf from its components, and what it hashes: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest). */
+export function leafOfComponents(writeSetDigest: Uint8Array, commitEvidence: string, claimsDigest: Uint8Array): { leaf: Buffer; input: Buffer } {
+  const input = Buffer.concat([writeSetDigest, sha256(commitEvidence), claimsDigest]);
   return { leaf: sha256(input), input };
 }
 

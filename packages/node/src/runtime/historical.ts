@@ -15,6 +15,8 @@ export interface HistoricalTx {
   seqno: number;
   transactionId: string;
   receipt: Receipt;
+  /** The COSE receipt (CBOR), undefined where there is none (history/receipts.ts says when). */
+  coseReceipt: Buffer | undefined;
   writes: WriteSet;
 }
 
@@ -96,7 +98,7 @@ export class HistoricalStates {
     return {
       seqno,
       transactionId: formatTxId({ view, seqno } as TxId),
-      receipt: this.history.receipt(seqno),
+      ...this.history.receipts(seqno),
       writes: this.history.writesAt(seqno),
     };
   }
