@@ -17,6 +17,7 @@ import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
+import { FileLedgerStorage, type LedgerStorage } from "../ledger/storage.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
 import { serviceKeyId, signMerkleRoot } from "../merkle/cose-receipt.ts";
 import type { MerkleTree } from "../merkle/tree.ts";
@@ -47,6 +48,8 @@ export interface Signer {
 
 export interface HistoryOptions {
   ledgerDir: string;
+  /** Where the ledger's files are: the files in ledgerDir unless a simulation passes its in-memory twin. */
+  storage?: LedgerStorage;
   secret: LedgerSecret;
   signer: Signer;
   /** Service certificate: every signature found at replay must come from a node it endorsed (and COSE signatures from its key). */
@@ -111,13 +114,14 @@ export class History {
   private constructor(
     readonly store: Store,
     private readonly options: HistoryOptions,
+    private readonly storage: LedgerStorage,
     parts: ReturnType<typeof replayLedger>,
   ) {
     this.tree = parts.verifier.tree;
     this.signatureSeqnos = parts.verifier.signatureSeqnos;
     this.signaturesCompleteFrom = parts.signaturesCompleteFrom;
     this.viewStarts = parts.viewStarts;
-    this.ledger = new Ledger(options.ledgerDir, parts.chunks, store.lastSeqno + 1, {
+    this.ledger = new Ledger(storage, parts.chunks, store.lastSeqno + 1, {
       ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
       // A failed background write stops the node's writes at once, not at the next commit.
       onWriteError: (error) => this.fail(error),
@@ -139,7 +143,8 @@ export class History {
 
   /** Replays the ledger in `ledgerDir` (creating it if absent) and opens it for appending. */
   static async open(options: HistoryOptions): Promise<History> {
-    mkdirSync(options.ledgerDir, { recursive: true });
+    const storage = options.storage ?? new FileLedgerStorage(options.ledgerDir);
+    if (!options.storage) mkdirSync(options.ledgerDir, { recursive: true });
     const log = options.log ?? ((message: string) => console.warn(message));
     let snapshot: SnapshotState | undefined;
     if (options.snapshotsDir !== undefined) {
@@ -150,14 +155,14 @@ export class History {
     }
     // Taken before replay extends the snapshot's tree: the entries behind it must rebuild exactly this.
     const snapshotFrontier = snapshot?.tree.frontier();
-    const parts = replayLedger(options.ledgerDir, {
+    const parts = replayLedger(storage, {
       secret: options.secret,
       warn: log,
       ...(snapshot ? { snapshot } : {}),
       ...(options.serviceCertPem === undefined ? {} : { serviceCertPem: options.serviceCertPem }),
       ...(options.merkleLeavesInMemory === undefined ? {} : { merkleLeavesInMemory: options.merkleLeavesInMemory }),
     });
-    const history = new History(parts.store, options, parts);
+    const history = new History(parts.store, options, storage, parts);
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
     if (options.viewFile !== undefined) replaceFileDurably(options.viewFile, `${history.view}\n`);
@@ -178,7 +183,7 @@ export class History {
   /** Starts the background check of entries 1..snapshotSeqno, which replay skipped. */
   private checkBeforeSnapshot(snapshotSeqno: number, snapshotFrontier: Buffer, log: (message: string) => void): void {
     this.preSnapshot = { state: "checking" };
-    this.preSnapshotPass = checkBeforeSnapshot(this.options.ledgerDir, {
+    this.preSnapshotPass = checkBeforeSnapshot(this.storage, {
       secret: this.options.secret,
       snapshotSeqno,
       snapshotFrontier,

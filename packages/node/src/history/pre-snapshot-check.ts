@@ -9,6 +9,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { LedgerCorruptionError, readLedger } from "../ledger/reader.ts";
+import type { LedgerStorage } from "../ledger/storage.ts";
 import { PRE_SNAPSHOT_CHECK_SLICE_MS } from "../limits.ts";
 import { auditEntry } from "./audit.ts";
 import { LedgerVerifier } from "./verifier.ts";
@@ -32,13 +33,13 @@ export type PreSnapshotCheck =
   | { state: "damaged"; error: LedgerCorruptionError };
 
 /** Checks entries 1..snapshotSeqno of the ledger in `dir`; resolves to the outcome, never rejects. */
-export async function checkBeforeSnapshot(dir: string, options: PreSnapshotCheckOptions): Promise<PreSnapshotCheck> {
+export async function checkBeforeSnapshot(storage: LedgerStorage, options: PreSnapshotCheckOptions): Promise<PreSnapshotCheck> {
   const { secret, serviceCertPem, snapshotSeqno } = options;
   const verifier = new LedgerVerifier(serviceCertPem);
   let sliceStart = performance.now();
   let last: { file: string; offset: number } | undefined;
   try {
-    for (const record of readLedger(dir)) {
+    for (const record of readLedger(storage)) {
       auditEntry(verifier, record, secret);
       last = { file: record.chunk.name, offset: record.offset };
       if (record.entry.seqno === snapshotSeqno) break;
@@ -51,11 +52,11 @@ export async function checkBeforeSnapshot(dir: string, options: PreSnapshotCheck
   } catch (error) {
     if (error instanceof LedgerCorruptionError) return { state: "damaged", error };
     const message = error instanceof Error ? error.message : String(error);
-    return { state: "damaged", error: new LedgerCorruptionError(last?.file ?? dir, last?.offset ?? 0, undefined, `cannot read the ledger: ${message}`) };
+    return { state: "damaged", error: new LedgerCorruptionError(last?.file ?? storage.location, last?.offset ?? 0, undefined, `cannot read the ledger: ${message}`) };
   }
   if (verifier.tree.size !== snapshotSeqno) {
     const detail = `the ledger ends at seqno ${verifier.tree.size}, before the snapshot at seqno ${snapshotSeqno}`;
-    return { state: "damaged", error: new LedgerCorruptionError(last?.file ?? dir, last?.offset ?? 0, verifier.tree.size, detail) };
+    return { state: "damaged", error: new LedgerCorruptionError(last?.file ?? storage.location, last?.offset ?? 0, verifier.tree.size, detail) };
   }
   if (!verifier.tree.frontier().equals(options.snapshotFrontier)) {
     const detail = `the Merkle tree of seqnos 1..${snapshotSeqno} is not the one the snapshot holds`;

@@ -4,8 +4,6 @@
 // receives exactly the transactions covered by a signature. A torn last frame
 // and unsigned entries after the last signature are cut off with a warning;
 // anything else inconsistent stops the replay with an error naming file and seqno.
-import { renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
@@ -14,6 +12,7 @@ import { chunkName, chunksFrom, listChunks } from "../ledger/chunk-files.ts";
 import { txIdBytes, type DecodedEntry } from "../ledger/entry.ts";
 import type { ChunkIndex } from "../ledger/ledger.ts";
 import { LedgerCorruptionError, readLedger, type LedgerRecord } from "../ledger/reader.ts";
+import { storageOf, type LedgerStorage } from "../ledger/storage.ts";
 import { MERKLE_LEAVES_IN_MEMORY } from "../limits.ts";
 import type { SnapshotState } from "./snapshots.ts";
 import { LedgerVerifier, VerificationError } from "./verifier.ts";
@@ -65,7 +64,8 @@ export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet
   return writes;
 }
 
-export function replayLedger(dir: string, options: ReplayOptions): ReplayResult {
+export function replayLedger(dir: string | LedgerStorage, options: ReplayOptions): ReplayResult {
+  const storage = storageOf(dir);
   const warn = options.warn ?? ((message: string) => console.warn(message));
   const snapshot = options.snapshot;
   const store = snapshot?.store ?? new Store();
@@ -73,7 +73,7 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
   if (snapshot) verifier.signatureSeqnos.push(snapshot.seqno);
   const fromSeqno = (snapshot?.seqno ?? 0) + 1;
   const leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
-  const chunks = skippedChunks(dir, fromSeqno);
+  const chunks = skippedChunks(storage, fromSeqno);
   const viewStarts: Array<{ view: number; seqno: number }> = [...(snapshot?.viewStarts ?? [])];
   let unsigned: Array<{ seqno: SeqNo; writes: WriteSet }> = [];
   let lastViewSeen = snapshot?.view ?? 0;
@@ -81,9 +81,9 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
   // signature, or reading it fails (and with it the whole replay). Earlier chunks' writes are
   // applied as they are read: holding thousands of decoded write sets until the next signature
   // kept them alive through young-generation GCs (~19% of replay's time).
-  const lastChunk = chunksFrom(dir, fromSeqno).toRead.at(-1)?.name;
+  const lastChunk = chunksFrom(storage, fromSeqno).toRead.at(-1)?.name;
 
-  const records = readLedger(dir, {
+  const records = readLedger(storage, {
     fromSeqno,
     onTornTail: (tail) => warn(`ledger: ${tail.path} ends with a torn entry (${tail.tornBytes} bytes after offset ${tail.validBytes}); truncating it`),
   });
@@ -112,15 +112,15 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
     }
   }
 
-  removeChunksWithoutEntries(dir, chunks, warn);
+  removeChunksWithoutEntries(storage, chunks, warn);
   if (unsigned.length > 0) {
     const firstUnsigned = unsigned[0]!.seqno;
     warn(`ledger: discarding ${unsigned.length} unsigned entries from seqno ${firstUnsigned} (written after the last signature, never committed)`);
-    dropFrom(dir, chunks, firstUnsigned);
+    dropFrom(storage, chunks, firstUnsigned);
     verifier.tree.truncate(firstUnsigned - 1);
     while (viewStarts.length > 0 && viewStarts.at(-1)!.seqno >= firstUnsigned) viewStarts.pop();
   }
-  finishChunkNames(dir, chunks);
+  finishChunkNames(storage, chunks);
   return { store, verifier, chunks, viewStarts, signaturesCompleteFrom: snapshot?.seqno ?? 1, lastViewSeen };
 }
 
@@ -129,23 +129,23 @@ export function replayLedger(dir: string, options: ReplayOptions): ReplayResult 
  * only a torn first entry: it has nothing to replay and would block the next
  * chunk, so it goes.
  */
-function removeChunksWithoutEntries(dir: string, chunks: ChunkIndex[], warn: (message: string) => void): void {
-  for (const chunk of listChunks(dir)) {
+function removeChunksWithoutEntries(storage: LedgerStorage, chunks: ChunkIndex[], warn: (message: string) => void): void {
+  for (const chunk of listChunks(storage)) {
     if (chunk.end !== undefined || chunks.some((c) => c.name === chunk.name)) continue;
     warn(`ledger: ${chunk.name} holds no whole entry (a crash as it was started); removing it`);
-    rmSync(join(dir, chunk.name));
+    storage.remove(chunk.name);
   }
 }
 
 /** Chunks entirely before `fromSeqno` (covered by a snapshot): not read now, indexed if an old entry is needed. */
-function skippedChunks(dir: string, fromSeqno: number): ChunkIndex[] {
-  return chunksFrom(dir, fromSeqno).before.map(({ start, end, committed, name }) => ({
+function skippedChunks(storage: LedgerStorage, fromSeqno: number): ChunkIndex[] {
+  return chunksFrom(storage, fromSeqno).before.map(({ start, end, committed, name }) => ({
     start,
     end,
     committed,
     name,
     offsets: undefined,
-    bytes: statSync(join(dir, name)).size,
+    bytes: storage.size(name),
   }));
 }
 
@@ -159,11 +159,11 @@ function indexChunk(chunks: ChunkIndex[], record: LedgerRecord): ChunkIndex {
 }
 
 /** Forgets entries from `seqno` on: their chunk keeps only what precedes them (the Ledger truncates the file). */
-function dropFrom(dir: string, chunks: ChunkIndex[], seqno: SeqNo): void {
+function dropFrom(storage: LedgerStorage, chunks: ChunkIndex[], seqno: SeqNo): void {
   while (chunks.length > 0) {
     const last = chunks.at(-1)!;
     if (last.start >= seqno) {
-      rmSync(join(dir, last.name));
+      storage.remove(last.name);
       chunks.pop();
       continue;
     }
@@ -178,13 +178,13 @@ function dropFrom(dir: string, chunks: ChunkIndex[], seqno: SeqNo): void {
 }
 
 /** Every chunk that is followed by another ends at a signature: name it finished and committed. */
-function finishChunkNames(dir: string, chunks: ChunkIndex[]): void {
+function finishChunkNames(storage: LedgerStorage, chunks: ChunkIndex[]): void {
   for (const [i, chunk] of chunks.entries()) {
     if (i === chunks.length - 1 && chunk.end === undefined) break;
     chunk.end ??= chunk.start + chunk.offsets!.length - 1;
     const name = chunkName(chunk.start, chunk.end, true);
     if (chunk.name !== name) {
-      renameSync(join(dir, chunk.name), join(dir, name));
+      storage.rename(chunk.name, name);
       chunk.name = name;
       chunk.committed = true;
     }

@@ -6,7 +6,10 @@
 // file with a single writev, so the queue drains however many buffers filled in
 // one event-loop turn. Other steps (fsyncs) join the same order: a step runs
 // only once every write handed over before it has landed.
-import { writev, writeSync } from "node:fs";
+import { FileLedgerStorage, type LedgerStorage } from "./storage.ts";
+
+/** What the writer needs of the storage. */
+type Writes = Pick<LedgerStorage, "write" | "writeNow">;
 
 interface QueuedWrite {
   fd: number;
@@ -32,7 +35,10 @@ export class BackgroundWriter {
   private failure: Error | undefined;
 
   /** `onError` is called once, with the first write that fails. */
-  constructor(private readonly onError: (error: Error) => void) {}
+  constructor(
+    private readonly onError: (error: Error) => void,
+    private readonly files: Writes = new FileLedgerStorage("."),
+  ) {}
 
   /** The first failed write: every later step fails with it. */
   get error(): Error | undefined {
@@ -75,11 +81,11 @@ export class BackgroundWriter {
    */
   writeNow(): void {
     try {
-      for (const w of this.writing) writeAllSync(w.fd, w.bytes, w.position);
+      for (const w of this.writing) writeAllSync(this.files, w.fd, w.bytes, w.position);
       const queued = this.queued;
       this.queued = [];
       for (const w of queued) {
-        writeAllSync(w.fd, w.bytes, w.position);
+        writeAllSync(this.files, w.fd, w.bytes, w.position);
         w.landed?.();
       }
     } catch (error) {
@@ -98,7 +104,7 @@ export class BackgroundWriter {
         let end = first.position + first.bytes.length;
         let j = i + 1;
         while (j < batch.length && batch[j]!.fd === first.fd && batch[j]!.position === end) end += batch[j++]!.bytes.length;
-        await writevAll(first.fd, batch.slice(i, j).map((w) => w.bytes), first.position);
+        await writevAll(this.files, first.fd, batch.slice(i, j).map((w) => w.bytes), first.position);
         i = j;
       }
     } catch (error) {
@@ -118,16 +124,16 @@ export class BackgroundWriter {
   }
 }
 
-function writeAllSync(fd: number, bytes: Buffer, position: number): void {
+function writeAllSync(files: Writes, fd: number, bytes: Buffer, position: number): void {
   for (let done = 0; done < bytes.length; ) {
-    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+    done += files.writeNow(fd, bytes, done, bytes.length - done, position + done);
   }
 }
 
-async function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
+async function writevAll(files: Writes, fd: number, buffers: Buffer[], position: number): Promise<void> {
   let rest = buffers;
   while (rest.length > 0) {
-    const written = await new Promise<number>((resolve, reject) => writev(fd, rest, position, (error, n) => (error ? reject(error) : resolve(n))));
+    const written = await files.write(fd, rest, position);
     if (written === 0) throw new Error("write made no progress");
     position += written;
     // Drop what was written; a short write leaves the tail of one buffer.

@@ -2,7 +2,7 @@
 //   ledger_<start>                  the chunk being written
 //   ledger_<start>-<end>            complete (ends with a signature), not yet committed
 //   ledger_<start>-<end>.committed  complete and committed
-import { readdirSync } from "node:fs";
+import { storageOf, type LedgerStorage } from "./storage.ts";
 
 export interface ChunkFile {
   name: string;
@@ -31,9 +31,9 @@ export function chunkName(start: number, end?: number, committed = false): strin
 }
 
 /** Chunk files of a ledger directory, ordered by first seqno (other files are ignored). */
-export function listChunks(dir: string): ChunkFile[] {
+export function listChunks(dir: string | LedgerStorage): ChunkFile[] {
   const chunks: ChunkFile[] = [];
-  for (const name of readdirSync(dir)) {
+  for (const name of storageOf(dir).list()) {
     const chunk = parseChunkName(name);
     if (chunk) chunks.push(chunk);
   }
@@ -45,7 +45,7 @@ export function listChunks(dir: string): ChunkFile[] {
  * covers them; an unfinished one among them ends where the next begins) and
  * those to read, starting with the last chunk that starts at or before it.
  */
-export function chunksFrom(dir: string, fromSeqno: number): { before: ChunkFile[]; toRead: ChunkFile[] } {
+export function chunksFrom(dir: string | LedgerStorage, fromSeqno: number): { before: ChunkFile[]; toRead: ChunkFile[] } {
   const chunks = listChunks(dir);
   let first = 0;
   chunks.forEach((chunk, i) => {

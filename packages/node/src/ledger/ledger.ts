@@ -6,11 +6,9 @@
 // end of an event-loop turn, goes to the background writer (its file written on
 // libuv's thread pool) while appends continue into a spare buffer. fsyncs are
 // ordered after the writes handed over before them.
-import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, truncateSync } from "node:fs";
-import { join } from "node:path";
 import { LEDGER_CHUNK_BYTES, LEDGER_ENTRY_BYTES_MAX, LEDGER_WRITE_BUFFER_BYTES } from "../limits.ts";
-import { fsyncDirectory } from "../durable.ts";
 import { BackgroundWriter } from "./background-writer.ts";
+import type { FileHandle, LedgerStorage } from "./storage.ts";
 import { chunkName } from "./chunk-files.ts";
 import { decodeFrame, frameLength, type DecodedEntry } from "./entry.ts";
 
@@ -33,10 +31,6 @@ export interface LedgerOptions {
   onWriteError?: (error: Error) => void;
 }
 
-function fsyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
-}
-
 /** Spare write buffers kept for reuse; more are left to the GC. */
 const SPARE_BUFFERS_MAX = 2;
 
@@ -56,13 +50,15 @@ export class Ledger {
   private finishing: OpenChunk[] = [];
   private closed = false;
   private abandoned = false;
+  /** A chunk file was created since the directory was last synced: its name is not durable yet. */
+  private createdSinceDirectorySync = false;
   /** Highest seqno markCommitted was told of: truncate never goes below it. */
   private committedSeqno = 0;
   /** A truncation in progress: appends wait for it (they are refused until it is done). */
   private truncation: Promise<void> | undefined;
 
   constructor(
-    readonly dir: string,
+    readonly storage: LedgerStorage,
     /** Chunks found by replay, in order; the last may be unfinished and is appended to. */
     private readonly chunks: ChunkIndex[],
     /** Seqno the next append must have. */
@@ -71,12 +67,13 @@ export class Ledger {
   ) {
     this.chunkBytes = options.chunkBytes ?? LEDGER_CHUNK_BYTES;
     // A failed write (e.g. disk full): nothing more may be appended or made durable.
-    this.writer = new BackgroundWriter(options.onWriteError ?? (() => {}));
+    this.writer = new BackgroundWriter(options.onWriteError ?? (() => {}), storage);
     const last = chunks.at(-1);
     if (last && last.end === undefined) {
       // Drop whatever replay did not accept (torn or unsigned tail), then append after it.
-      truncateSync(join(dir, last.name), last.bytes);
-      this.open = { index: last, fd: openSync(join(dir, last.name), "r+"), written: last.bytes };
+      const fd = storage.open(last.name, "existing");
+      storage.truncate(fd, last.bytes);
+      this.open = { index: last, fd, written: last.bytes };
     }
   }
 
@@ -172,16 +169,20 @@ export class Ledger {
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     const finished = this.finishing;
     this.finishing = [];
+    // A new chunk's entries are durable only with its name: without a directory sync a power cut
+    // can lose the whole file, committed signatures and all.
+    const created = this.createdSinceDirectorySync;
+    this.createdSinceDirectorySync = false;
     const run = async () => {
       if (this.abandoned) return;
-      await Promise.all(fds.map(fsyncAsync));
+      await Promise.all(fds.map((fd) => this.storage.sync(fd)));
       // A crash stops everything: an abandoned ledger must not rename files under its successor.
       if (this.abandoned) return;
       for (const chunk of finished) {
-        closeSync(chunk.fd);
+        this.storage.close(chunk.fd);
         this.rename(chunk.index, chunkName(chunk.index.start, chunk.index.end));
       }
-      if (finished.length > 0) fsyncDirectory(this.dir);
+      if (finished.length > 0 || created) this.storage.syncDirectory();
     };
     return this.writer.after(run);
   }
@@ -198,7 +199,7 @@ export class Ledger {
       this.rename(chunk, chunkName(chunk.start, chunk.end, true));
       renamed = true;
     }
-    if (renamed) fsyncDirectory(this.dir);
+    if (renamed) this.storage.syncDirectory();
   }
 
   /**
@@ -237,13 +238,13 @@ export class Ledger {
     while (this.chunks.length > 0 && this.chunks.at(-1)!.start > seqno) {
       const chunk = this.chunks.pop()!;
       this.closeIfOpen(chunk);
-      rmSync(join(this.dir, chunk.name));
+      this.storage.remove(chunk.name);
       removed.push(chunk.name);
     }
     const chunk = this.chunks.at(-1);
     this.nextSeqno = seqno + 1;
     if (!chunk) {
-      if (removed.length > 0) fsyncDirectory(this.dir);
+      if (removed.length > 0) this.storage.syncDirectory();
       return;
     }
     const offsets = offsetsOf(chunk);
@@ -261,23 +262,23 @@ export class Ledger {
         chunk.end = undefined;
         this.rename(chunk, chunkName(chunk.start));
       }
-      const fd = this.open?.index === chunk ? this.open.fd : (wasFinishing?.fd ?? openSync(join(this.dir, chunk.name), "r+"));
-      ftruncateSync(fd, cutAt);
-      fsyncSync(fd);
+      const fd = this.open?.index === chunk ? this.open.fd : (wasFinishing?.fd ?? this.storage.open(chunk.name, "existing"));
+      this.storage.truncate(fd, cutAt);
+      this.storage.syncNow(fd);
       this.open = { index: chunk, fd, written: cutAt };
     }
-    fsyncDirectory(this.dir);
+    this.storage.syncDirectory();
   }
 
   /** Closes the chunk's file if the ledger holds it open (appending, or finished awaiting its fsync). */
   private closeIfOpen(chunk: ChunkIndex): void {
     if (this.open?.index === chunk) {
-      closeSync(this.open.fd);
+      this.storage.close(this.open.fd);
       this.open = undefined;
     }
     const finishing = this.finishing.find((f) => f.index === chunk);
     if (finishing) {
-      closeSync(finishing.fd);
+      this.storage.close(finishing.fd);
       this.finishing = this.finishing.filter((f) => f !== finishing);
     }
   }
@@ -328,16 +329,16 @@ export class Ledger {
     this.writePendingNow();
     const isOpen = this.open?.index === chunk;
     const bytes = Buffer.allocUnsafe(to - from);
-    const fd = isOpen ? this.open!.fd : openSync(join(this.dir, chunk.name), "r");
+    const fd = isOpen ? this.open!.fd : this.storage.open(chunk.name, "existing");
     try {
       let done = 0;
       while (done < bytes.length) {
-        const n = readSync(fd, bytes, done, bytes.length - done, from + done);
+        const n = this.storage.read(fd, bytes, done, bytes.length - done, from + done);
         if (n === 0) throw new Error(`${chunk.name} is shorter than its index says`);
         done += n;
       }
     } finally {
-      if (!isOpen) closeSync(fd);
+      if (!isOpen) this.storage.close(fd);
     }
     return bytes;
   }
@@ -348,8 +349,8 @@ export class Ledger {
     await this.sync();
     this.closed = true;
     if (this.open) {
-      fsyncSync(this.open.fd);
-      closeSync(this.open.fd);
+      this.storage.syncNow(this.open.fd);
+      this.storage.close(this.open.fd);
       this.open = undefined;
     }
   }
@@ -366,7 +367,7 @@ export class Ledger {
     const fds = [...this.finishing.map((c) => c.fd), ...(this.open ? [this.open.fd] : [])];
     this.open = undefined;
     await this.writer.idle();
-    for (const fd of fds) closeSync(fd);
+    for (const fd of fds) this.storage.close(fd);
   }
 
   private chunkOf(seqno: number): ChunkIndex | undefined {
@@ -400,7 +401,8 @@ export class Ledger {
 
   private startChunk(start: number): OpenChunk {
     const index: ChunkIndex = { start, end: undefined, committed: false, name: chunkName(start), offsets: [], bytes: 0 };
-    const fd = openSync(join(this.dir, index.name), "w+");
+    const fd = this.storage.open(index.name, "create");
+    this.createdSinceDirectorySync = true;
     this.chunks.push(index);
     this.open = { index, fd, written: 0 };
     return this.open;
@@ -419,7 +421,7 @@ export class Ledger {
 
   private rename(chunk: ChunkIndex, name: string): void {
     if (chunk.name === name) return;
-    renameSync(join(this.dir, chunk.name), join(this.dir, name));
+    this.storage.rename(chunk.name, name);
     chunk.name = name;
   }
 
@@ -433,7 +435,7 @@ function offsetsOf(chunk: ChunkIndex): number[] {
 
 interface OpenChunk {
   index: ChunkIndex;
-  fd: number;
+  fd: FileHandle;
   /** Bytes already written to the file (the rest of index.bytes is buffered). */
   written: number;
 }

@@ -1,10 +1,10 @@
 // Reads ledger chunk files in order, checking every frame (length, digest,
 // header) and that seqnos run without gaps within and across files. It does not
 // judge signatures or the Merkle tree: replay and the audit tool do that on top.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEDGER_ENTRY_BYTES_MAX } from "../limits.ts";
 import { chunksFrom, listChunks, type ChunkFile } from "./chunk-files.ts";
+import { storageOf, type LedgerStorage } from "./storage.ts";
 import { decodeFrame, EntryFormatError, frameLength, type DecodedEntry } from "./entry.ts";
 
 export class LedgerCorruptionError extends Error {
@@ -50,20 +50,21 @@ export interface ReadOptions {
  * (finished, then committed) after it listed the files: then the chunk starting at the same seqno is
  * read, and `chunk` takes its new name and end.
  */
-function readChunkFile(dir: string, chunk: ChunkFile): Buffer {
+function readChunkFile(storage: LedgerStorage, chunk: ChunkFile): Buffer {
   try {
-    return readFileSync(join(dir, chunk.name));
+    return storage.readFile(chunk.name);
   } catch (error) {
-    const renamed = (error as NodeJS.ErrnoException).code === "ENOENT" && listChunks(dir).find((c) => c.start === chunk.start && c.name !== chunk.name);
+    const renamed = (error as NodeJS.ErrnoException).code === "ENOENT" && listChunks(storage).find((c) => c.start === chunk.start && c.name !== chunk.name);
     if (!renamed) throw error;
     Object.assign(chunk, renamed);
-    return readFileSync(join(dir, renamed.name));
+    return storage.readFile(renamed.name);
   }
 }
 
-export function* readLedger(dir: string, options: ReadOptions = {}): Generator<LedgerRecord> {
+export function* readLedger(dir: string | LedgerStorage, options: ReadOptions = {}): Generator<LedgerRecord> {
+  const storage = storageOf(dir);
   const fromSeqno = options.fromSeqno ?? 1;
-  const chunks = chunksFrom(dir, fromSeqno).toRead;
+  const chunks = chunksFrom(storage, fromSeqno).toRead;
   let expected = fromSeqno;
   for (const [index, chunk] of chunks.entries()) {
     const isLast = index === chunks.length - 1;
@@ -73,8 +74,8 @@ export function* readLedger(dir: string, options: ReadOptions = {}): Generator<L
     if (chunk.start < expected && index > 0) {
       throw new LedgerCorruptionError(chunk.name, 0, chunk.start, `chunk overlaps the previous one (expected seqno ${expected})`);
     }
-    const bytes = readChunkFile(dir, chunk);
-    const path = join(dir, chunk.name);
+    const bytes = readChunkFile(storage, chunk);
+    const path = join(storage.location, chunk.name);
     let at = 0;
     let last: DecodedEntry | undefined;
     while (at < bytes.length) {
