@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { seqNo, view, type TxId } from "../src/ids.ts";
 import { readLedger } from "../src/ledger/reader.ts";
 import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
+import { seededRandom } from "./helpers/seeded-random.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = join(here, "..");
@@ -39,18 +40,6 @@ after(() => {
   children.clear();
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing run's kill delays can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reported {
   i: number;
@@ -190,7 +179,7 @@ const isEmptyChunkRemoval = (message: string) => /holds no whole entry/.test(mes
 describe("crash safety", () => {
   test(`kill -9 a writer ${ROUNDS} times at random points: restart keeps every reported-committed tx and nothing after the cut`, { timeout: 180_000 }, async (t) => {
     const seed = process.env["CRASH_SEED"] !== undefined ? Number(process.env["CRASH_SEED"]) : randomInt(0, 2 ** 32);
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const dir = tempDir("confide-crash-");
     const allReported: Reported[] = [];
     const stats = { torn: 0, unsignedDrops: 0, reported: 0 };

@@ -12,6 +12,7 @@ import { History, type HistoryOptions } from "../src/history/history.ts";
 import { seqNo } from "../src/ids.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
 import { MemoryLedgerStorage } from "../src/ledger/storage.ts";
+import { seededRandom } from "./helpers/seeded-random.ts";
 
 const service = await createServiceIdentity();
 const nodeKey = generateP384KeyPair();
@@ -45,18 +46,6 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function read(history: History, key: string): string | undefined {
   return history.store.beginReadOnly().map("records").get(Buffer.from(key))?.toString();
-}
-
-/** A small seeded generator (mulberry32): the simulation's only source of chance. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("the ledger on its in-memory twin", () => {
