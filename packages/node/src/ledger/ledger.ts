@@ -50,6 +50,8 @@ export class Ledger {
   private finishing: OpenChunk[] = [];
   private closed = false;
   private abandoned = false;
+  /** Finished chunks whose bytes no fsync has covered yet (a sync may be running for them). */
+  private readonly finishedNotSynced = new Set<OpenChunk>();
   /** A chunk file was created since the directory was last synced: its name is not durable yet. */
   private createdSinceDirectorySync = false;
   /** Highest seqno markCommitted was told of: truncate never goes below it. */
@@ -176,6 +178,7 @@ export class Ledger {
     const run = async () => {
       if (this.abandoned) return;
       await Promise.all(fds.map((fd) => this.storage.sync(fd)));
+      for (const chunk of finished) this.finishedNotSynced.delete(chunk);
       // A crash stops everything: an abandoned ledger must not rename files under its successor.
       if (this.abandoned) return;
       for (const chunk of finished) {
@@ -278,6 +281,7 @@ export class Ledger {
     }
     const finishing = this.finishing.find((f) => f.index === chunk);
     if (finishing) {
+      this.finishedNotSynced.delete(finishing);
       this.storage.close(finishing.fd);
       this.finishing = this.finishing.filter((f) => f !== finishing);
     }
@@ -400,6 +404,12 @@ export class Ledger {
   }
 
   private startChunk(start: number): OpenChunk {
+    // The chunk before must be durable before the next file exists: a file system may keep the
+    // new name through a power cut without a directory sync, and replay takes a torn finished
+    // chunk followed by another for damage (the node would not start). Costs one fsync per chunk,
+    // only when the next chunk starts before the sync of the last one is done.
+    for (const finished of this.finishedNotSynced) this.storage.syncNow(finished.fd);
+    this.finishedNotSynced.clear();
     const index: ChunkIndex = { start, end: undefined, committed: false, name: chunkName(start), offsets: [], bytes: 0 };
     const fd = this.storage.open(index.name, "create");
     this.createdSinceDirectorySync = true;
@@ -415,6 +425,7 @@ export class Ledger {
     this.writePendingNow();
     open.index.end = end;
     this.finishing.push(open);
+    this.finishedNotSynced.add(open);
     this.open = undefined;
     this.finishAtNextSignature = false;
   }

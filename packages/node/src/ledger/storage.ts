@@ -185,14 +185,16 @@ export class MemoryLedgerStorage implements LedgerStorage {
   }
 
   /**
-   * A power cut: open handles are gone, names go back to the last directory sync, and each file
-   * keeps its synced bytes plus a prefix of those written after (`random()` in [0, 1) picks how
-   * many). A file truncated below its synced size keeps the shorter size only if it was synced.
+   * A power cut: open handles are gone, and each file keeps its synced bytes plus a prefix of
+   * those written after (`random()` in [0, 1) picks how many). Names go back to the last directory
+   * sync, or, with `names: "as-written"`, stay as they were (a file system may persist a name
+   * change with no directory sync). A file truncated below its synced size keeps the shorter size
+   * only if it was synced.
    */
-  crash(random: () => number): void {
+  crash(random: () => number, options: { names?: "durable" | "as-written" } = {}): void {
     this.handles.clear();
     const survivors = new Map<string, MemoryFile>();
-    for (const [name, file] of this.durableNames) {
+    for (const [name, file] of options.names === "as-written" ? this.names : this.durableNames) {
       const after = file.bytes.length > file.durable.length && file.bytes.subarray(0, file.durable.length).equals(file.durable)
         ? file.bytes.subarray(file.durable.length)
         : Buffer.alloc(0);
