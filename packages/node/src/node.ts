@@ -91,8 +91,8 @@ export type NodeRole = "primary" | "backup" | "candidate";
 
 /** A running node: its history, frontend and HTTPS server, and its role in the service. */
 export class ServingNode {
-  /** Consensus (the multi-node service) moves it; a node alone in its service stays primary. */
-  private currentRole: NodeRole = "primary";
+  /** A node alone in its service is its primary; consensus (the multi-node service) will move it. */
+  readonly role: NodeRole = "primary";
 
   private constructor(
     readonly core: NodeCore,
@@ -168,10 +168,6 @@ export class ServingNode {
     if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     await frontend.prepare();
     return new ServingNode(core, frontend, server);
-  }
-
-  get role(): NodeRole {
-    return this.currentRole;
   }
 
   /** https://host:port */

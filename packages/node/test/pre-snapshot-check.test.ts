@@ -61,11 +61,16 @@ async function checkOutcome(node: ServingNode): Promise<string> {
 }
 
 /** Polls /node/receipt as a client waiting for 200 would; returns every status seen, at most `calls`. */
-async function pollReceipt(client: HttpsClient, txId: string, calls: number): Promise<Array<{ status: number; body: any }>> {
-  const seen = [];
+interface ReceiptReply {
+  status: number;
+  body: { error?: { code: string; message: string } } | undefined;
+}
+
+async function pollReceipt(client: HttpsClient, txId: string, calls: number): Promise<ReceiptReply[]> {
+  const seen: ReceiptReply[] = [];
   for (let i = 0; i < calls; i++) {
     const reply = await client.get(`/node/receipt?transaction_id=${txId}`);
-    seen.push({ status: reply.status, body: reply.json });
+    seen.push({ status: reply.status, body: reply.json as ReceiptReply["body"] });
     if (reply.status !== 202) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -122,8 +127,8 @@ describe("the chunks behind the snapshot a node started from", () => {
       const last = replies.at(-1)!;
       assert.equal(last.status, 500, JSON.stringify(replies));
       assert.ok(replies.length <= 2, `at most one 202 before the definite answer: ${JSON.stringify(replies.map((r) => r.status))}`);
-      assert.equal(last.body.error.code, "InternalError");
-      assert.match(last.body.error.message, new RegExp(`seqno 5 \\(${damaged.file.replace(/\./g, "\\.")}\\) fails verification: entry digest mismatch`));
+      assert.equal(last.body?.error?.code, "InternalError");
+      assert.match(last.body?.error?.message ?? "", new RegExp(`seqno 5 \\(${damaged.file.replace(/\./g, "\\.")}\\) fails verification: entry digest mismatch`));
       // And stays so: asking again is the same error at once.
       const again = await client.get(`/node/receipt?transaction_id=${view}.5`);
       assert.equal(again.status, 500);

@@ -126,6 +126,10 @@ describe("rollback of uncommitted entries", () => {
     await history.waitForCommit(signature);
     for (let i = 3; i < 5; i++) write(core, i);
     await assert.rejects(history.rollback(seqNo(signature - 1)), /cannot roll back to seqno \d+: seqno \d+ is committed/);
+    await assert.rejects(history.rollback(seqNo(history.lastSeqno + 1)), /cannot roll back to seqno \d+: the last seqno is/);
+    const view = history.view;
+    await history.rollback(seqNo(history.lastSeqno));
+    assert.equal(history.view, view, "rolling back nothing starts no view");
     const rolling = history.rollback(seqNo(signature));
     assert.throws(() => write(core, 9), (error: Error & { statusCode?: number }) => /rolling back/.test(error.message));
     await rolling;

@@ -205,8 +205,11 @@ export class History {
    */
   async rollback(seqno: SeqNo): Promise<void> {
     this.assertWritable();
+    if (seqno > this.lastSeqno) throw new RangeError(`cannot roll back to seqno ${seqno}: the last seqno is ${this.lastSeqno}`);
     const lastSignature = this.signatureSeqnos[lowerBound(this.signatureSeqnos, seqno + 1, (s) => s) - 1] ?? 0;
-    this.perform(this.pipeline.rollback(seqno, lastSignature));
+    const effects = this.pipeline.rollback(seqno, lastSignature);
+    if (effects.length === 0) return; // nothing after seqno
+    this.perform(effects);
     this.pipeline.startView(toView(this.view + 1));
     if (this.options.viewFile !== undefined) replaceFileDurably(this.options.viewFile, `${this.view}\n`);
     await this.truncation;

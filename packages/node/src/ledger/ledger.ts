@@ -237,30 +237,26 @@ export class Ledger {
 
   /** truncate()'s file work, once no write is in flight. */
   private cutAfter(seqno: number): void {
-    const removed: string[] = [];
     while (this.chunks.length > 0 && this.chunks.at(-1)!.start > seqno) {
       const chunk = this.chunks.pop()!;
       this.closeIfOpen(chunk);
       this.storage.remove(chunk.name);
-      removed.push(chunk.name);
     }
-    const chunk = this.chunks.at(-1);
     this.nextSeqno = seqno + 1;
-    if (!chunk) {
-      if (removed.length > 0) this.storage.syncDirectory();
-      return;
-    }
-    const offsets = offsetsOf(chunk);
-    const keep = seqno - chunk.start + 1;
-    if (chunk.end !== undefined && chunk.end === seqno) {
-      // Ends where its last entry (a signature) is: stays finished; the next append starts a chunk.
-      this.closeIfOpen(chunk);
-    } else {
+    const chunk = this.chunks.at(-1);
+    // A chunk ending at seqno (with its signature) stays as it is, finished: the next append starts a
+    // chunk, and the next sync fsyncs and renames it if it was still waiting for that.
+    if (chunk && chunk.end !== seqno) {
+      const offsets = offsetsOf(chunk);
+      const keep = seqno - chunk.start + 1;
       const cutAt = offsets[keep] ?? chunk.bytes;
       offsets.length = keep;
       chunk.bytes = cutAt;
       const wasFinishing = this.finishing.find((f) => f.index === chunk);
-      this.finishing = this.finishing.filter((f) => f.index !== chunk);
+      if (wasFinishing) {
+        this.finishing = this.finishing.filter((f) => f !== wasFinishing);
+        this.finishedNotSynced.delete(wasFinishing);
+      }
       if (chunk.end !== undefined) {
         chunk.end = undefined;
         this.rename(chunk, chunkName(chunk.start));
