@@ -11,7 +11,7 @@ import { openService, writeGenesis, type InitialMember, type InitialUser } from 
 import { Constitution } from "./governance/constitution.ts";
 import { govRouter } from "./governance/endpoints.ts";
 import { HistoricalStates } from "./runtime/historical.ts";
-import { History, type HistoryOptions } from "./history/history.ts";
+import { History, type HistoryOptions, type HistoryRole } from "./history/history.ts";
 import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
@@ -34,6 +34,8 @@ export interface NodeOptions {
   clock?: Clock;
   /** What commits a durable signature: the node's own fsync unless given (consensus). */
   commitSource?: CommitSource;
+  /** A backup appends what its primary replicates until consensus makes it primary; a node starts as primary unless told. */
+  startAs?: HistoryRole;
 }
 
 export interface NodeCore {
@@ -56,7 +58,7 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
   };
-  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock", "commitSource"] as const) {
+  for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock", "commitSource", "startAs"] as const) {
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);

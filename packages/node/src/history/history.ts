@@ -15,7 +15,7 @@ import { formatTxId, view as toView, type SeqNo, type TxId, type TxStatus, type 
 import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
-import { encodeFrameInto, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
+import { decodeFrame, encodeFrameInto, type DecodedEntry, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { FileLedgerStorage, type LedgerStorage } from "../ledger/storage.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
@@ -26,7 +26,8 @@ import { lowerBound } from "../sorted.ts";
 import { buildReceipts, ledgerBlockLoader, type Receipts } from "./receipts.ts";
 import { CommitPipeline, type CommitSource, type PipelineEffect } from "./pipeline.ts";
 import { checkBeforeSnapshot, type PreSnapshotCheck } from "./pre-snapshot-check.ts";
-import { entryWrites, replayLedger } from "./replay.ts";
+import { checkCommitEvidence, entryCheckFailure, entryWrites, replayLedger } from "./replay.ts";
+import type { LedgerVerifier } from "./verifier.ts";
 import { signatureWrites, type SignatureRecord } from "./signatures.ts";
 import {
   commitSnapshot,
@@ -70,9 +71,28 @@ export interface HistoryOptions {
   clock?: Clock;
   /** What decides that a durable signature is committed: the node's own fsync unless given (consensus). */
   commitSource?: CommitSource;
+  /**
+   * "primary" (the default): the node orders and signs entries, and a restart starts a new view signed
+   * at once. "backup": consensus owns views; the node appends only what its primary replicates
+   * (appendReplicated) until consensus makes it primary (becomePrimary).
+   */
+  startAs?: HistoryRole;
+}
+
+/** Whether this node orders and signs entries (primary) or appends those its primary replicates (backup). */
+export type HistoryRole = "primary" | "backup";
+
+/** What a backup learns from a replicated entry, for consensus. */
+export interface ReplicatedEntry {
+  view: View;
+  seqno: SeqNo;
+  isSignature: boolean;
 }
 
 export class NotCommittedError extends Error {}
+
+/** A replicated entry failed its checks: it was not appended. */
+export class ReplicationError extends Error {}
 
 function readView(file: string | undefined): number {
   if (file === undefined || !existsSync(file)) return 0;
@@ -110,6 +130,9 @@ export class History {
   /** The ledger truncation of the last rollback (resolved when there is none). */
   private truncation: Promise<void> = Promise.resolve();
   private truncating = false;
+  private role: HistoryRole;
+  /** Checks replicated entries as replay does; its tree and signature list are this history's. */
+  private readonly verifier: LedgerVerifier;
 
   private constructor(
     readonly store: Store,
@@ -117,8 +140,10 @@ export class History {
     private readonly storage: LedgerStorage,
     parts: ReturnType<typeof replayLedger>,
   ) {
+    this.verifier = parts.verifier;
     this.tree = parts.verifier.tree;
     this.signatureSeqnos = parts.verifier.signatureSeqnos;
+    this.role = options.startAs ?? "primary";
     this.signaturesCompleteFrom = parts.signaturesCompleteFrom;
     this.viewStarts = parts.viewStarts;
     this.ledger = new Ledger(storage, parts.chunks, store.lastSeqno + 1, {
@@ -129,9 +154,11 @@ export class History {
     this.leavesInMemory = options.merkleLeavesInMemory ?? MERKLE_LEAVES_IN_MEMORY;
     // Everything replayed was covered by a durable signature.
     store.markCommitted(store.lastSeqno);
+    const lastView = Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile));
     this.pipeline = new CommitPipeline({
-      // A restarted node starts a new view, so a Pending tx id lost in a crash is never reused.
-      view: toView(Math.max(this.viewStarts.at(-1)?.view ?? 0, parts.lastViewSeen, readView(options.viewFile)) + 1),
+      // A restarted primary starts a new view, so a Pending tx id lost in a crash is never reused;
+      // a backup keeps the last one it saw until consensus moves it.
+      view: toView(this.role === "primary" ? lastView + 1 : lastView),
       lastSeqno: store.lastSeqno,
       committedSeqno: store.lastSeqno,
       signatureIntervalTx: options.signatureIntervalTx ?? SIGNATURE_INTERVAL_TX,
@@ -166,14 +193,14 @@ export class History {
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
     if (options.viewFile !== undefined) replaceFileDurably(options.viewFile, `${history.view}\n`);
-    if (history.tree.size > 0) {
+    if (history.tree.size > 0 && history.role === "primary") {
       // Sign the new view before serving, as a new CCF primary does (no snapshot: the state was just loaded).
       history.snapshotsPaused = true;
       await history.waitForCommit(history.emitSignature());
       history.snapshotsPaused = false;
     }
     history.timer = (options.clock ?? systemClock).every(options.signatureIntervalMs ?? SIGNATURE_INTERVAL_MS, () => {
-      if (!history.failure && !history.truncating) history.perform(history.pipeline.timerFired());
+      if (!history.failure && !history.truncating && history.role === "primary") history.perform(history.pipeline.timerFired());
     });
     history.timer.unref();
     if (snapshot) history.checkBeforeSnapshot(snapshot.seqno, snapshotFrontier!, log);
@@ -218,6 +245,76 @@ export class History {
   /** The commit source (consensus) says everything through `seqno` is committed. */
   advanceCommit(seqno: SeqNo): void {
     this.perform(this.pipeline.advanceCommit(seqno));
+  }
+
+  /** Whether this node orders and signs entries or appends what its primary replicates. */
+  get currentRole(): HistoryRole {
+    return this.role;
+  }
+
+  /**
+   * Consensus elected this node primary of `view`: later entries carry it, and the caller signs
+   * at once (a new primary's first entry is a signature in its view, which commits what came before).
+   */
+  becomePrimary(view: View): void {
+    this.assertWritable();
+    this.pipeline.startView(view);
+    if (this.options.viewFile !== undefined) replaceFileDurably(this.options.viewFile, `${view}\n`);
+    this.role = "primary";
+  }
+
+  /** Consensus made this node a backup: it signs nothing and appends only replicated entries. */
+  becomeBackup(): void {
+    this.role = "backup";
+    this.timer?.unref();
+  }
+
+  /**
+   * Appends an entry its primary replicated (a backup): checked as replay checks it (framing, seqno
+   * order, commit evidence at signatures, every signature against the rebuilt tree and the service's
+   * endorsement, the private writes' decryption), then applied to the store, the tree and the ledger,
+   * not committed until consensus says so. A bad entry throws and changes nothing.
+   */
+  appendReplicated(frame: Buffer): ReplicatedEntry {
+    this.assertWritable();
+    if (this.role !== "backup") throw new Error("only a backup appends replicated entries");
+    let entry: DecodedEntry;
+    try {
+      entry = decodeFrame(frame);
+    } catch (error) {
+      throw new ReplicationError(`replicated entry after seqno ${this.lastSeqno}: ${(error as Error).message}`);
+    }
+    const seqno = this.lastSeqno + 1;
+    if (entry.seqno !== seqno) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: expected seqno ${seqno}`);
+    const lastView = this.viewOf(this.lastSeqno) ?? 0;
+    if (entry.view < lastView) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: its view is below the last entry's view ${lastView}`);
+    let writes: WriteSet;
+    try {
+      if (entry.isSignature || seqno === 1) checkCommitEvidence(entry, this.options.secret);
+      writes = entryWrites(entry, this.options.secret);
+      this.verifier.add(entry);
+    } catch (error) {
+      const detail = entryCheckFailure(error, this.options.secret);
+      if (detail === undefined) throw error;
+      throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${detail}`);
+    }
+    if (entry.view > this.pipeline.view) this.pipeline.startView(entry.view);
+    try {
+      this.ledger.append(seqno, entry.isSignature, frame.length, (target) => frame.copy(target));
+    } catch (error) {
+      this.fail(error);
+      throw error;
+    }
+    this.store.apply(writes, entry.seqno);
+    if (this.viewStarts.at(-1)?.view !== entry.view) this.viewStarts.push({ view: entry.view, seqno: entry.seqno });
+    this.perform(this.pipeline.appended(frame.length, entry.isSignature, { signWhenDue: false }));
+    return { view: entry.view, seqno: entry.seqno, isSignature: entry.isSignature };
+  }
+
+  /** The ledger frames of entries `first..last`, as stored: what a primary replicates. */
+  frames(first: number, last: number): Buffer[] {
+    if (first < 1 || last > this.lastSeqno || first > last) throw new RangeError(`no entries ${first}..${last} (the last seqno is ${this.lastSeqno})`);
+    return this.ledger.readFrames(first, last);
   }
 
   /** The "truncate" effect: everything after `seqno` goes, in memory now and in the ledger files soon. */
@@ -269,6 +366,7 @@ export class History {
    */
   commit(tx: Tx): TxId | undefined {
     this.assertWritable();
+    if (this.role !== "primary") throw new CcfError(503, ErrorCode.InternalError, "This node is not the primary: writes go to the primary");
     const writes = tx.finish();
     const bytes = writeSetBytes(writes);
     if (bytes > TX_WRITE_BYTES_MAX) {
@@ -337,6 +435,7 @@ export class History {
   /** Appends a signature transaction over everything so far; returns its seqno. */
   emitSignature(): SeqNo {
     this.assertWritable();
+    if (this.role !== "primary") throw new Error("only the primary signs");
     const { view, seqno } = this.pipeline.nextTxId();
     const root = this.tree.root();
     const record: SignatureRecord = {
@@ -488,8 +587,16 @@ export class History {
     this.closing = true;
     this.snapshotsPaused = true;
     await this.truncation;
-    if (this.pipeline.unsignedCount > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
-    await Promise.all(this.pendingSnapshots);
+    if (this.options.commitSource === undefined) {
+      if (this.pipeline.unsignedCount > 0 && !this.failure) await this.waitForCommit(this.emitSignature());
+      await Promise.all(this.pendingSnapshots);
+    } else {
+      // In a network, commit needs other nodes, which may be gone: sign what this primary wrote and
+      // make it durable, and leave committing it to the network (a later primary, or this node's restart).
+      if (this.role === "primary" && this.pipeline.unsignedCount > 0 && !this.failure) this.emitSignature();
+      const closed = new Error("the node closed before this was committed");
+      for (const waiter of this.commitWaiters.splice(0)) waiter.reject(closed);
+    }
     await this.preSnapshotPass;
     this.stopped = true;
     await this.ledger.close();

@@ -191,17 +191,21 @@ function finishChunkNames(storage: LedgerStorage, chunks: ChunkIndex[]): void {
   }
 }
 
-/** Names the file, offset and seqno of a failed check; `secret` is named in errors it caused. */
-export function asCorruption(error: unknown, record: LedgerRecord, secret?: LedgerSecret): Error {
-  const at = (detail: string) => new LedgerCorruptionError(record.chunk.name, record.offset, record.entry.seqno, detail);
+/** What a failed check of an entry found, in words (`secret` is named where it is the cause); undefined for any other error. */
+export function entryCheckFailure(error: unknown, secret?: LedgerSecret): string | undefined {
   const secretName = `ledger secret ${secret?.fingerprint ?? "(none)"}`;
-  if (error instanceof VerificationError) return at(error.message.replace(/^seqno \d+: /, ""));
-  if (error instanceof DecryptionError) {
-    return at(`cannot decrypt the private write set with ${secretName}: wrong ledger secret, or the entry was altered`);
-  }
+  if (error instanceof VerificationError) return error.message.replace(/^seqno \d+: /, "");
+  if (error instanceof DecryptionError) return `cannot decrypt the private write set with ${secretName}: wrong ledger secret, or the entry was altered`;
   if (error instanceof CommitEvidenceMismatchError) {
-    return at(`commit evidence does not match the one derived from ${secretName}: wrong ledger secret, or the entry was altered`);
+    return `commit evidence does not match the one derived from ${secretName}: wrong ledger secret, or the entry was altered`;
   }
-  if (error instanceof WriteSetFormatError) return at(`malformed write set: ${error.message}`);
+  if (error instanceof WriteSetFormatError) return `malformed write set: ${error.message}`;
+  return undefined;
+}
+
+/** Names the file, offset and seqno of a failed check. */
+export function asCorruption(error: unknown, record: LedgerRecord, secret?: LedgerSecret): Error {
+  const detail = entryCheckFailure(error, secret);
+  if (detail !== undefined) return new LedgerCorruptionError(record.chunk.name, record.offset, record.entry.seqno, detail);
   return error instanceof Error ? error : new Error(String(error));
 }
