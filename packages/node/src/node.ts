@@ -114,6 +114,7 @@ export class ServingNode {
       history,
       historical,
       serviceCertPem: identity.serviceCertPem,
+      servicePrivateKeyPem: identity.servicePrivateKeyPem,
       log,
     });
     const frontend = new Frontend({

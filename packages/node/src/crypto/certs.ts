@@ -163,6 +163,23 @@ export async function createNodeCertificate(opts: NodeCertificateOptions): Promi
 }
 
 /**
+ * A node's certificate signing request (CN "CCF Node", its addresses as subjectAltNames), signed
+ * with its own key: what a joining node sends, and what the service endorses once members trust it.
+ */
+export async function createNodeCertificateRequest(opts: { nodePrivateKeyPem: string; subjectAltNames?: SubjectAltName[] }): Promise<string> {
+  const privateKey = await importP384SigningKey(opts.nodePrivateKeyPem);
+  const publicKey = await webcrypto.subtle.importKey("spki", toArrayBuffer(spkiDerOf(opts.nodePrivateKeyPem)), EC_P384, true, ["verify"]);
+  const sans = opts.subjectAltNames ?? DEFAULT_NODE_SANS;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: NODE_SUBJECT,
+    keys: { privateKey, publicKey: publicKey as unknown as CryptoKey },
+    signingAlgorithm: ECDSA_SHA384,
+    extensions: sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans.map((san) => ({ type: san.type, value: san.value })), false)] : [],
+  });
+  return withTrailingNewline(csr.toString("pem"));
+}
+
+/**
  * Whether `certPem` was issued by the certificate `issuerCertPem`: the issuer's
  * subject matches the certificate's issuer (and key identifiers agree) and the
  * certificate's signature verifies with the issuer's public key. Never throws.

@@ -27,6 +27,8 @@ export interface ConstitutionOptions {
   history: History;
   historical: HistoricalStates;
   serviceCertPem: string;
+  /** The service key endorses the certificates of nodes members trust. */
+  servicePrivateKeyPem: string;
   log: Log;
 }
 
@@ -78,7 +80,7 @@ export class Constitution {
   }
 
   private async build(): Promise<ConstitutionRunner> {
-    const { history, historical, serviceCertPem, log } = this.options;
+    const { history, historical, serviceCertPem, servicePrivateKeyPem, log } = this.options;
     const stored = history.store.beginReadOnly().map(Tables.constitution).get(SENTINEL_KEY);
     if (stored === undefined) throw new CcfError(500, ErrorCode.InternalError, "No constitution is set on this service");
     const source = JSON.parse(stored.toString("utf8")) as string;
@@ -88,7 +90,7 @@ export class Constitution {
         history,
         historical,
         log: (level, message) => log[level](`constitution: ${message}`),
-        governance: (vm, call) => governanceHostFunctions(vm, call, history, serviceCertPem),
+        governance: (vm, call) => governanceHostFunctions(vm, call, history, { certPem: serviceCertPem, privateKeyPem: servicePrivateKeyPem }),
       },
       DEFAULT_JS_RUNTIME_OPTIONS,
     );

@@ -3,6 +3,7 @@
 // an issuer, and the node and service operations proposals may trigger.
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { certId } from "../crypto/keys.ts";
+import { endorseCertificateRequest } from "../crypto/endorse-csr.ts";
 import type { History } from "../history/history.ts";
 import { refreshBytecodeCache } from "../runtime/bytecode-cache.ts";
 import type { CallState } from "../runtime/call-state.ts";
@@ -16,7 +17,14 @@ interface Jwk {
   [field: string]: unknown;
 }
 
-export function governanceHostFunctions(vm: Vm, call: () => CallState, history: History, serviceCertPem: string): Record<string, HostFunction> {
+/** The service identity, whose key endorses the certificates of nodes members trust. */
+export interface ServiceKeys {
+  certPem: string;
+  privateKeyPem: string;
+}
+
+export function governanceHostFunctions(vm: Vm, call: () => CallState, history: History, service: ServiceKeys): Record<string, HostFunction> {
+  const serviceCertPem = service.certPem;
   const writable = () => {
     const state = call();
     if (state.access !== "read-write governance") throw new TypeError(`This operation is not available in current (${state.access}) execution context`);
@@ -50,6 +58,14 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
       info.set(SENTINEL_KEY, Buffer.from(JSON.stringify({ ...current, status: "Open" })));
     },
     getLatestLedgerSecretSeqno: () => 1,
+    generateEndorsedCertificate: (csr, validFrom, validityPeriodDays) =>
+      endorseCertificateRequest({
+        csrPem: vm.string(csr, "csr"),
+        serviceCertPem,
+        servicePrivateKeyPem: service.privateKeyPem,
+        ...(vm.isUndefined(validFrom) ? {} : { validFrom: parseValidFrom(vm.string(validFrom, "valid_from")) }),
+        validityDays: vm.number(validityPeriodDays, "validity_period_days"),
+      }),
     notSupported: (name) => {
       throw new Error(`${vm.string(name)} is not supported by this node (one node, no recovery yet)`);
     },
@@ -98,3 +114,13 @@ function spkiBase64(jwk: Jwk): string {
   return createPublicKey({ key: jwk as never, format: "jwk" }).export({ type: "spki", format: "der" }).toString("base64");
 }
 
+
+/** valid_from as CCF proposals give it: an ASN.1 time ("20241231235959Z", "241231235959Z") or an ISO 8601 date. */
+function parseValidFrom(text: string): Date {
+  const asn1 = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  const date = asn1
+    ? new Date(Date.UTC(asn1[1]!.length === 2 ? 2000 + Number(asn1[1]) : Number(asn1[1]), Number(asn1[2]) - 1, Number(asn1[3]), Number(asn1[4]), Number(asn1[5]), Number(asn1[6])))
+    : new Date(text);
+  if (Number.isNaN(date.getTime())) throw new TypeError(`valid_from ${JSON.stringify(text)} is not a date (expected e.g. "20241231235959Z")`);
+  return date;
+}

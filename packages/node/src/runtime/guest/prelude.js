@@ -137,7 +137,7 @@
     };
     ccf.network = {
       getLatestLedgerSecretSeqno: () => gov.getLatestLedgerSecretSeqno(),
-      generateEndorsedCertificate: () => gov.notSupported("generateEndorsedCertificate"),
+      generateEndorsedCertificate: (csr, validFrom, validityPeriodDays) => gov.generateEndorsedCertificate(csr, validFrom, validityPeriodDays),
       generateNetworkCertificate: () => gov.notSupported("generateNetworkCertificate"),
     };
   }
