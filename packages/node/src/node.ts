@@ -17,6 +17,7 @@ import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
+import { joinRouter } from "./network/join.ts";
 
 export interface NodeOptions {
   /** Directory holding the node's identity files (and ledger/, snapshots/ unless placed elsewhere). */
@@ -126,7 +127,13 @@ export class ServingNode {
       nodeCertPem: identity.nodeCertPem,
       rpcAddress: () => rpcAddress,
       // A deployment by proposal loads the new app right after it commits, not on its first request.
-      routers: [govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) })],
+      routers: [
+        joinRouter({
+          history,
+          secrets: () => ({ service_certificate: identity.serviceCertPem, service_private_key: identity.servicePrivateKeyPem, ledger_secret: identity.ledgerSecret.key.toString("hex") }),
+        }),
+        govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) }),
+      ],
     });
     let server: RunningServer;
     try {

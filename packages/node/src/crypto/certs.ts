@@ -163,6 +163,28 @@ export async function createNodeCertificate(opts: NodeCertificateOptions): Promi
 }
 
 /**
+ * A node's self-signed certificate for its own key: what a joining node presents as TLS client
+ * certificate before the service endorses it (its node id is its key's, whoever signed the cert).
+ */
+export async function createSelfSignedNodeCertificate(nodePrivateKeyPem: string, opts?: ValidityOptions): Promise<string> {
+  const signingKey = await importP384SigningKey(nodePrivateKeyPem);
+  const spki = toArrayBuffer(spkiDerOf(nodePrivateKeyPem));
+  const { notBefore, notAfter } = validity(opts);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerialHex(),
+    subject: NODE_SUBJECT,
+    issuer: NODE_SUBJECT,
+    notBefore,
+    notAfter,
+    publicKey: spki,
+    signingKey,
+    signingAlgorithm: ECDSA_SHA384,
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+  });
+  return withTrailingNewline(cert.toString("pem"));
+}
+
+/**
  * A node's certificate signing request (CN "CCF Node", its addresses as subjectAltNames), signed
  * with its own key: what a joining node sends, and what the service endorses once members trust it.
  */

@@ -57,6 +57,24 @@ function serialNumber(): ArrayBuffer {
   return new Uint8Array(bytes).buffer;
 }
 
+/** The SPKI PEM public key a CSR asks to be certified (unchecked: endorsement checks the request's signature). */
+export function certificateRequestPublicKeyPem(csrPem: string): string {
+  return createPublicKey({ key: requestPublicKeyDer(parseRequest(csrPem)), format: "der", type: "spki" }).export({ type: "spki", format: "pem" }).toString();
+}
+
+function parseRequest(csrPem: string): CertificationRequest {
+  try {
+    return AsnConvert.parse(derOf(csrPem, "CERTIFICATE REQUEST"), CertificationRequest);
+  } catch (error) {
+    if (error instanceof CertificateRequestError) throw error;
+    throw new CertificateRequestError(`malformed certificate signing request: ${(error as Error).message}`);
+  }
+}
+
+function requestPublicKeyDer(request: CertificationRequest): Buffer {
+  return Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo));
+}
+
 export interface EndorsementOptions {
   csrPem: string;
   serviceCertPem: string;
@@ -72,16 +90,9 @@ export interface EndorsementOptions {
  * signature does not verify with its own key (whoever asks must hold the key).
  */
 export function endorseCertificateRequest(options: EndorsementOptions): string {
-  let request: CertificationRequest;
-  try {
-    request = AsnConvert.parse(derOf(options.csrPem, "CERTIFICATE REQUEST"), CertificationRequest);
-  } catch (error) {
-    if (error instanceof CertificateRequestError) throw error;
-    throw new CertificateRequestError(`malformed certificate signing request: ${(error as Error).message}`);
-  }
+  const request = parseRequest(options.csrPem);
   const info = request.certificationRequestInfo;
-  const spkiDer = Buffer.from(AsnConvert.serialize(info.subjectPKInfo));
-  const publicKey = createPublicKey({ key: spkiDer, format: "der", type: "spki" });
+  const publicKey = createPublicKey({ key: requestPublicKeyDer(request), format: "der", type: "spki" });
   const hash = ECDSA_HASHES.get(request.signatureAlgorithm.algorithm);
   if (hash === undefined) throw new CertificateRequestError(`the certificate signing request is signed with ${request.signatureAlgorithm.algorithm}, not ECDSA with SHA-256/384/512`);
   const signed = verify(hash, Buffer.from(AsnConvert.serialize(info)), { key: publicKey, dsaEncoding: "der" }, Buffer.from(request.signature));
