@@ -16,9 +16,8 @@
 // that waited longer than messageAgeMsMax is dropped instead of sent. A failed or lost connection
 // is retried with exponential backoff and crypto-random jitter on the Clock, so tests can drive it;
 // the TLS handshake timeout uses socket timers (real time), as it is about the socket, not the protocol.
-import { randomInt } from "node:crypto";
+import { X509Certificate, randomInt } from "node:crypto";
 import { connect, createServer, type PeerCertificate, type Server, type TLSSocket } from "node:tls";
-import { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { formatHostPort, parseHostPort, type HostPort } from "../address.ts";
 import { after, systemClock, type Clock, type Timer } from "../clock.ts";
