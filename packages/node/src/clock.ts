@@ -16,6 +16,15 @@ export interface Clock {
   every(intervalMs: number, run: () => void): Timer;
 }
 
+/** Calls `run` once, `delayMs` from now (cancel before then to skip it). */
+export function after(clock: Clock, delayMs: number, run: () => void): Timer {
+  const timer = clock.every(delayMs, () => {
+    timer.cancel();
+    run();
+  });
+  return timer;
+}
+
 /** The machine's clock and Node's timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
@@ -60,6 +69,8 @@ export class SimulatedClock implements Clock {
     this.timers.push(timer);
     return {
       cancel: () => {
+        // Idempotent: a second cancel must not remove another timer.
+        if (timer.cancelled) return;
         timer.cancelled = true;
         this.timers.splice(this.timers.indexOf(timer), 1);
       },

@@ -7,6 +7,7 @@
 import { X509Certificate, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { parseHostPort, type HostPort } from "./address.ts";
 import type { SubjectAltName } from "./crypto/certs.ts";
 import type { InitialMember, InitialUser } from "./genesis.ts";
 import {
@@ -186,11 +187,10 @@ function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" 
 }
 
 /** "host:port" or "[ipv6]:port"; port 0 lets the OS pick a free port. */
-function parseBindAddress(text: string, field: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = Number(match?.[3]);
-  if (match === null || port > 65535) throw new ConfigError(field, `expected "host:port" (port 0-65535), got ${JSON.stringify(text)}`);
-  return { host: match[1] ?? match[2]!, port };
+function parseBindAddress(text: string, field: string): HostPort {
+  const address = parseHostPort(text);
+  if (address === undefined) throw new ConfigError(field, `expected "host:port" (port 0-65535), got ${JSON.stringify(text)}`);
+  return address;
 }
 
 function parseSubjectAltNames(value: unknown): SubjectAltName[] | undefined {

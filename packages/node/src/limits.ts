@@ -72,3 +72,20 @@ export const RECENT_COSE_PROPOSALS_WINDOW = 100;
  * so requests arriving meanwhile wait at most about as long (a slice covers a few thousand entries).
  */
 export const PRE_SNAPSHOT_CHECK_SLICE_MS = 10;
+
+/** Largest node-to-node frame: one message carrying the largest ledger entry, plus room for its consensus header. */
+export const NODE_CHANNEL_FRAME_BYTES_MAX = LEDGER_ENTRY_BYTES_MAX + 64 * 1024;
+/** Messages waiting for one peer: consensus sends a few per heartbeat and retries what is dropped, so a deeper queue would only hold stale messages. */
+export const NODE_CHANNEL_QUEUE_MESSAGES_MAX = 1024;
+/** Bytes waiting for one peer: two largest frames (one going out, one behind it), so a slow or absent peer costs bounded memory. */
+export const NODE_CHANNEL_QUEUE_BYTES_MAX = 2 * NODE_CHANNEL_FRAME_BYTES_MAX;
+/** A queued message older than CCF's default election_timeout (5 s) is dropped instead of sent: consensus has sent newer ones since. */
+export const NODE_CHANNEL_MESSAGE_AGE_MS_MAX = 5000;
+/** First reconnect delay after a failed connection; it doubles per failed attempt. Half of CCF's message_timeout default (100 ms). */
+export const NODE_CHANNEL_RECONNECT_BASE_MS = 50;
+/** Longest reconnect delay: a restarted peer is reached again well within CCF's default election_timeout (5 s). */
+export const NODE_CHANNEL_RECONNECT_MAX_MS = 1000;
+/** A node-to-node TLS handshake taking longer is abandoned (a handshake on loopback or a LAN takes milliseconds), so stalled connections do not pile up. */
+export const NODE_CHANNEL_HANDSHAKE_TIMEOUT_MS = 5000;
+/** Most connections the node-to-node port holds at once, in the handshake or authenticated: a few per peer, far more than any service has nodes. */
+export const NODE_CHANNEL_INBOUND_CONNECTIONS_MAX = 256;

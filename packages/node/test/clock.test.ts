@@ -1,7 +1,7 @@
 // The simulated clock runs timers at their due times, in order, only as far as it is advanced.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { SimulatedClock, systemClock } from "../src/clock.ts";
+import { SimulatedClock, after, systemClock } from "../src/clock.ts";
 
 describe("SimulatedClock", () => {
   it("runs each timer at its due times, in due order, ties in creation order", () => {
@@ -27,6 +27,29 @@ describe("SimulatedClock", () => {
     });
     clock.advance(100);
     assert.equal(aRuns, 1);
+  });
+
+  it("cancelling a timer twice leaves the other timers alone", () => {
+    const clock = new SimulatedClock();
+    const runs: string[] = [];
+    const a = clock.every(10, () => runs.push("a"));
+    clock.every(10, () => runs.push("b"));
+    a.cancel();
+    a.cancel();
+    clock.advance(10);
+    assert.deepEqual(runs, ["b"]);
+  });
+
+  it("after() runs once at its due time, and not at all when cancelled first", () => {
+    const clock = new SimulatedClock(100);
+    const runs: number[] = [];
+    const once = after(clock, 30, () => runs.push(clock.now()));
+    const skipped = after(clock, 20, () => runs.push(-1));
+    skipped.cancel();
+    clock.advance(100);
+    assert.deepEqual(runs, [130]);
+    once.cancel(); // after it ran: harmless
+    assert.equal(clock.nextDueMs, undefined);
   });
 
   it("refuses to move back and a non-positive interval", () => {
