@@ -108,10 +108,10 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
   store.setKeyText(record.key, JSON.stringify(flat));
   statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, flat.length / width, batch.after);
   // Every other holder held the key before (parties never leave a key); the submitter may be new to it.
-  for (let i = 0; i < flat.length; i += width) {
-    const holder = flat[i] as string;
-    if (holder === party && at < 0) delta.add(holder, batch.after);
-    else delta.move(holder, batch.before, batch.after);
+  if (at < 0) delta.add(party, batch.after);
+  if (holders > 0 && !sameCodes(batch.before, batch.after)) {
+    const heldBefore = at < 0 ? flat.length - width : flat.length; // an appended entry is the last
+    for (let i = 0; i < heldBefore; i += width) delta.move(flat[i] as string, batch.before, batch.after);
   }
   if (at < 0) {
     batch.counts.added++;
@@ -119,6 +119,11 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
   } else {
     batch.counts.changed++;
   }
+}
+
+function sameCodes(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function storeGeneral(batch: Batch, record: SubmittedRecord, stored: Record<string, PartyEntry> | undefined): void {

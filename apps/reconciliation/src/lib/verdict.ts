@@ -84,6 +84,11 @@ export function stateCodes(schema: Schema, policy: Policy, state: KeyState, out:
  * state without decoding it into objects.
  */
 export function statusCodes(schema: Schema, policy: Policy, values: readonly unknown[], start: number, stride: number, holders: number, out: number[]): void {
+  // Below k holders every attribute has fewer than k votes too.
+  if (holders < policy.k) {
+    out.fill(NOT_ENOUGH);
+    return;
+  }
   let lacking = false;
   let all = true;
   for (let a = 0; a < schema.attributes.length; a++) {
