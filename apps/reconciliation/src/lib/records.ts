@@ -52,6 +52,33 @@ export function checkRecord(
 }
 
 /**
+ * checkRecord for JSON records, made once per batch: a record with exactly the
+ * schema's fields, each value accepted as it is (values.ts acceptedAsIs), is
+ * taken at once; any other goes to checkRecord, which says what is wrong.
+ */
+export function jsonRecordChecker(schema: Schema): (row: number, fields: Record<string, unknown>, errors: BatchErrors) => SubmittedRecord | undefined {
+  const attributes = schema.attributes;
+  return (row, fields, errors) => {
+    const key = fields[schema.key];
+    let usual = keyAcceptedAsIs(key);
+    let known = 1;
+    const values: Record<string, Value> = {};
+    for (let a = 0; a < attributes.length && usual; a++) {
+      const attribute = attributes[a]!;
+      const raw = fields[attribute.name];
+      if (raw === undefined && !attribute.required) continue;
+      usual = acceptedAsIs(attribute, raw);
+      values[attribute.name] = raw as Value;
+      known++;
+    }
+    // Every field is one of the schema's (JSON.parse gives each name once): no unknown field.
+    if (usual) for (const _ in fields) if (--known < 0) break;
+    if (usual && known === 0) return { row, key: key as string, values };
+    return checkRecord(schema, row, fields, false, errors);
+  };
+}
+
+/**
  * Checks a record's key and attribute values (`rawOf(i)`: the raw value of
  * schema.attributes[i], whatever the batch's format) and, if they are good,
  * returns the record in canonical form. Errors are added to `errors`.
