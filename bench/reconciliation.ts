@@ -20,21 +20,17 @@
 //                                    10,000-record batch can outrun CCF's default 1000 on a busy machine)
 //   BENCH_PROFILE=1 ...              CPU-profile the node child and print where its time goes
 //   BENCH_RECON_BUNDLE=path ...      deploy another build of the app (e.g. to compare two versions)
-//   node --import tsx bench/reconciliation.ts serve    (the node child; driven over IPC)
-import { fork, type ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { ConfideClient, type CcfResponse } from "../packages/client/src/client.ts";
 import { Member, proposeAndAccept, type Action } from "../packages/client/src/governance.ts";
 import { generateIdentity, type GeneratedIdentity } from "../packages/client/src/keys.ts";
 import { generate, type GeneratedField } from "../packages/client/src/recon/generate.ts";
-import { startNode, type ServingNode } from "../packages/node/src/node.ts";
 import type { Bundle } from "../packages/node/src/runtime/bundle.ts";
 import { BENCH_DIR, envInt, fmtBytes, fmtInt, fmtMs, header, now, nsSince, printTable, removeDir, round, sig, summarize, tempDir, writeResult, type Summary } from "./lib.ts";
 import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
+import { launch, procMemory, rssSampler, type NodeChild } from "./recon-node.ts";
 
 const PARTIES = 5;
 const RECORDS_PER_PARTY = envInt("BENCH_RECON_RECORDS", 20_000);
@@ -49,126 +45,6 @@ const KEY_SAMPLES = envInt("BENCH_RECON_KEY_SAMPLES", 500);
 const WARMUP_PAGES = envInt("BENCH_RECON_WARMUP_PAGES", 40);
 const PROFILE = process.env["BENCH_PROFILE"] === "1";
 const BUNDLE_FILE = process.env["BENCH_RECON_BUNDLE"] ?? join(BENCH_DIR, "..", "apps", "reconciliation", "dist", "bundle.json");
-
-// ---------------------------------------------------------------- node child
-
-interface ServeRequest {
-  type: "start";
-  memberCertPem: string;
-  maxBodyBytes?: number;
-}
-
-interface Ready {
-  type: "ready";
-  url: string;
-  ca: string;
-}
-
-function serveChild(): void {
-  let node: ServingNode | undefined;
-  const dir = tempDir("recon-node");
-  process.on("message", (message: ServeRequest | { type: "exit" } | { type: "cpu" }) => {
-    if (message.type === "start") {
-      startNode({
-        dir,
-        port: 0,
-        members: [{ certPem: message.memberCertPem }],
-        constitution: constitutionWith(reconciliationActions()),
-        ...(message.maxBodyBytes === undefined ? {} : { maxBodyBytes: message.maxBodyBytes }),
-      }).then(
-        (started) => {
-          node = started;
-          process.send!({ type: "ready", url: started.url, ca: started.core.identity.serviceCertPem } satisfies Ready);
-        },
-        (error: unknown) => {
-          console.error(error);
-          process.exit(1);
-        },
-      );
-    } else if (message.type === "cpu") {
-      const { user, system } = process.cpuUsage();
-      process.send!({ type: "cpu", micros: user + system });
-    } else if (message.type === "exit") {
-      const close = node ? node.close() : Promise.resolve();
-      close.finally(() => {
-        removeDir(dir);
-        process.exit(0);
-      });
-    }
-  });
-  process.on("disconnect", () => process.exit(0));
-}
-
-interface NodeChild {
-  child: ChildProcess;
-  url: string;
-  ca: string;
-  /** CPU time (user + system, µs) the child has used so far: unlike wall time, little changed by other load on the machine. */
-  cpuMicros(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function launch(memberCertPem: string, profileDir: string | undefined): Promise<NodeChild> {
-  const execArgv = [...process.execArgv.filter((a) => !a.startsWith("--cpu-prof")), ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = fork(fileURLToPath(import.meta.url), ["serve"], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const ready = new Promise<Ready>((resolve, reject) => {
-    child.once("message", (message: Ready) => resolve(message));
-    child.once("exit", (code) => reject(new Error(`node child exited (${code}) before it was ready`)));
-  });
-  child.send({ type: "start", memberCertPem, ...(MAX_BODY_BYTES === undefined ? {} : { maxBodyBytes: MAX_BODY_BYTES }) } satisfies ServeRequest);
-  const { url, ca } = await ready;
-  return {
-    child,
-    url,
-    ca,
-    cpuMicros: () =>
-      new Promise<number>((resolve) => {
-        const answer = (message: { type: string; micros?: number }) => {
-          if (message.type !== "cpu") return;
-          child.off("message", answer);
-          resolve(message.micros!);
-        };
-        child.on("message", answer);
-        child.send({ type: "cpu" });
-      }),
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.send({ type: "exit" });
-      await exited;
-    },
-  };
-}
-
-/** VmRSS and VmHWM (peak) of a process, from /proc (Linux); undefined elsewhere. */
-function procMemory(pid: number): { rss: number; peak: number } | undefined {
-  const file = `/proc/${pid}/status`;
-  if (!existsSync(file)) return undefined;
-  const text = readFileSync(file, "utf8");
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) * 1024;
-  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
-}
-
-/** Samples the child's RSS every 100 ms from this process (the child's event loop may be busy). */
-function rssSampler(pid: number): { stop(): { maxSampledRss: number; peakRss: number; lastRss: number } } {
-  let maxSampled = 0;
-  let last = 0;
-  const take = () => {
-    const m = procMemory(pid);
-    if (m) {
-      last = m.rss;
-      maxSampled = Math.max(maxSampled, m.rss);
-    }
-  };
-  take();
-  const timer = setInterval(take, 100);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      take();
-      return { maxSampledRss: maxSampled, peakRss: procMemory(pid)?.peak ?? maxSampled, lastRss: last };
-    },
-  };
-}
 
 // ---------------------------------------------------------------- data
 
@@ -373,7 +249,7 @@ async function main(): Promise<void> {
     const member = await generateIdentity("bench-member");
     const users = await Promise.all(parties.map((_, i) => generateIdentity(`bench-party-${i + 1}`)));
 
-    node = await launch(member.certPem, profileDir);
+    node = await launch(member.certPem, profileDir, MAX_BODY_BYTES);
     const gov = new ConfideClient({ url: node.url, serviceCertPem: node.ca, identity: member });
     clients.push(gov);
     await deploy(new Member(gov, member), users, parties);
@@ -470,5 +346,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === "serve") serveChild();
-else await main();
+await main();

@@ -239,6 +239,11 @@ describe("bad batches are refused whole and store nothing", () => {
     ["a wrong column count", "/app/csv/ingest", `lei,nace\n${newKey},A.01\n${L(1)},B,C\n`, /has 3 columns; the header has 2/],
     ["an unknown header", "/app/csv/ingest", `lei,naics\n${newKey},A.01\n`, /unknown column/],
     ["a wrong type", "/app/ingest", JSON.stringify([{ lei: newKey, nace: "A" }, { lei: L(9), nace: 42 }]), /must be a string, not number 42/],
+    // JSON records with exactly the schema's fields and usual values are taken without the full check: the rest still get it.
+    ["an unknown JSON field", "/app/ingest", JSON.stringify([{ lei: newKey, nace: "A", naics: "1" }]), /"field":"naics","reason":"is not a field of the schema/],
+    ["a JSON record without its key", "/app/ingest", JSON.stringify([{ nace: "A" }]), /"field":"lei","reason":"must be a string/],
+    ["a required JSON field left out", "/app/ingest", JSON.stringify([{ lei: newKey }]), /"field":"nace","reason":"is required"/],
+    ["a required JSON field null", "/app/ingest", JSON.stringify([{ lei: newKey, nace: null }]), /"field":"nace","reason":"is required"/],
     ["a record that is not an object", "/app/ingest", JSON.stringify([{ lei: newKey, nace: "A" }, "x"]), /must be a JSON object/],
     ["duplicate keys in one batch", "/app/ingest", JSON.stringify([{ lei: newKey, nace: "A" }, { lei: newKey, nace: "B" }]), /duplicate key .* \(first at row 1\)/],
     ["an empty body", "/app/ingest", "", /empty/],

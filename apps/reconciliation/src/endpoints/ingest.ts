@@ -8,7 +8,7 @@ import { parseCsvBatch } from "../lib/csv.ts";
 import { storeBatch } from "../lib/ingest.ts";
 import { partyOf } from "../lib/party.ts";
 import { roundsClosed } from "../lib/rounds.ts";
-import { BatchErrors, checkDuplicateKeys, checkRecord, type SubmittedRecord } from "../lib/records.ts";
+import { BatchErrors, checkDuplicateKeys, jsonRecordChecker, type SubmittedRecord } from "../lib/records.ts";
 import { failed, reply, succeeded } from "../lib/response.ts";
 
 export function ingestJson(request: ccfapp.Request): ccfapp.Response<string> {
@@ -25,14 +25,16 @@ export function ingestJson(request: ccfapp.Request): ccfapp.Response<string> {
       return [];
     }
     const records: SubmittedRecord[] = [];
-    data.forEach((item, i) => {
+    const check = jsonRecordChecker(config.schema);
+    for (let i = 0; i < data.length; i++) {
+      const item: unknown = data[i];
       if (typeof item !== "object" || item === null || Array.isArray(item)) {
         errors.add(i + 1, "*", "a record must be a JSON object");
-        return;
+        continue;
       }
-      const record = checkRecord(config.schema, i + 1, item as Record<string, unknown>, false, errors);
+      const record = check(i + 1, item as Record<string, unknown>, errors);
       if (record !== undefined) records.push(record);
-    });
+    }
     return records;
   });
 }

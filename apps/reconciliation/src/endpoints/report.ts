@@ -28,7 +28,7 @@ export function report(request: ccfapp.Request): ccfapp.Response<string> {
   if (query === undefined) return failed(400, "InvalidQuery", "the query string is not well encoded");
   const options = pageOptions(config, query);
   if (typeof options === "string") return failed(400, "InvalidQuery", options);
-  const store = new Store(config.dataset);
+  const store = new Store(config);
   const closed = roundsClosed(config);
   const total = store.keyCount(party.party);
   if (options.start > total) return failed(400, "InvalidQuery", "cursor is past the end of your keys");
@@ -65,7 +65,7 @@ export function reportKey(request: ccfapp.Request): ccfapp.Response<string> {
     return failed(400, "InvalidKey", "the key in the path is not well encoded");
   }
   const query = parseQuery(request.query);
-  const store = new Store(config.dataset);
+  const store = new Store(config);
   const closed = roundsClosed(config);
   const state = store.keyState(key);
   // The same answer whether or not another party holds the key: it must not leak that.

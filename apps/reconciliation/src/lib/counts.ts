@@ -1,6 +1,6 @@
 // Summary counts kept at ingest, so the report's first page does not judge
 // every one of the caller's keys. A key's statuses are the same for every
-// holder (verdict.ts keyStatuses), so when a submission changes them, each
+// holder (verdict.ts statusCodes), so when a submission changes them, each
 // holder's counts move by one key: the submitter's and the other holders'.
 //
 // Counts are valid only for what they were computed under (their basis):
@@ -12,7 +12,7 @@
 // always scans: which submissions are visible changes with the clock.
 import * as ccfapp from "@microsoft/ccf-app";
 import type { Config } from "./config.ts";
-import type { KeyStatuses, Status } from "./verdict.ts";
+import { STATUSES, type Status } from "./verdict.ts";
 
 export type Counts = Record<Status, number>;
 
@@ -64,44 +64,39 @@ export class CountsStore {
 
 /** Per-party changes to counts made by one batch, applied once at its end (one read and write per party touched). */
 export class CountsDelta {
-  private readonly deltas = new Map<string, { keys: number; status: Counts; attributes: Record<string, Counts> }>();
+  // Counts by status code (verdict.ts statusCodes): [status][code] and [attribute][code].
+  private readonly deltas = new Map<string, { keys: number; status: number[]; attributes: number[][] }>();
 
   constructor(private readonly config: Config) {}
 
   private of(party: string) {
     let d = this.deltas.get(party);
     if (d === undefined) {
-      const attributes: Record<string, Counts> = {};
-      for (const a of this.config.schema.attributes) attributes[a.name] = zeroCounts();
-      d = { keys: 0, status: zeroCounts(), attributes };
+      d = { keys: 0, status: [0, 0, 0], attributes: this.config.schema.attributes.map(() => [0, 0, 0]) };
       this.deltas.set(party, d);
     }
     return d;
   }
 
-  /** `party` now holds a key it did not hold, with these statuses. */
-  add(party: string, now: KeyStatuses): void {
+  /** `party` now holds a key it did not hold, with these status codes. */
+  add(party: string, now: readonly number[]): void {
     const d = this.of(party);
     d.keys++;
-    d.status[now.status]++;
-    for (const name in now.attributes) d.attributes[name]![now.attributes[name]!]++;
+    d.status[now[0]!]!++;
+    for (let a = 0; a < d.attributes.length; a++) d.attributes[a]![now[1 + a]!]!++;
   }
 
-  /** A key `party` holds went from `before` to `now`. */
-  move(party: string, before: KeyStatuses, now: KeyStatuses): void {
+  /** A key `party` holds went from status codes `before` to `now`. */
+  move(party: string, before: readonly number[], now: readonly number[]): void {
     let d: ReturnType<CountsDelta["of"]> | undefined;
-    if (before.status !== now.status) {
-      d = this.of(party);
-      d.status[before.status]--;
-      d.status[now.status]++;
-    }
-    for (const name in now.attributes) {
-      const b = before.attributes[name]!;
-      const n = now.attributes[name]!;
+    for (let i = 0; i < now.length; i++) {
+      const b = before[i]!;
+      const n = now[i]!;
       if (b === n) continue;
       d ??= this.of(party);
-      d.attributes[name]![b]--;
-      d.attributes[name]![n]++;
+      const counts = i === 0 ? d.status : d.attributes[i - 1]!;
+      counts[b]!--;
+      counts[n]!++;
     }
   }
 
@@ -111,14 +106,14 @@ export class CountsDelta {
    * counts are missing or stale is left to be recounted by its next summary.
    */
   apply(counts: CountsStore, basis: string, keysBefore: (party: string) => number): void {
+    const attributes = this.config.schema.attributes;
     for (const [party, d] of this.deltas) {
       const current = counts.valid(party, basis) ?? (keysBefore(party) === 0 ? emptyPartyCounts(this.config, basis) : undefined);
       if (current === undefined) continue;
       current.keys += d.keys;
-      for (const s in d.status) current.status[s as Status] += d.status[s as Status];
-      for (const name in d.attributes) {
-        const target = (current.attributes[name] ??= zeroCounts());
-        for (const s in d.attributes[name]!) target[s as Status] += d.attributes[name]![s as Status];
+      for (let s = 0; s < STATUSES.length; s++) {
+        current.status[STATUSES[s]!] += d.status[s]!;
+        for (let a = 0; a < attributes.length; a++) (current.attributes[attributes[a]!.name] ??= zeroCounts())[STATUSES[s]!] += d.attributes[a]![s]!;
       }
       counts.set(party, current);
     }

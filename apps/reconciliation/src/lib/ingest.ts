@@ -4,12 +4,18 @@
 // beyond the policy's limit rejects the whole batch; the handler's non-2xx
 // status then discards every write of it. In rounds mode the record is sealed
 // in the open round (rounds.ts) instead of replacing the published values.
+//
+// Continuous mode with every entry of the key plain (state-codec.ts: the usual
+// case) takes the plain path: the stored flat array is judged and changed in
+// place, no object per party. Anything else (rounds mode, sealed leftovers,
+// the first encoding) is decoded into a KeyState and takes the general path.
 import type { Config } from "./config.ts";
 import { CountsDelta, CountsStore } from "./counts.ts";
 import type { BatchErrors, SubmittedRecord } from "./records.ts";
 import { fold, roundsClosed, sameValues, visibleState } from "./rounds.ts";
-import { Store, type KeyState, type PartyEntry } from "./store.ts";
-import { keyStatuses, type KeyStatuses } from "./verdict.ts";
+import { decodeState, plainEntries, plainWidth, PLAIN_VALUES_AT, setPlain, type Flat } from "./state-codec.ts";
+import { Store, type PartyEntry } from "./store.ts";
+import { stateCodes, statusCodes } from "./verdict.ts";
 
 export interface IngestCounts {
   records: number;
@@ -18,79 +24,154 @@ export interface IngestCounts {
   unchanged: number;
 }
 
+/** What storing one record needs, made once per batch. */
+interface Batch {
+  config: Config;
+  party: string;
+  store: Store;
+  errors: BatchErrors;
+  counts: IngestCounts;
+  newKeys: string[];
+  /** Continuous mode: every holder's summary counts follow the key's statuses (counts.ts). */
+  delta: CountsDelta | undefined;
+  /** Status codes (verdict.ts statusCodes) before and after the record, reused for every record. */
+  before: number[];
+  after: number[];
+}
+
 export function storeBatch(config: Config, party: string, records: SubmittedRecord[], errors: BatchErrors): IngestCounts {
-  const store = new Store(config.dataset);
-  const limit = config.policy.revision_limit;
+  const store = new Store(config);
   const rounds = config.policy.mode === "rounds";
-  const open = roundsClosed(config);
-  const counts: IngestCounts = { records: records.length, added: 0, changed: 0, unchanged: 0 };
-  const newKeys: string[] = [];
-  // Continuous mode: every holder's summary counts follow the key's statuses (counts.ts).
-  const delta = rounds ? undefined : new CountsDelta(config);
-  for (const record of records) {
-    const state = store.keyState(record.key) ?? {};
-    const stored = state[party];
-    const previous = stored === undefined ? undefined : fold(stored, open);
-    const latest = previous?.p?.v ?? previous?.v;
-    if (latest !== undefined && sameValues(latest, record.values)) {
-      counts.unchanged++;
-      continue;
-    }
-    let next: PartyEntry;
-    if (rounds) {
-      // The limit bounds changes per key within one round; the first submission of a round is free.
-      const sealed = previous?.p;
-      const revisions = sealed === undefined ? 0 : sealed.r + 1;
-      if (limit !== null && revisions > limit) {
-        errors.add(record.row, config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key in a round`);
-        continue;
-      }
-      next = { ...(previous?.v === undefined ? {} : { v: previous.v }), r: previous?.r ?? 0, p: { v: record.values, n: open, r: revisions } };
-    } else {
-      const revisions = previous === undefined ? 0 : previous.r + 1;
-      if (limit !== null && revisions > limit) {
-        errors.add(record.row, config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key`);
-        continue;
-      }
-      next = { v: record.values, r: revisions };
-    }
-    // The key's statuses before this record, and who held it then (continuous mode: every entry is visible).
-    // Every other holder held it before too (parties never leave a key); the submitter may be new to it.
-    let was: KeyStatuses | undefined;
-    let submitterHeld = false;
-    if (delta !== undefined && !isEmpty(state)) {
-      const holdersBefore = visibleState(state, open);
-      was = keyStatuses(config.schema, config.policy, holdersBefore);
-      submitterHeld = holdersBefore[party] !== undefined;
-    }
-    state[party] = next;
-    store.setKeyState(record.key, state);
-    if (delta !== undefined) {
-      const after = visibleState(state, open);
-      const now = keyStatuses(config.schema, config.policy, after);
-      for (const holder in after) {
-        if (was !== undefined && (holder !== party || submitterHeld)) delta.move(holder, was, now);
-        else delta.add(holder, now);
-      }
-    }
-    if (stored === undefined) {
-      counts.added++;
-      newKeys.push(record.key);
-    } else {
-      counts.changed++;
-    }
+  const codes = 1 + config.schema.attributes.length;
+  const batch: Batch = {
+    config,
+    party,
+    store,
+    errors,
+    counts: { records: records.length, added: 0, changed: 0, unchanged: 0 },
+    newKeys: [],
+    delta: rounds ? undefined : new CountsDelta(config),
+    before: new Array<number>(codes),
+    after: new Array<number>(codes),
+  };
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const text = store.keyText(record.key);
+    const plain = rounds ? undefined : plainEntries(store.names, text);
+    if (plain !== undefined) storePlain(batch, record, plain);
+    else storeGeneral(batch, record, text === undefined ? undefined : decodeState(store.names, text));
   }
   if (errors.count === 0) {
     const summaries = new CountsStore(config.dataset);
     // Before appendPartyKeys: a party without keys before this batch may start its counts from zero.
-    if (delta !== undefined) delta.apply(summaries, summaries.basis(config), (p) => store.keyCount(p));
-    else if (counts.added + counts.changed > 0) summaries.invalidate();
+    if (batch.delta !== undefined) batch.delta.apply(summaries, summaries.basis(config), (p) => store.keyCount(p));
+    else if (batch.counts.added + batch.counts.changed > 0) summaries.invalidate();
   }
-  store.appendPartyKeys(party, newKeys);
-  return counts;
+  store.appendPartyKeys(party, batch.newKeys);
+  return batch.counts;
 }
 
-function isEmpty(state: KeyState): boolean {
-  for (const _ in state) return false;
+function revisionLimitReached(batch: Batch, record: SubmittedRecord, revisions: number, inRound: string): boolean {
+  const limit = batch.config.policy.revision_limit;
+  if (limit === null || revisions <= limit) return false;
+  batch.errors.add(record.row, batch.config.schema.key, `revision limit reached: the policy allows ${limit} revision(s) per key${inRound}`);
   return true;
+}
+
+/** Continuous mode, every entry plain: `flat` is the stored state ([] for a new key). */
+function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
+  const { config, party, store } = batch;
+  const names = store.names;
+  const width = plainWidth(names);
+  const holders = flat.length / width;
+  let at = -1;
+  for (let i = 0; i < flat.length; i += width) {
+    if (flat[i] === party) {
+      at = i;
+      break;
+    }
+  }
+  let revisions = 0;
+  if (at >= 0) {
+    let same = true;
+    for (let a = 0; a < names.length && same; a++) same = flat[at + PLAIN_VALUES_AT + a] === (record.values[names[a]!] ?? null);
+    if (same) {
+      batch.counts.unchanged++;
+      return;
+    }
+    revisions = (flat[at + 2] as number) + 1;
+    if (revisionLimitReached(batch, record, revisions, "")) return;
+  }
+  const delta = batch.delta!;
+  if (holders > 0) statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, holders, batch.before);
+  setPlain(flat, at, party, revisions, names, record.values);
+  store.setKeyText(record.key, JSON.stringify(flat));
+  statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, flat.length / width, batch.after);
+  // Every other holder held the key before (parties never leave a key); the submitter may be new to it.
+  if (at < 0) delta.add(party, batch.after);
+  if (holders > 0 && !sameCodes(batch.before, batch.after)) {
+    const heldBefore = at < 0 ? flat.length - width : flat.length; // an appended entry is the last
+    for (let i = 0; i < heldBefore; i += width) delta.move(flat[i] as string, batch.before, batch.after);
+  }
+  if (at < 0) {
+    batch.counts.added++;
+    batch.newKeys.push(record.key);
+  } else {
+    batch.counts.changed++;
+  }
+}
+
+function sameCodes(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function storeGeneral(batch: Batch, record: SubmittedRecord, stored: Record<string, PartyEntry> | undefined): void {
+  const { config, party, store, delta } = batch;
+  const open = roundsClosed(config);
+  const state = stored ?? {};
+  const mine = state[party];
+  const previous = mine === undefined ? undefined : fold(mine, open);
+  const latest = previous?.p?.v ?? previous?.v;
+  if (latest !== undefined && sameValues(latest, record.values)) {
+    batch.counts.unchanged++;
+    return;
+  }
+  let next: PartyEntry;
+  if (config.policy.mode === "rounds") {
+    // The limit bounds changes per key within one round; the first submission of a round is free.
+    const sealed = previous?.p;
+    const revisions = sealed === undefined ? 0 : sealed.r + 1;
+    if (revisionLimitReached(batch, record, revisions, " in a round")) return;
+    next = { ...(previous?.v === undefined ? {} : { v: previous.v }), r: previous?.r ?? 0, p: { v: record.values, n: open, r: revisions } };
+  } else {
+    const revisions = previous === undefined ? 0 : previous.r + 1;
+    if (revisionLimitReached(batch, record, revisions, "")) return;
+    next = { v: record.values, r: revisions };
+  }
+  // Who held the key before (continuous mode: every entry is visible).
+  let heldBefore = false;
+  let submitterHeld = false;
+  if (delta !== undefined && stored !== undefined) {
+    const holdersBefore = visibleState(state, open);
+    stateCodes(config.schema, config.policy, holdersBefore, batch.before);
+    heldBefore = true;
+    submitterHeld = holdersBefore[party] !== undefined;
+  }
+  state[party] = next;
+  store.setKeyState(record.key, state);
+  if (delta !== undefined) {
+    const after = visibleState(state, open);
+    stateCodes(config.schema, config.policy, after, batch.after);
+    for (const holder in after) {
+      if (heldBefore && (holder !== party || submitterHeld)) delta.move(holder, batch.before, batch.after);
+      else delta.add(holder, batch.after);
+    }
+  }
+  if (mine === undefined) {
+    batch.counts.added++;
+    batch.newKeys.push(record.key);
+  } else {
+    batch.counts.changed++;
+  }
 }

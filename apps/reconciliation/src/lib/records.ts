@@ -3,7 +3,7 @@
 // first errors by row (1-based record number; for CSV, the header is row 0)
 // and field, so the sender can fix them all in one go.
 import type { Schema } from "./config.ts";
-import { isAbsent, parseKey, parseValue, type Value } from "./values.ts";
+import { acceptedAsIs, isAbsent, keyAcceptedAsIs, parseKey, parseValue, type Value } from "./values.ts";
 
 export interface FieldError {
   row: number;
@@ -40,13 +40,42 @@ export function checkRecord(
   errors: BatchErrors,
 ): SubmittedRecord | undefined {
   const before = errors.count;
-  for (const name of Object.keys(fields)) {
-    if (name !== schema.key && !schema.attributes.some((a) => a.name === name)) {
-      errors.add(row, name, `is not a field of the schema (${fieldNames(schema).join(", ")})`);
-    }
+  const attributes = schema.attributes;
+  for (const name in fields) {
+    if (name === schema.key) continue;
+    let known = false;
+    for (let a = 0; a < attributes.length && !known; a++) known = attributes[a]!.name === name;
+    if (!known) errors.add(row, name, `is not a field of the schema (${fieldNames(schema).join(", ")})`);
   }
-  const record = checkValues(schema, row, fields[schema.key], (attribute) => fields[schema.attributes[attribute]!.name], fromText, errors);
+  const record = checkValues(schema, row, fields[schema.key], (attribute) => fields[attributes[attribute]!.name], fromText, errors);
   return errors.count === before ? record : undefined;
+}
+
+/**
+ * checkRecord for JSON records, made once per batch: a record with exactly the
+ * schema's fields, each value accepted as it is (values.ts acceptedAsIs), is
+ * taken at once; any other goes to checkRecord, which says what is wrong.
+ */
+export function jsonRecordChecker(schema: Schema): (row: number, fields: Record<string, unknown>, errors: BatchErrors) => SubmittedRecord | undefined {
+  const attributes = schema.attributes;
+  return (row, fields, errors) => {
+    const key = fields[schema.key];
+    let usual = keyAcceptedAsIs(key);
+    let known = 1;
+    const values: Record<string, Value> = {};
+    for (let a = 0; a < attributes.length && usual; a++) {
+      const attribute = attributes[a]!;
+      const raw = fields[attribute.name];
+      if (raw === undefined && !attribute.required) continue;
+      usual = acceptedAsIs(attribute, raw);
+      values[attribute.name] = raw as Value;
+      known++;
+    }
+    // Every field is one of the schema's (JSON.parse gives each name once): no unknown field.
+    if (usual) for (const _ in fields) if (--known < 0) break;
+    if (usual && known === 0) return { row, key: key as string, values };
+    return checkRecord(schema, row, fields, false, errors);
+  };
 }
 
 /**
@@ -63,12 +92,22 @@ export function checkValues(
   errors: BatchErrors,
 ): SubmittedRecord | undefined {
   const before = errors.count;
-  const key = parseKey(rawKey);
-  if (!key.ok) errors.add(row, schema.key, key.reason);
+  // Usual values are taken as they are (values.ts acceptedAsIs); the rest are parsed, and explained if bad.
+  let key: string | undefined;
+  if (keyAcceptedAsIs(rawKey)) key = rawKey;
+  else {
+    const parsed = parseKey(rawKey);
+    if (parsed.ok) key = parsed.value as string;
+    else errors.add(row, schema.key, parsed.reason);
+  }
   const values: Record<string, Value> = {};
   for (let a = 0; a < schema.attributes.length; a++) {
     const attribute = schema.attributes[a]!;
     const raw = rawOf(a);
+    if (acceptedAsIs(attribute, raw)) {
+      values[attribute.name] = raw;
+      continue;
+    }
     if (isAbsent(raw)) {
       if (attribute.required) errors.add(row, attribute.name, "is required");
       continue;
@@ -77,7 +116,7 @@ export function checkValues(
     if (parsed.ok) values[attribute.name] = parsed.value;
     else errors.add(row, attribute.name, parsed.reason);
   }
-  return errors.count === before && key.ok ? { row, key: key.value as string, values } : undefined;
+  return errors.count === before && key !== undefined ? { row, key, values } : undefined;
 }
 
 /** Rejects a key given twice in one batch: which value was meant would be a guess. */

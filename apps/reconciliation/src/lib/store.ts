@@ -1,6 +1,7 @@
 // The private tables, kept per dataset (see config.ts):
 //   records      key → KeyState: every party's current values for that key,
-//                so a verdict reads one entry, whatever the store's size;
+//                so a verdict reads one entry, whatever the store's size
+//                (encoded by state-codec.ts);
 //   party_keys   [party, chunk] → the party's keys in first-submission order,
 //                KEYS_PER_CHUNK to an entry, so a report page reads the
 //                party's own index and never scans the store;
@@ -9,6 +10,8 @@
 // Earlier values are not kept here: every replaced value stays in the ledger.
 import * as ccfapp from "@microsoft/ccf-app";
 import { ccf } from "@microsoft/ccf-app/global.js";
+import type { Config } from "./config.ts";
+import { decodeState, encodeState } from "./state-codec.ts";
 import type { Value } from "./values.ts";
 
 export interface PartyEntry {
@@ -30,23 +33,37 @@ export class Store {
   private readonly records;
   private readonly partyKeys;
   private readonly parties;
+  /** The dataset's attribute names, in the order its states store values. */
+  readonly names: string[];
   // Ingest reads then writes each key: its encoded form is kept for the write (one host call fewer per record).
   private lastKey: string | undefined;
   private lastKeyBuf: ArrayBuffer | undefined;
 
-  constructor(dataset: string) {
+  constructor(config: Config) {
+    const dataset = config.dataset;
+    this.names = config.schema.attributes.map((a) => a.name);
     this.records = ccfapp.rawKv[`recon.${dataset}.records`]!;
     this.partyKeys = ccfapp.typedKv(`recon.${dataset}.party_keys`, ccfapp.string, ccfapp.json<string[]>());
     this.parties = ccfapp.typedKv(`recon.${dataset}.parties`, ccfapp.string, ccfapp.json<{ keys: number }>());
   }
 
   keyState(key: string): KeyState | undefined {
-    const raw = this.records.get(this.keyBuf(key));
-    return raw === undefined ? undefined : (ccf.bufToJsonCompatible(raw) as unknown as KeyState);
+    const text = this.keyText(key);
+    return text === undefined ? undefined : decodeState(this.names, text);
   }
 
   setKeyState(key: string, state: KeyState): void {
-    this.records.set(this.keyBuf(key), ccf.jsonCompatibleToBuf(state as unknown as Parameters<typeof ccf.jsonCompatibleToBuf>[0]));
+    this.setKeyText(key, encodeState(this.names, state));
+  }
+
+  /** The key's state as stored (state-codec.ts). */
+  keyText(key: string): string | undefined {
+    const raw = this.records.get(this.keyBuf(key));
+    return raw === undefined ? undefined : ccf.bufToStr(raw);
+  }
+
+  setKeyText(key: string, text: string): void {
+    this.records.set(this.keyBuf(key), ccf.strToBuf(text));
   }
 
   private keyBuf(key: string): ArrayBuffer {

@@ -25,6 +25,27 @@ export function isAbsent(raw: unknown): boolean {
   return raw === undefined || raw === null || raw === "";
 }
 
+/** A key parseKey would return unchanged: checked without building a result (ingest checks one per record). */
+export function keyAcceptedAsIs(raw: unknown): raw is string {
+  return typeof raw === "string" && raw.length > 0 && raw.length <= KEY_CHARS_MAX;
+}
+
+/**
+ * A present value parseValue would return unchanged (text and enum values
+ * that pass, numbers given as numbers): checked without building a result.
+ * False means "parse it", not "refuse it".
+ */
+export function acceptedAsIs(attribute: Attribute, raw: unknown): raw is Value {
+  switch (attribute.type) {
+    case "string":
+      return typeof raw === "string" && raw.length > 0 && raw.length <= TEXT_CHARS_MAX;
+    case "number":
+      return typeof raw === "number" && Number.isFinite(raw);
+    default:
+      return false;
+  }
+}
+
 export function parseKey(raw: unknown): Parsed {
   if (typeof raw !== "string") return fail(`must be a string, not ${describe(raw)}`);
   if (raw.length === 0) return fail("must not be empty");

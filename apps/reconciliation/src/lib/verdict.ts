@@ -7,6 +7,10 @@ import type { KeyState } from "./store.ts";
 
 export type Status = "IN_CONSENSUS" | "LACK_OF_CONSENSUS" | "NOT_ENOUGH_DATA";
 export const STATUSES: Status[] = ["IN_CONSENSUS", "LACK_OF_CONSENSUS", "NOT_ENOUGH_DATA"];
+/** A status as its index in STATUSES: what the summary counts (counts.ts) keep at ingest, without objects per key. */
+const IN = 0;
+const LACK = 1;
+const NOT_ENOUGH = 2;
 
 export interface AttributeVerdict {
   status: Status;
@@ -39,7 +43,7 @@ export function judgeKey(schema: Schema, policy: Policy, state: KeyState, party:
     if (verdict.status === "LACK_OF_CONSENSUS") lacking = true;
     if (verdict.status !== "IN_CONSENSUS") all = false;
   }
-  return { status: keyStatus(holders.length, policy.k, lacking, all), parties: holders.length, attributes };
+  return { status: STATUSES[keyStatusCode(holders.length, policy.k, lacking, all)]!, parties: holders.length, attributes };
 }
 
 /** A key's statuses: the same for every party holding it (they depend on all votes, not on whose report it is). */
@@ -50,22 +54,65 @@ export interface KeyStatuses {
 
 /**
  * The statuses judgeKey would give any holder of the key, without building a
- * per-party verdict: what the summary counts (counts.ts) keep at ingest.
- * `state` holds published values only, as for judgeKey.
+ * per-party verdict. `state` holds published values only, as for judgeKey.
  */
 export function keyStatuses(schema: Schema, policy: Policy, state: KeyState): KeyStatuses {
-  const holders = valuesOf(state);
+  const codes = new Array<number>(1 + schema.attributes.length);
+  stateCodes(schema, policy, state, codes);
   const attributes: Record<string, Status> = {};
+  for (let a = 0; a < schema.attributes.length; a++) attributes[schema.attributes[a]!.name] = STATUSES[codes[1 + a]!]!;
+  return { status: STATUSES[codes[0]!]!, attributes };
+}
+
+/** keyStatuses as codes into `out`: out[0] the key's, out[1 + a] attribute a's. */
+export function stateCodes(schema: Schema, policy: Policy, state: KeyState, out: number[]): void {
+  const names = schema.attributes;
+  const flat: (Value | null)[] = [];
+  let holders = 0;
+  for (const p in state) {
+    const v = state[p]!.v!;
+    for (let a = 0; a < names.length; a++) flat.push(v[names[a]!.name] ?? null);
+    holders++;
+  }
+  statusCodes(schema, policy, flat, 0, names.length, holders, out);
+}
+
+/**
+ * The key's status codes (see stateCodes) from `holders` holders' values laid
+ * out flat, holder h's value of attribute a at values[start + h * stride + a]
+ * (null: no vote), as state-codec.ts stores them: ingest judges a stored
+ * state without decoding it into objects.
+ */
+export function statusCodes(schema: Schema, policy: Policy, values: readonly unknown[], start: number, stride: number, holders: number, out: number[]): void {
+  // Below k holders every attribute has fewer than k votes too.
+  if (holders < policy.k) {
+    out.fill(NOT_ENOUGH);
+    return;
+  }
   let lacking = false;
   let all = true;
-  for (const attribute of schema.attributes) {
-    const votes = votesOn(holders, attribute.name);
-    const status: Status = votes.length < policy.k ? "NOT_ENOUGH_DATA" : allAgree(attribute.match, votes) ? "IN_CONSENSUS" : "LACK_OF_CONSENSUS";
-    attributes[attribute.name] = status;
-    if (status === "LACK_OF_CONSENSUS") lacking = true;
-    if (status !== "IN_CONSENSUS") all = false;
+  for (let a = 0; a < schema.attributes.length; a++) {
+    const match = schema.attributes[a]!.match;
+    const exact = match.rule === "exact";
+    let votes = 0;
+    let agree = true;
+    let first: unknown = null;
+    let list: Value[] | undefined;
+    for (let h = 0, i = start + a; h < holders; h++, i += stride) {
+      const v = values[i];
+      if (v === null || v === undefined) continue;
+      votes++;
+      if (!exact) (list ??= []).push(v as Value);
+      // Exact: all equal, as groupOf's canonical forms (1 and "1" differ, 0 and -0 do not).
+      else if (votes === 1) first = v;
+      else if (v !== first) agree = false;
+    }
+    const status = votes < policy.k ? NOT_ENOUGH : (exact ? agree : allAgree(match, list!)) ? IN : LACK;
+    out[1 + a] = status;
+    if (status === LACK) lacking = true;
+    if (status !== IN) all = false;
   }
-  return { status: keyStatus(holders.length, policy.k, lacking, all), attributes };
+  out[0] = keyStatusCode(holders, policy.k, lacking, all);
 }
 
 // The loops below walk the parties once (for-in) and then use indexes, not
@@ -91,17 +138,12 @@ function votesOn(holders: Record<string, Value>[], name: string): Value[] {
 }
 
 /** A key lacks consensus if any attribute does; it is in consensus only if every attribute is; below k parties, not enough data. */
-function keyStatus(parties: number, k: number, lacking: boolean, all: boolean): Status {
-  return parties < k ? "NOT_ENOUGH_DATA" : lacking ? "LACK_OF_CONSENSUS" : all ? "IN_CONSENSUS" : "NOT_ENOUGH_DATA";
+function keyStatusCode(parties: number, k: number, lacking: boolean, all: boolean): number {
+  return parties < k ? NOT_ENOUGH : lacking ? LACK : all ? IN : NOT_ENOUGH;
 }
 
-/** Whether the votes form one group. Exact: all equal (as groupOf's canonical forms: 1 and "1" differ, 0 and -0 do not). */
+/** Whether the votes form one group. */
 function allAgree(match: MatchRule, votes: Value[]): boolean {
-  if (match.rule === "exact") {
-    const first = votes[0];
-    for (let i = 1; i < votes.length; i++) if (votes[i] !== first) return false;
-    return true;
-  }
   const groups = groupOf(match, votes);
   for (let i = 1; i < groups.length; i++) if (groups[i] !== groups[0]) return false;
   return true;
