@@ -13,6 +13,7 @@ import {
   Governance,
   Member,
   ReceiptError,
+  CoseReceiptError,
   deployApp,
   keygen,
   loadBundle,
@@ -28,6 +29,7 @@ import {
 import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
 import { reconCommand } from "../src/recon/cli.ts";
+import { toHex } from "@confide/sdk";
 
 const DEFAULT_URL = "https://127.0.0.1:8000";
 
@@ -346,7 +348,7 @@ function buildProgram(): Command {
         await client.waitForCommit(txId);
         if (options.cose === true) return printCoseReceipt(client, txId, options);
         const receipt = await client.receipt(txId);
-        const root = options.verify === true ? verifyReceipt(receipt, client.serviceCertPem).toString("hex") : undefined;
+        const root = options.verify === true ? toHex((await verifyReceipt(receipt, client.serviceCertPem)).root) : undefined;
         print(options, { txId, receipt, ...(root === undefined ? {} : { verified: true, root }) }, () =>
           [JSON.stringify(receipt, null, 2), ...(root === undefined ? [] : [`receipt for ${txId} verified against the service certificate (root ${root})`])].join("\n"),
         );
@@ -383,7 +385,7 @@ function report(error: unknown): number {
   const usage = error instanceof UsageError || error instanceof BundleError;
   let message = error instanceof Error ? error.message : String(error);
   if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;
-  if (error instanceof ReceiptError) message = `receipt does not verify: ${error.message}`;
+  if (error instanceof ReceiptError || error instanceof CoseReceiptError) message = `receipt does not verify: ${error.message}`;
   process.stderr.write(`error: ${message}\n`);
   return usage ? 2 : 1;
 }
