@@ -160,6 +160,7 @@ interface SandboxFlags {
   fresh?: boolean;
   port: number;
   bankingPort?: number;
+  consolePort?: number;
   usersPerBank: number;
   reconciliationBundle?: string;
   bankingBundle?: string;
@@ -183,6 +184,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     fresh: flags.fresh === true,
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
+    consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
     usersPerBank: flags.usersPerBank,
     bundles: {
       reconciliation: flags.reconciliationBundle === undefined ? DEFAULT_BUNDLES.reconciliation : resolve(cwd, flags.reconciliationBundle),
@@ -365,6 +367,7 @@ function buildProgram(): Command {
     .option("--fresh", "start over: delete the workspace's keys/, reconciliation/, banking/ and sandbox.json (nothing else)")
     .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
     .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
+    .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)
     .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)
     .option("--reconciliation-bundle <file>", "reconciliation app bundle (default: apps/reconciliation/dist/bundle.json)")
     .option("--banking-bundle <file>", "banking app bundle (default: apps/banking/dist/bundle.json)")

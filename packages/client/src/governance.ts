@@ -3,7 +3,7 @@
 // are COSE Sign1 envelopes signed with the member's key, with kid = member id.
 import { certId, type Bundle } from "@confide/node";
 import { govMessages, govPath, signGovRequest, type Action, type CoseSigner, type GovMessage, type MemberInfo, type Proposal, type ProposalBody, type ServiceInfo, type UserInfo } from "@confide/sdk";
-import type { CcfResponse, ConfideClient } from "./client.ts";
+import { CcfClientError, type CcfResponse, type ConfideClient } from "./client.ts";
 import type { Identity } from "./keys.ts";
 import { pemSigner } from "./signer.ts";
 
@@ -92,9 +92,16 @@ export class Member extends Governance {
     return response.status === 204 ? undefined : (response.json as Proposal);
   }
 
-  private async signed(message: GovMessage): Promise<CcfResponse> {
+  /** Signs and sends one governance message; returns whatever the service answered, errors included. */
+  async send(message: GovMessage): Promise<CcfResponse> {
     const request = await signGovRequest(this.signer, this.id, message);
-    return this.client.call("POST", request.path, { body: Buffer.from(request.body), headers: { "content-type": request.contentType } });
+    return this.client.request("POST", request.path, { body: Buffer.from(request.body), headers: { "content-type": request.contentType } });
+  }
+
+  private async signed(message: GovMessage): Promise<CcfResponse> {
+    const response = await this.send(message);
+    if (response.status >= 400) throw CcfClientError.fromResponse(response);
+    return response;
   }
 }
 
