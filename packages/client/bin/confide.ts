@@ -13,6 +13,7 @@ import {
   Governance,
   Member,
   ReceiptError,
+  CoseReceiptError,
   deployApp,
   keygen,
   loadBundle,
@@ -28,6 +29,7 @@ import {
 import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
 import { reconCommand } from "../src/recon/cli.ts";
+import { toHex } from "@confide/sdk";
 
 const DEFAULT_URL = "https://127.0.0.1:8000";
 
@@ -158,6 +160,7 @@ interface SandboxFlags {
   fresh?: boolean;
   port: number;
   bankingPort?: number;
+  consolePort?: number;
   usersPerBank: number;
   reconciliationBundle?: string;
   bankingBundle?: string;
@@ -181,6 +184,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     fresh: flags.fresh === true,
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
+    consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
     usersPerBank: flags.usersPerBank,
     bundles: {
       reconciliation: flags.reconciliationBundle === undefined ? DEFAULT_BUNDLES.reconciliation : resolve(cwd, flags.reconciliationBundle),
@@ -346,7 +350,7 @@ function buildProgram(): Command {
         await client.waitForCommit(txId);
         if (options.cose === true) return printCoseReceipt(client, txId, options);
         const receipt = await client.receipt(txId);
-        const root = options.verify === true ? verifyReceipt(receipt, client.serviceCertPem).toString("hex") : undefined;
+        const root = options.verify === true ? toHex((await verifyReceipt(receipt, client.serviceCertPem)).root) : undefined;
         print(options, { txId, receipt, ...(root === undefined ? {} : { verified: true, root }) }, () =>
           [JSON.stringify(receipt, null, 2), ...(root === undefined ? [] : [`receipt for ${txId} verified against the service certificate (root ${root})`])].join("\n"),
         );
@@ -363,6 +367,7 @@ function buildProgram(): Command {
     .option("--fresh", "start over: delete the workspace's keys/, reconciliation/, banking/ and sandbox.json (nothing else)")
     .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
     .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
+    .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)
     .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)
     .option("--reconciliation-bundle <file>", "reconciliation app bundle (default: apps/reconciliation/dist/bundle.json)")
     .option("--banking-bundle <file>", "banking app bundle (default: apps/banking/dist/bundle.json)")
@@ -383,7 +388,7 @@ function report(error: unknown): number {
   const usage = error instanceof UsageError || error instanceof BundleError;
   let message = error instanceof Error ? error.message : String(error);
   if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;
-  if (error instanceof ReceiptError) message = `receipt does not verify: ${error.message}`;
+  if (error instanceof ReceiptError || error instanceof CoseReceiptError) message = `receipt does not verify: ${error.message}`;
   process.stderr.write(`error: ${message}\n`);
   return usage ? 2 : 1;
 }

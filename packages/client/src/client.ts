@@ -5,7 +5,7 @@
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Receipt, TxStatus } from "@confide/node";
+import { ccfError, type Receipt, type TxStatus } from "@confide/sdk";
 import type { Identity } from "./keys.ts";
 
 /** A request that gets no answer in this time fails rather than hanging a script. */
@@ -62,10 +62,8 @@ export class CcfClientError extends Error {
   }
 
   static fromResponse(response: CcfResponse): CcfClientError {
-    const error = (response.json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    const code = typeof error?.code === "string" ? error.code : undefined;
-    const message = typeof error?.message === "string" ? error.message : response.text.trim() || `HTTP ${response.status}`;
-    return new CcfClientError(response.status, code, message);
+    const error = ccfError(response.json);
+    return new CcfClientError(response.status, error?.code, error?.message ?? (response.text.trim() || `HTTP ${response.status}`));
   }
 }
 

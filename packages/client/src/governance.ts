@@ -1,58 +1,13 @@
 // CCF governance from a member's side (/gov, api-version 2024-07-01): reads
 // need no identity; proposals, ballots, withdrawals and the state-digest ack
 // are COSE Sign1 envelopes signed with the member's key, with kid = member id.
-import { certId, signCoseSign1, type Bundle } from "@confide/node";
-import type { CcfResponse, ConfideClient } from "./client.ts";
+import { certId, type Bundle } from "@confide/node";
+import { govMessages, govPath, signGovRequest, type Action, type CoseSigner, type GovMessage, type MemberInfo, type Proposal, type ProposalBody, type ServiceInfo, type UserInfo } from "@confide/sdk";
+import { CcfClientError, type CcfResponse, type ConfideClient } from "./client.ts";
 import type { Identity } from "./keys.ts";
+import { pemSigner } from "./signer.ts";
 
-export const GOV_API_VERSION = "2024-07-01";
-
-export type ProposalState = "Open" | "Accepted" | "Withdrawn" | "Rejected" | "Failed" | "Dropped";
-
-/** One constitution action; actions that take no arguments (trigger_*) must have none. */
-export interface Action {
-  name: string;
-  args?: unknown;
-}
-
-export interface ProposalBody {
-  actions: Action[];
-}
-
-export interface Proposal {
-  proposalId: string;
-  proposerId: string;
-  proposalState: ProposalState;
-  ballotCount: number;
-  finalVotes?: Record<string, boolean>;
-  voteFailures?: Record<string, unknown>;
-  failure?: { reason: string; trace?: string };
-}
-
-export interface MemberInfo {
-  memberId: string;
-  status: "Accepted" | "Active";
-  certificate: string;
-  memberData?: unknown;
-  recoveryRole?: string;
-  publicEncryptionKey?: string;
-}
-
-export interface UserInfo {
-  userId: string;
-  certificate: string;
-  userData?: unknown;
-}
-
-export interface ServiceInfo {
-  status: string;
-  certificate: string;
-  recoveryCount: number;
-  creationTransactionId: string;
-  previousServiceCreationTransactionId?: string;
-  serviceData?: unknown;
-  configuration: Record<string, unknown>;
-}
+export { GOV_API_VERSION, ballotSource, type Action, type ProposalBody, type Proposal, type ProposalState, type MemberInfo, type UserInfo, type ServiceInfo } from "@confide/sdk";
 
 /** A proposal that its voters did not carry: still Open after all voted, or Rejected, Failed, Withdrawn, Dropped. */
 export class ProposalNotAcceptedError extends Error {
@@ -62,15 +17,6 @@ export class ProposalNotAcceptedError extends Error {
     const failure = proposal.failure ? `: ${proposal.failure.reason}` : "";
     super(`proposal ${proposal.proposalId} is ${proposal.proposalState} after ${proposal.ballotCount} ballot(s)${failure}`);
   }
-}
-
-function govPath(path: string): string {
-  return `${path}${path.includes("?") ? "&" : "?"}api-version=${GOV_API_VERSION}`;
-}
-
-/** The ballot CCF's tools submit for a plain yes or no. */
-export function ballotSource(accept: boolean): string {
-  return `export function vote (proposal, proposerId) { return ${accept} }`;
 }
 
 /** Governance reads: proposals, members, users, service state. */
@@ -116,44 +62,46 @@ export class Governance {
 export class Member extends Governance {
   /** Member id: hex SHA-256 of the member certificate's DER. */
   readonly id: string;
-  private readonly keyPem: string;
+  private readonly signer: CoseSigner;
 
   constructor(client: ConfideClient, identity: Identity) {
     super(client);
     this.id = certId(identity.certPem);
-    this.keyPem = identity.keyPem;
+    this.signer = pemSigner(identity.keyPem);
   }
 
   /** Fetches the current state digest and acknowledges it: an Accepted member becomes Active. */
   async ackStateDigest(): Promise<void> {
-    const base = `/gov/members/state-digests/${this.id}`;
-    const digest = await this.signed(`${base}:update`, "state_digest", "");
-    await this.signed(`${base}:ack`, "ack", digest.text);
+    const digest = await this.signed(govMessages.stateDigest(this.id));
+    await this.signed(govMessages.ack(this.id, digest.text));
   }
 
   async propose(proposal: Action[] | ProposalBody): Promise<Proposal> {
     const body = Array.isArray(proposal) ? { actions: proposal } : proposal;
-    return (await this.signed("/gov/members/proposals:create", "proposal", JSON.stringify(body))).json as Proposal;
+    return (await this.signed(govMessages.proposal(body))).json as Proposal;
   }
 
   /** Submits a ballot: `true`/`false` for a plain yes/no, or a ballot module's source. */
   async vote(proposalId: string, ballot: boolean | string): Promise<Proposal> {
-    const source = typeof ballot === "boolean" ? ballotSource(ballot) : ballot;
-    const path = `/gov/members/proposals/${encodeURIComponent(proposalId)}/ballots/${this.id}:submit`;
-    return (await this.signed(path, "ballot", JSON.stringify({ ballot: source }), proposalId)).json as Proposal;
+    return (await this.signed(govMessages.ballot(this.id, proposalId, ballot))).json as Proposal;
   }
 
   /** Withdraws one of this member's Open proposals; undefined when the service does not know the id (CCF answers 204). */
   async withdraw(proposalId: string): Promise<Proposal | undefined> {
-    const response = await this.signed(`/gov/members/proposals/${encodeURIComponent(proposalId)}:withdraw`, "withdrawal", "", proposalId);
+    const response = await this.signed(govMessages.withdrawal(proposalId));
     return response.status === 204 ? undefined : (response.json as Proposal);
   }
 
-  private signed(path: string, type: string, payload: string, proposalId?: string): Promise<CcfResponse> {
-    const headers: Record<string, unknown> = { "ccf.gov.msg.type": type, "ccf.gov.msg.created_at": Math.floor(Date.now() / 1000) };
-    if (proposalId !== undefined) headers["ccf.gov.msg.proposal_id"] = proposalId;
-    const body = signCoseSign1({ privateKeyPem: this.keyPem, kid: this.id, headers, payload });
-    return this.client.call("POST", govPath(path), { body, headers: { "content-type": "application/cose" } });
+  /** Signs and sends one governance message; returns whatever the service answered, errors included. */
+  async send(message: GovMessage): Promise<CcfResponse> {
+    const request = await signGovRequest(this.signer, this.id, message);
+    return this.client.request("POST", request.path, { body: Buffer.from(request.body), headers: { "content-type": request.contentType } });
+  }
+
+  private async signed(message: GovMessage): Promise<CcfResponse> {
+    const response = await this.send(message);
+    if (response.status >= 400) throw CcfClientError.fromResponse(response);
+    return response;
   }
 }
 

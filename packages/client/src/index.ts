@@ -29,5 +29,8 @@ export {
   type AcceptOptions,
 } from "./governance.ts";
 export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
-export { certId, verifyReceipt, verifyCoseReceipt, ReceiptError, type Receipt, type VerifiedCoseReceipt, type TxStatus } from "@confide/node";
+export { certId, verifyCoseReceipt, ReceiptError as CoseReceiptError, type VerifiedCoseReceipt } from "@confide/node";
+// Receipts are checked by the browser-safe SDK, the same code the console runs in the page.
+export { verifyReceipt, ReceiptError, type Receipt, type TxStatus, type VerifiedReceipt, type ReceiptStep } from "@confide/sdk";
+export { pemSigner } from "./signer.ts";
 export { ReconClient, ReconError, verifyReportReceipt, type IngestCounts, type ReportPage, type ReportQuery, type VerifiedReport } from "./recon/client.ts";

@@ -247,8 +247,8 @@ describe("confide sandbox", () => {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "confide-sandbox-"));
-    ports = await freePorts(2);
-    args = ["--workspace", "workspace", "--port", String(ports[0]), "--banking-port", String(ports[1])];
+    ports = await freePorts(3);
+    args = ["--workspace", "workspace", "--port", String(ports[0]), "--banking-port", String(ports[1]), "--console-port", String(ports[2])];
     fresh = run();
     freshReadySeconds = await fresh.ready();
     description = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
@@ -264,11 +264,34 @@ describe("confide sandbox", () => {
     for (const service of description.services) {
       assert.match(fresh.stdout, new RegExp(`${service.name}\\s+${service.url}\\s+service certificate workspace/${service.name}/service_cert.pem`));
     }
-    assert.deepEqual(description.services.map((s) => s.url), ports.map((p) => `https://127.0.0.1:${p}`));
+    assert.deepEqual(description.services.map((s) => s.url), ports.slice(0, 2).map((p) => `https://127.0.0.1:${p}`));
     const lines = fresh.curlLines();
     assert.equal(lines.length, 2, fresh.stdout);
     for (const service of description.services) assert.equal(lines.filter((l) => l.includes(service.url)).length, 1, service.name);
     assert.match(fresh.stdout, /proposal \w+… set_js_app \+ set_reconciliation_schema \+ set_reconciliation_policy: Accepted/);
+  });
+
+  it("serves the web console over HTTPS on its port, prints its URL and names it in sandbox.json", async () => {
+    assert.deepEqual(description.console, { url: `https://localhost:${ports[2]}` });
+    assert.match(fresh.stdout, new RegExp(`console\\s+https://localhost:${ports[2]}\\s`));
+    // The console serves the reconciliation node's certificate, which the service certificate issued.
+    const ca = readFileSync(description.services[0]!.serviceCertificate, "utf8");
+    const get = (path: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolveGet, reject) => {
+        httpsRequest(`${description.console!.url}${path}`, { ca }, (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+          res.on("end", () => resolveGet({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body }));
+        })
+          .on("error", reject)
+          .end();
+      });
+    const page = await get("/");
+    assert.equal(page.status, 200);
+    assert.match(page.type, /text\/html/);
+    const ids = JSON.parse((await get("/api/identities")).body) as { members: { name: string }[]; users: unknown[] };
+    assert.deepEqual(ids.members.map((m) => m.name), description.members.map((m) => m.name));
+    assert.doesNotMatch(JSON.stringify(ids), /PRIVATE KEY/);
   });
 
   it("every printed curl line works as printed", async () => {

@@ -14,12 +14,15 @@ import {
   loadBundle,
   openService,
   proposeAndAccept,
-  ReceiptError,
+  CoseReceiptError,
   verifyCoseReceipt,
   verifyReceipt,
   type GeneratedIdentity,
   type Proposal,
 } from "../src/index.ts";
+import { decodeCoseSign1, signCoseSign1, verifyCoseSign1, verifyReceipt as nodeVerifyReceipt, type Receipt } from "@confide/node";
+import { ReceiptError, signGovRequest, govMessages, toHex } from "@confide/sdk";
+import { pemSigner } from "../src/index.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
 describe("SDK governance and app flow", () => {
@@ -89,7 +92,7 @@ describe("SDK governance and app flow", () => {
     await userClient.waitForCommit(write.txId!, { timeoutMs: 10_000 });
     assert.equal(await userClient.txStatus(write.txId!), "Committed");
     const receipt = await userClient.receipt(write.txId!);
-    assert.equal(verifyReceipt(receipt, service.serviceCertPem).length, 32);
+    assert.equal((await verifyReceipt(receipt, service.serviceCertPem)).root.length, 32);
     assert.match(await client.commit(), /^\d+\.\d+$/);
   });
 
@@ -98,13 +101,56 @@ describe("SDK governance and app flow", () => {
     await userClient.waitForCommit(write.txId!, { timeoutMs: 10_000 });
     const cose = await userClient.coseReceipt(write.txId!);
     const verified = verifyCoseReceipt(cose, service.serviceCertPem);
-    assert.deepEqual(verified.root, verifyReceipt(await userClient.receipt(write.txId!), service.serviceCertPem));
+    assert.deepEqual(new Uint8Array(verified.root), (await verifyReceipt(await userClient.receipt(write.txId!), service.serviceCertPem)).root);
     const altered = Buffer.from(cose);
     altered[altered.length - 1]! ^= 1;
-    assert.throws(() => verifyCoseReceipt(altered, service.serviceCertPem), (error: unknown) => error instanceof ReceiptError && /does not verify/.test(error.message));
-    assert.throws(() => verifyCoseReceipt(Buffer.from("not cbor at all"), service.serviceCertPem), ReceiptError);
+    assert.throws(() => verifyCoseReceipt(altered, service.serviceCertPem), (error: unknown) => error instanceof CoseReceiptError && /does not verify/.test(error.message));
+    assert.throws(() => verifyCoseReceipt(Buffer.from("not cbor at all"), service.serviceCertPem), CoseReceiptError);
     // The signature that committed the write: CCF gives no COSE receipt for it.
     await assert.rejects(userClient.coseReceipt(verified.txId), (error: unknown) => error instanceof CcfClientError && error.status === 404 && error.code === "ResourceNotFound");
+  });
+
+  it("the browser-safe verifier (WebCrypto) agrees with the node's on real receipts, and names the step a tampered one fails", async () => {
+    const write = await userClient.put("/records/agree", "same root");
+    await userClient.waitForCommit(write.txId!, { timeoutMs: 10_000 });
+    const receipt = await userClient.receipt(write.txId!);
+    const verified = await verifyReceipt(receipt, service.serviceCertPem);
+    assert.equal(toHex(verified.root), nodeVerifyReceipt(receipt, service.serviceCertPem).toString("hex"));
+    assert.deepEqual(verified.steps.map((s) => [s.name, s.ok]), [["leaf", true], ["proof", true], ["signature", true], ["certificate", true]]);
+    // A signature transaction's receipt carries its leaf instead of its components.
+    const signatureTx = verifyCoseReceipt(await userClient.coseReceipt(write.txId!), service.serviceCertPem).txId;
+    const sigReceipt = await userClient.receipt(signatureTx);
+    assert.equal(toHex((await verifyReceipt(sigReceipt, service.serviceCertPem)).root), nodeVerifyReceipt(sigReceipt, service.serviceCertPem).toString("hex"));
+
+    const flip = (hex: string) => `${hex.slice(0, -1)}${hex.endsWith("0") ? "1" : "0"}`;
+    const other = await generateIdentity("impostor");
+    const tampered: Array<[string, Receipt, string]> = [
+      ["write_set_digest", { ...receipt, leaf_components: { ...receipt.leaf_components!, write_set_digest: flip(receipt.leaf_components!.write_set_digest) } }, "signature"],
+      ["commit_evidence", { ...receipt, leaf_components: { ...receipt.leaf_components!, commit_evidence: "ce:1.1:nothex" } }, "leaf"],
+      ["proof", { ...receipt, proof: receipt.proof.map((step) => ("left" in step ? { left: flip(step.left) } : { right: flip(step.right) })) }, receipt.proof.length > 0 ? "signature" : "leaf"],
+      ["signature", { ...receipt, signature: Buffer.from(Buffer.from(receipt.signature, "base64").map((b, i) => (i === 10 ? b ^ 1 : b))).toString("base64") }, "signature"],
+      ["cert", { ...receipt, cert: other.certPem }, "signature"],
+    ];
+    for (const [what, bad, step] of tampered) {
+      await assert.rejects(verifyReceipt(bad, service.serviceCertPem), (error: unknown) => error instanceof ReceiptError && error.step === step && error.steps.at(-1)?.ok === false, what);
+      assert.throws(() => nodeVerifyReceipt(bad, service.serviceCertPem), Error, `the node's verifier accepts the tampered ${what}`);
+    }
+    // A receipt checked against another service's certificate fails at the certificate step.
+    await assert.rejects(verifyReceipt(receipt, other.certPem), (error: unknown) => error instanceof ReceiptError && error.step === "certificate");
+  });
+
+  it("the SDK's COSE Sign1 governance envelope is the node's: same protected header bytes, and the node verifies its signature", async () => {
+    const member = service.members[0]!;
+    const message = { ...govMessages.proposal({ actions: [{ name: "set_constitution", args: { constitution: "x" } }] }), createdAt: 1_700_000_000 };
+    const request = await signGovRequest(pemSigner(member.keyPem), members[0]!.id, message);
+    assert.equal(request.path, "/gov/members/proposals:create?api-version=2024-07-01");
+    const ours = decodeCoseSign1(request.body);
+    const theirs = decodeCoseSign1(signCoseSign1({ privateKeyPem: member.keyPem, kid: members[0]!.id, headers: { "ccf.gov.msg.type": "proposal", "ccf.gov.msg.created_at": 1_700_000_000 }, payload: message.payload }));
+    assert.ok(ours.tagged);
+    assert.deepEqual(ours.protectedBytes, theirs.protectedBytes);
+    assert.deepEqual(ours.payload, theirs.payload);
+    assert.ok(verifyCoseSign1(ours, member.certPem));
+    assert.ok(!verifyCoseSign1(ours, service.members[1]!.certPem));
   });
 
   it("remove_user shuts the user out again", async () => {

@@ -3,8 +3,7 @@
 // sets each report transaction's claims digest to SHA-256 of the exact
 // response body bytes, so a verified receipt whose claims digest matches
 // those bytes proves the service said exactly this at that transaction.
-import { createHash } from "node:crypto";
-import { ReceiptError, verifyReceipt, type Receipt } from "@confide/node";
+import { ReceiptError, reportPath, toHex, verifyClaimsDigest, verifyReceipt, type IngestCounts, type ReconErrorBody, type Receipt, type ReportQuery } from "@confide/sdk";
 import type { CcfResponse, ConfideClient } from "../client.ts";
 
 /** The app refused a request: its envelope's error, with the first rejected rows when it lists them. */
@@ -21,12 +20,7 @@ export class ReconError extends Error {
   }
 }
 
-export interface IngestCounts {
-  records: number;
-  added: number;
-  changed: number;
-  unchanged: number;
-}
+export type { IngestCounts, ReportQuery } from "@confide/sdk";
 
 export interface ReportPage {
   rows: Record<string, unknown>[];
@@ -34,15 +28,6 @@ export interface ReportPage {
   summary?: Record<string, unknown>;
   round?: Record<string, unknown>;
   response: CcfResponse;
-}
-
-export interface ReportQuery {
-  status?: string;
-  attribute?: string;
-  view?: "sample" | "detailed";
-  limit?: number;
-  cursor?: string;
-  summary?: boolean;
 }
 
 export interface VerifiedReport {
@@ -66,10 +51,7 @@ export class ReconClient {
   }
 
   async reportPage(query: ReportQuery = {}): Promise<ReportPage> {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
-    const search = params.toString();
-    const { envelope, response } = await this.sendWithResponse("GET", `/app/report${search === "" ? "" : `?${search}`}`);
+    const { envelope, response } = await this.sendWithResponse("GET", reportPath(query));
     return {
       rows: envelope.content as Record<string, unknown>[],
       nextCursor: (envelope.next_cursor as string | null | undefined) ?? null,
@@ -107,7 +89,7 @@ export class ReconClient {
     const response = await this.client.request(method, path, options);
     const envelope = response.json as Record<string, unknown> | undefined;
     if (response.status >= 400 || envelope === undefined) {
-      const error = envelope?.error as { errorType?: string; errorMessage?: string; details?: unknown; message?: string; code?: string } | undefined;
+      const error = envelope?.error as ReconErrorBody | undefined;
       const message = error?.errorMessage ?? error?.message ?? (response.text.trim() || `HTTP ${response.status}`);
       throw new ReconError(response.status, error?.errorType ?? error?.code, message, error?.details);
     }
@@ -127,11 +109,7 @@ export async function verifyReportReceipt(client: ConfideClient, response: CcfRe
   if (txId === undefined) throw new ReceiptError("the response carries no x-ms-ccf-transaction-id");
   await client.waitForCommit(txId, options);
   const receipt = await client.receipt(txId);
-  const root = verifyReceipt(receipt, client.serviceCertPem).toString("hex");
-  const claimsDigest = createHash("sha256").update(response.body).digest("hex");
-  const claimed = receipt.leaf_components?.claims_digest;
-  if (claimed !== claimsDigest) {
-    throw new ReceiptError(`the receipt's claims digest ${claimed ?? "(none)"} is not SHA-256 of the report body (${claimsDigest})`);
-  }
+  const root = toHex((await verifyReceipt(receipt, client.serviceCertPem)).root);
+  const claimsDigest = await verifyClaimsDigest(receipt, response.body);
   return { txId, receipt, root, claimsDigest };
 }

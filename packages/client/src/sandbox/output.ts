@@ -43,6 +43,7 @@ export function readyText(description: SandboxDescription, seconds: number, cwd:
     `${READY_PREFIX} in ${seconds.toFixed(1)} s: ${description.services.length} services, ${description.members.length} members, ${description.users.length} users`,
     "",
     ...description.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  service certificate ${show(s.serviceCertificate)}`),
+    ...(description.console ? [`  ${"console".padEnd(width)}  ${description.console.url}  (web console: acts as any member or user of the workspace)`] : []),
     "",
     `  keys      ${show(dirname(user.certificate))}/: members ${description.members.map((m) => m.party).join(", ")} (${basename(member.certificate)}, ${basename(member.signingKey)}, ${basename(member.encryptionKey)}, …),`,
     `            ${description.users.length / description.members.length} users per bank (${basename(user.certificate)}, ${basename(user.key)}, …)`,

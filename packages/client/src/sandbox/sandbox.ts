@@ -13,6 +13,7 @@ import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { readBundle, startNode, type Bundle, type ServingNode } from "@confide/node";
 import type { Action } from "../governance.ts";
 import { PARTIES, RECONCILIATION_POLICY, RECONCILIATION_SCHEMA } from "./demo.ts";
+import { startConsoleServer, type ConsoleServer } from "./console-server.ts";
 import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
 import { READY_PREFIX, readyText } from "./output.ts";
 import { setUpService } from "./setup.ts";
@@ -38,6 +39,8 @@ export const DEFAULT_BUNDLES: Record<ServiceName, string> = {
   reconciliation: join(REPO_ROOT, "apps", "reconciliation", "dist", "bundle.json"),
   banking: join(REPO_ROOT, "apps", "banking", "dist", "bundle.json"),
 };
+/** The built web console (npm run build -w @confide/console). */
+export const DEFAULT_CONSOLE_DIR = join(REPO_ROOT, "packages", "console", "dist");
 const APP_PACKAGES: Record<ServiceName, string> = { reconciliation: "@confide/app-reconciliation", banking: "@confide/app-banking" };
 
 export interface SandboxOptions {
@@ -47,6 +50,10 @@ export interface SandboxOptions {
   port: number;
   /** The banking service's port; 0 picks a free one. */
   bankingPort: number;
+  /** The web console's port; 0 picks a free one. */
+  consolePort: number;
+  /** The built console it serves (DEFAULT_CONSOLE_DIR unless a test says otherwise). */
+  consoleDir?: string;
   usersPerBank: number;
   bundles: Record<ServiceName, string>;
   /** Where paths in the printed lines are relative to. */
@@ -90,7 +97,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   mkdirSync(workspace, { recursive: true });
   const unlock = lockWorkspace(workspace);
   const services: Service[] = [];
+  let consoleServer: ConsoleServer | undefined;
   const stop = async () => {
+    await consoleServer?.close();
+    consoleServer = undefined;
     // Reverse order of start; each close signs and flushes that node's ledger.
     for (const service of services.reverse()) {
       await service.node.close();
@@ -132,7 +142,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       const history = node.core.history;
       if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     }
-    const description = describe(workspace, services, consortium);
+    consoleServer = await startConsole(services, consortium, options);
+    const description = { ...describe(workspace, services, consortium), console: { url: consoleServer.url } };
     writeDescription(workspace, description);
     const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
     options.out(readyText(description, readyMs / 1000, options.displayCwd));
@@ -203,6 +214,23 @@ async function startService(name: ServiceName, port: number, workspace: string, 
   const committed = node.core.history.lastCommitted;
   options.out(`  ${name}: node at ${node.url}, ${replayed ? `ledger replayed (committed ${committed.view}.${committed.seqno})` : "new service"}`);
   return { name, node, log };
+}
+
+/** The console, served with the reconciliation node's TLS identity (its certificate chains to that service's). */
+async function startConsole(services: Service[], consortium: Consortium, options: SandboxOptions): Promise<ConsoleServer> {
+  const identity = services[0]!.node.core.identity;
+  try {
+    return await startConsoleServer({
+      port: options.consolePort,
+      staticDir: options.consoleDir ?? DEFAULT_CONSOLE_DIR,
+      services: services.map(({ name, node }) => ({ name, url: node.url, serviceCertPem: node.core.identity.serviceCertPem })),
+      consortium,
+      tls: { keyPem: identity.nodePrivateKeyPem, certPem: identity.nodeCertPem },
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") throw new SandboxError(`port ${options.consolePort} (the web console) is in use; choose another with --console-port <port>`);
+    throw error;
+  }
 }
 
 function describe(workspace: string, services: Service[], consortium: Consortium): SandboxDescription {

@@ -52,6 +52,8 @@ export interface SandboxDescription {
   services: ServiceEntry[];
   members: MemberEntry[];
   users: UserEntry[];
+  /** The web console, served over HTTPS with the node's certificate. */
+  console?: { url: string };
 }
 
 export function serviceDir(workspace: string, service: ServiceName): string {

@@ -1,0 +1,242 @@
+// Reconciliation: upload a party's CSV (with progress), then the party's
+// report: status distribution, attributes that disagree most, a filtered,
+// paged table of keys, and the whole report as a CSV download.
+import { useState } from "react";
+import { reportPath, type IngestCounts, type ReportQuery } from "@confide/sdk";
+import { app, errorText, upload } from "../api.ts";
+import { ErrorLine, NeedsKind, type Acting } from "../App.tsx";
+
+const STATUSES = ["IN_CONSENSUS", "LACK_OF_CONSENSUS", "NOT_ENOUGH_DATA"] as const;
+type Counts = Record<(typeof STATUSES)[number], number>;
+interface Summary {
+  keys: number;
+  status: Counts;
+  attributes: Record<string, Counts>;
+}
+interface Envelope {
+  content: Record<string, unknown>[];
+  next_cursor?: string | null;
+  summary?: Summary;
+}
+const PAGE_ROWS = 20;
+
+export function ReconciliationPage({ acting }: { acting: Acting }) {
+  return (
+    <section aria-labelledby="recon-title">
+      <h2 id="recon-title">Reconciliation</h2>
+      {acting.service !== "reconciliation" && <p className="hint">Pick the reconciliation service to use this page.</p>}
+      <NeedsKind acting={acting} kind="user">
+        <Upload acting={acting} />
+        <Report acting={acting} />
+      </NeedsKind>
+    </section>
+  );
+}
+
+function Upload({ acting }: { acting: Acting }) {
+  const [file, setFile] = useState<File>();
+  const [progress, setProgress] = useState<number>();
+  const [counts, setCounts] = useState<IngestCounts>();
+  const [error, setError] = useState<string>();
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    if (!file) return;
+    setError(undefined);
+    setCounts(undefined);
+    setProgress(0);
+    try {
+      const reply = await upload(acting.service, acting.as, "/csv/ingest", file, "text/csv", setProgress);
+      if (!reply.ok) setError(errorText(reply));
+      else setCounts((reply.json as { ingest: IngestCounts }).ingest);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  return (
+    <form onSubmit={(e) => void submit(e)} aria-labelledby="upload-title">
+      <h3 id="upload-title">Upload your data</h3>
+      <label>
+        CSV file <input type="file" accept=".csv,text/csv" onChange={(e) => setFile(e.target.files?.[0])} />
+      </label>{" "}
+      <button type="submit" disabled={!file}>
+        Upload
+      </button>{" "}
+      {progress !== undefined && (
+        <progress max={1} value={progress} aria-label="Upload progress">
+          {Math.round(progress * 100)}%
+        </progress>
+      )}
+      <ErrorLine error={error} />
+      {counts && (
+        <p role="status" data-testid="ingest-counts">
+          {counts.records} records: {counts.added} added, {counts.changed} changed, {counts.unchanged} unchanged
+        </p>
+      )}
+    </form>
+  );
+}
+
+function Report({ acting }: { acting: Acting }) {
+  const [status, setStatus] = useState("");
+  const [page, setPage] = useState<Envelope>();
+  const [summary, setSummary] = useState<Summary>();
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [error, setError] = useState<string>();
+
+  const load = async (query: ReportQuery): Promise<Envelope | undefined> => {
+    const reply = await app(acting.service, acting.as, "GET", reportPath(query).replace(/^\/app/, ""));
+    if (!reply.ok) {
+      setError(errorText(reply));
+      return undefined;
+    }
+    setError(undefined);
+    return reply.json as Envelope;
+  };
+
+  const show = async (cursor?: string) => {
+    const envelope = await load({ limit: PAGE_ROWS, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
+    if (!envelope) return;
+    setPage(envelope);
+    if (envelope.summary) setSummary(envelope.summary);
+  };
+
+  const download = async () => {
+    const rows: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    do {
+      const envelope = await load({ ...(status ? { status } : {}), ...(cursor ? { cursor } : {}), summary: false });
+      if (!envelope) return;
+      rows.push(...envelope.content);
+      cursor = envelope.next_cursor ?? undefined;
+    } while (cursor);
+    const url = URL.createObjectURL(new Blob([toCsv(rows)], { type: "text/csv" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `report-${acting.as}.csv`;
+    a.click();
+    URL.revokeObjectURL(url);
+  };
+
+  const columns = page?.content[0] ? Object.keys(page.content[0]) : [];
+  return (
+    <div>
+      <h3>Your report</h3>
+      <div className="toolbar">
+        <label>
+          Status{" "}
+          <select value={status} onChange={(e) => setStatus(e.target.value)}>
+            <option value="">all</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>{" "}
+        <button
+          type="button"
+          onClick={() => {
+            setCursors([]);
+            void show();
+          }}
+        >
+          Show report
+        </button>{" "}
+        <button type="button" onClick={() => void download()}>
+          Download CSV
+        </button>
+      </div>
+      <ErrorLine error={error} />
+      {summary && <SummaryCharts summary={summary} />}
+      {page && (
+        <>
+          <table aria-label="Report rows">
+            <thead>
+              <tr>
+                {columns.map((c) => (
+                  <th key={c} scope="col">
+                    {c}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {page.content.map((row, i) => (
+                <tr key={i}>
+                  {columns.map((c) => (
+                    <td key={c}>{typeof row[c] === "object" ? JSON.stringify(row[c]) : String(row[c] ?? "")}</td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <div className="toolbar">
+            <button
+              type="button"
+              disabled={cursors.length === 0}
+              onClick={() => {
+                const previous = cursors.slice(0, -1);
+                setCursors(previous);
+                void show(previous.at(-1));
+              }}
+            >
+              Previous page
+            </button>{" "}
+            <button
+              type="button"
+              disabled={!page.next_cursor}
+              onClick={() => {
+                setCursors([...cursors, page.next_cursor!]);
+                void show(page.next_cursor!);
+              }}
+            >
+              Next page
+            </button>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
+
+function SummaryCharts({ summary }: { summary: Summary }) {
+  const max = Math.max(1, ...STATUSES.map((s) => summary.status[s]));
+  const worst = Object.entries(summary.attributes)
+    .sort(([, a], [, b]) => b.LACK_OF_CONSENSUS - a.LACK_OF_CONSENSUS)
+    .filter(([, c]) => c.LACK_OF_CONSENSUS > 0);
+  return (
+    <div className="columns">
+      <figure aria-label="Status distribution">
+        <figcaption>{summary.keys} keys by status</figcaption>
+        {STATUSES.map((s) => (
+          <div key={s} className="bar-row">
+            <span className="bar-label">{s}</span>
+            <span className={`bar bar-${s}`} style={{ width: `${(summary.status[s] / max) * 60}%` }} />
+            <span data-testid={`count-${s}`}>{summary.status[s]}</span>
+          </div>
+        ))}
+      </figure>
+      <figure aria-label="Attributes that disagree most">
+        <figcaption>Attributes out of consensus</figcaption>
+        {worst.length === 0 ? <p>None</p> : worst.map(([name, c]) => (
+          <div key={name} className="bar-row">
+            <span className="bar-label">{name}</span>
+            <span className="bar bar-LACK_OF_CONSENSUS" style={{ width: `${(c.LACK_OF_CONSENSUS / max) * 60}%` }} />
+            <span>{c.LACK_OF_CONSENSUS}</span>
+          </div>
+        ))}
+      </figure>
+    </div>
+  );
+}
+
+function toCsv(rows: Record<string, unknown>[]): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => {
+    const text = v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\r\n") + "\r\n";
+}
