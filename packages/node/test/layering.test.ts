@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
 /** Lower number = lower layer. Top-level files (ids, limits) are shared basics; node/identity wire everything. */
 const LAYERS: Record<string, number> = {
-  ids: 0, limits: 0, sorted: 0, durable: 0, errors: 0, tables: 0, log: 0, clock: 0,
+  ids: 0, limits: 0, sorted: 0, durable: 0, errors: 0, tables: 0, log: 0, clock: 0, consensus: 6,
   crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, runtime: 7, http: 8, governance: 9, node: 10, genesis: 10, config: 10, logger: 10, index: 11,
 };
 
