@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { simulate } from "./helpers/cluster-sim.ts";
 
-const SEEDS = Number(process.env.CONFIDE_SIM_SEEDS ?? 40);
+const SEEDS = Number(process.env.CONFIDE_SIM_SEEDS ?? 200);
 
 describe("consensus simulation", () => {
   it(`${SEEDS} seeds of 3 and 5 nodes with faults and reconfiguration keep every invariant and recover`, () => {

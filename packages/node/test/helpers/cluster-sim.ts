@@ -61,6 +61,8 @@ export interface SimOptions {
   electionTimeoutMs?: number;
   messageTimeoutMs?: number;
   signatureIntervalTx?: number;
+  /** The signature timer's period (CCF's ledger_signatures.delay). */
+  signatureIntervalMs?: number;
   /** A mutation to prove the checks bite (tests only). */
   mutate?: (node: SimNode, input: RaftInput, result: { state: RaftState; effects: RaftEffect[] }) => void;
 }
@@ -89,7 +91,7 @@ export class Cluster {
   readonly options: Required<Omit<SimOptions, "mutate">> & Pick<SimOptions, "mutate">;
 
   constructor(options: SimOptions) {
-    this.options = { electionTimeoutMs: 300, messageTimeoutMs: 30, signatureIntervalTx: 4, ...options };
+    this.options = { electionTimeoutMs: 300, messageTimeoutMs: 30, signatureIntervalTx: 4, signatureIntervalMs: 100, ...options };
     this.random = seededRandom(options.seed);
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i}`);
     this.nextNodeNumber = options.nodes;
@@ -371,6 +373,7 @@ export class Cluster {
     for (const node of this.nodes.values()) if (node.alive && node.syncDueMs !== undefined && node.syncDueMs <= this.nowMs) this.sync(node);
     for (const node of this.nodes.values()) {
       this.input(node, { type: "tick", nowMs: this.nowMs });
+      if (this.nowMs % this.options.signatureIntervalMs >= ms) continue; // the signature timer fires once per period
       if (node.alive && node.raft.role === "primary" && node.pipeline.timerFired().length > 0) this.sign(node.id);
     }
   }
