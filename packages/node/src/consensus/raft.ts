@@ -402,7 +402,7 @@ function heartbeat(s: Draft, out: RaftEffect[], resend: boolean): void {
       continue;
     }
     if (resend && p.sentSeqno > p.matchSeqno && p.matchSeqno === p.matchAtHeartbeat) {
-      p.sentSeqno = seqNo(Math.max(p.matchSeqno, s.baseSeqno));
+      p.sentSeqno = p.matchSeqno;
       p.inflight = 0;
     }
     p.matchAtHeartbeat = p.matchSeqno;
@@ -563,7 +563,8 @@ function receiveAppendEntriesResponse(s: Draft, from: NodeId, m: AppendEntriesRe
       primaryCommit(s, out);
       if (s.role === "primary") replicate(s, from, out);
     } else {
-      p.sentSeqno = seqNo(Math.max(p.matchSeqno, s.baseSeqno, Math.min(m.seqno, p.sentSeqno)));
+      // May go below our snapshot: the driver then serves older entries from ledger files.
+    p.sentSeqno = seqNo(Math.max(p.matchSeqno, Math.min(m.seqno, p.sentSeqno)));
       p.inflight = 0;
       if (p.sentSeqno < s.lastSeqno) replicate(s, from, out);
       else sendAppendEntries(s, from, p, out);
