@@ -89,3 +89,22 @@ export const NODE_CHANNEL_RECONNECT_MAX_MS = 1000;
 export const NODE_CHANNEL_HANDSHAKE_TIMEOUT_MS = 5000;
 /** Most connections the node-to-node port holds at once, in the handshake or authenticated: a few per peer, far more than any service has nodes. */
 export const NODE_CHANNEL_INBOUND_CONNECTIONS_MAX = 256;
+
+/** CCF's consensus.election_timeout default: a backup that hears no primary for this long (randomised up to 2×) starts an election. */
+export const CONSENSUS_ELECTION_TIMEOUT_MS = 5000;
+/** CCF's consensus.message_timeout default: the primary's heartbeat interval. */
+export const CONSENSUS_MESSAGE_TIMEOUT_MS = 100;
+/** Entries per AppendEntries: bounds the work and memory of one message, however far behind a backup is. */
+export const CONSENSUS_BATCH_ENTRIES_MAX = 1000;
+/** AppendEntries in flight per backup: a slow backup cannot make the primary queue its whole log. */
+export const CONSENSUS_INFLIGHT_BATCHES_MAX = 4;
+/** CCF's max_uncommitted_tx_count default: a primary refuses writes past this many uncommitted entries. */
+export const CONSENSUS_UNCOMMITTED_ENTRIES_MAX = 10_000;
+/** CCF's append_entries_size_limit (20 MB): the driver stops adding entries to a batch past it (a batch holds at least one). */
+export const CONSENSUS_BATCH_BYTES = 20 * 1024 * 1024;
+/** A decoded consensus message may be one full batch plus one largest ledger entry, and no larger. */
+export const CONSENSUS_MESSAGE_BYTES_MAX = CONSENSUS_BATCH_BYTES + LEDGER_ENTRY_BYTES_MAX;
+/** Nodes in one configuration entry: bounds a decoded configuration (CCF services run a handful). */
+export const CONSENSUS_CONFIGURATION_NODES_MAX = 256;
+/** Bytes of a node id on the wire (CCF's are 64 hex characters). */
+export const CONSENSUS_NODE_ID_BYTES_MAX = 256;
