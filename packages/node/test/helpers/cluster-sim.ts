@@ -282,6 +282,9 @@ export class Cluster {
 
   /** The local primary appends client transactions (or a signature, or a configuration). */
   appendLocal(node: SimNode, metas: EntryMeta[]): void {
+    // Time first (a tick may depose it), so the log and consensus never disagree at a check.
+    if (this.nowMs > node.raft.nowMs) this.input(node, { type: "tick", nowMs: this.nowMs });
+    if (node.raft.role !== "primary") return;
     const entries = metas.map((meta, i) => {
       const seqno = node.base + node.log.length + 1 + i;
       const nonce = Math.floor(this.random() * 2 ** 32);
