@@ -29,7 +29,7 @@ export function useLive<T>(load: () => Promise<T>, deps: unknown[]): Live<T> {
       cancelled = true;
       clearInterval(timer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `load` is read through loadRef, so a new closure each render does not restart the polling; the caller's deps do.
   }, [...deps, tick]);
   return { value, error, refresh: () => setTick((t) => t + 1) };
 }

@@ -5,24 +5,9 @@ import { isCertIssuedBy } from "../crypto/certs.ts";
 import { verifyDigestSignature } from "../crypto/digest-signature.ts";
 import { foldProof, type ProofStep } from "./tree.ts";
 
-export type ReceiptProofStep = { left: string } | { right: string };
-
-/** CCF's JSON receipt shape (GET /app/receipt, HistoricalState.receipt). */
-export interface Receipt {
-  cert: string;
-  node_id: string;
-  /** Base64 DER ECDSA signature over the Merkle root, as a pre-hashed SHA-256 digest. */
-  signature: string;
-  proof: ReceiptProofStep[];
-  leaf_components?: {
-    write_set_digest: string;
-    commit_evidence: string;
-    claims_digest: string;
-  };
-  /** Receipts for signature transactions carry the signed root itself. */
-  leaf?: string;
-  service_endorsements?: string[];
-}
+// One definition of CCF's receipt shape, shared with browsers: the SDK's (it imports nothing of Node).
+import type { Receipt, ReceiptProofStep } from "@confide/sdk";
+export type { Receipt, ReceiptProofStep };
 
 export class ReceiptError extends Error {}
 

@@ -60,7 +60,8 @@ function join(request: HttpRequest, { history, secrets }: JoinEndpointOptions): 
   if (request.clientCertDer === undefined) {
     throw new CcfError(401, ErrorCode.InvalidAuthenticationInfo, "POST /node/join needs the joining node's certificate as TLS client certificate");
   }
-  const certKeyPem = new X509Certificate(request.clientCertDer).publicKey.export({ type: "spki", format: "pem" }).toString();
+  const clientCert = new X509Certificate(request.clientCertDer);
+  const certKeyPem = clientCert.publicKey.export({ type: "spki", format: "pem" }).toString();
   const nodeId = nodeIdOf(certKeyPem);
   const body = checkJoinRequest(parseJson<unknown>(request.body, "Join request"));
   let csrKeyPem: string;
@@ -90,7 +91,7 @@ function join(request: HttpRequest, { history, secrets }: JoinEndpointOptions): 
   }
   const info: NodeInfo = {
     status: "Pending",
-    cert: new X509Certificate(request.clientCertDer).toString(),
+    cert: clientCert.toString(),
     quote_info: body.quote_info ?? { format: "Insecure_Virtual", quote: "", endorsements: "" },
     encryption_pub_key: body.public_encryption_key ?? "",
     rpc_interfaces: body.node_info_network.rpc_interfaces,
