@@ -13,6 +13,7 @@ import type { InitialMember, InitialUser } from "./genesis.ts";
 import {
   HTTP_MAX_BODY_BYTES,
   HTTP_MAX_HEADER_BYTES,
+  JOIN_RETRY_MS,
   LEDGER_CHUNK_BYTES,
   SIGNATURE_INTERVAL_MS,
   SIGNATURE_INTERVAL_TX,
@@ -58,6 +59,8 @@ export interface ParsedConfig {
   node: ServingNodeOptions;
   files: ConfigFiles;
   logLevel: LogLevel;
+  /** command.type "Join": where to join, and the service certificate file to trust it by. */
+  join?: { targetRpcAddress: string; retryMs: number; serviceCertificateFile: string };
 }
 
 export interface NodeConfig {
@@ -91,11 +94,16 @@ export function parseConfigFile(file: string): ParsedConfig {
 
 /** Checks a config and fills in defaults; relative paths resolve against `baseDir` (the config file's directory). */
 export function parseConfig(json: unknown, baseDir: string): ParsedConfig {
-  const root = object(json, "", ["network", "node_certificate", "workspace", "ledger", "snapshots", "ledger_signatures", "command", "service_data_json_file", "users", "js_app_bundle", "logging"]);
+  const root = object(json, "", ["network", "node_certificate", "workspace", "ledger", "snapshots", "ledger_signatures", "consensus", "command", "service_data_json_file", "users", "js_app_bundle", "logging"]);
   const path = (value: string) => resolve(baseDir, value);
   const node: ServingNodeOptions = { dir: path(optionalString(root, "", "workspace") ?? ".") };
 
-  Object.assign(node, parseNetwork(root.network));
+  const { nodeToNodeAddress, ...rpc } = parseNetwork(root.network);
+  Object.assign(node, rpc);
+  const join = parseJoin(root.command, path);
+  if (join !== undefined && nodeToNodeAddress === undefined) throw new ConfigError("network.node_to_node_interface", 'is required to join a service (command.type "Join")');
+  if (nodeToNodeAddress !== undefined) node.network = { nodeToNodeAddress, consensus: parseConsensus(root.consensus) };
+  else if (root.consensus !== undefined) throw new ConfigError("consensus", "needs network.node_to_node_interface (a node alone has no consensus)");
   const subjectAltNames = parseSubjectAltNames(root.node_certificate);
   if (subjectAltNames !== undefined) node.subjectAltNames = subjectAltNames;
 
@@ -125,7 +133,7 @@ export function parseConfig(json: unknown, baseDir: string): ParsedConfig {
   const hostLevel = optionalString(logging, "logging", "host_level");
   const logLevel = hostLevel === undefined ? "info" : HOST_LEVELS.get(hostLevel.toLowerCase());
   if (logLevel === undefined) throw new ConfigError("logging.host_level", `expected one of Trace, Debug, Info, Fail, Fatal, got ${JSON.stringify(hostLevel)}`);
-  return { node, files, logLevel };
+  return { node, files, logLevel, ...(join ? { join } : {}) };
 }
 
 /** Reads the certificates, data and app the config names; a file that is missing or malformed is a ConfigError naming its field. */
@@ -148,6 +156,10 @@ export function readConfigFiles(config: ParsedConfig): NodeConfig {
     node.constitution = files.constitutionFiles.map((file, i) => readText(file, `command.start.constitution_files[${i}]`)).join("\n");
   }
   if (files.jsAppBundle !== undefined) node.appBundle = loadAppBundle(files.jsAppBundle);
+  if (config.join !== undefined && node.network !== undefined) {
+    const { serviceCertificateFile, ...target } = config.join;
+    node.network = { ...node.network, join: { ...target, serviceCertPem: readCertificate(serviceCertificateFile, "command.service_certificate_file") } };
+  }
   return { node, logLevel: config.logLevel };
 }
 
@@ -161,10 +173,20 @@ export function loadAppBundle(path: string): Bundle {
   }
 }
 
-function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" | "maxBodyBytes" | "maxHeaderBytes" | "http2"> {
+type NetworkSection = Pick<ServingNodeOptions, "host" | "port" | "maxBodyBytes" | "maxHeaderBytes" | "http2"> & { nodeToNodeAddress?: string };
+
+function parseNetwork(value: unknown): NetworkSection {
   // Without a network section the node listens where startNode puts it by default.
   if (value === undefined) return { maxBodyBytes: HTTP_MAX_BODY_BYTES, maxHeaderBytes: HTTP_MAX_HEADER_BYTES };
-  const network = object(value, "network", ["rpc_interfaces"]);
+  const network = object(value, "network", ["rpc_interfaces", "node_to_node_interface"]);
+  const n2n = optionalObject(network, "network", "node_to_node_interface", ["bind_address", "published_address"]);
+  const n2nBind = optionalString(n2n, "network.node_to_node_interface", "bind_address");
+  if (network.node_to_node_interface !== undefined && n2nBind === undefined) throw new ConfigError("network.node_to_node_interface.bind_address", "is required");
+  const n2nPublished = optionalString(n2n, "network.node_to_node_interface", "published_address");
+  for (const [key, text] of [["bind_address", n2nBind], ["published_address", n2nPublished]] as const) {
+    if (text !== undefined) parseBindAddress(text, `network.node_to_node_interface.${key}`);
+  }
+  const nodeToNode = n2nBind === undefined ? {} : { nodeToNodeAddress: n2nBind };
   const interfaces = object(network.rpc_interfaces ?? {}, "network.rpc_interfaces");
   const names = Object.keys(interfaces);
   // CCF may listen on several named interfaces; a single Confide node serves one.
@@ -183,7 +205,41 @@ function parseNetwork(value: unknown): Pick<ServingNodeOptions, "host" | "port" 
     maxBodyBytes: optionalSize(http, `${field}.http_configuration`, "max_body_size") ?? HTTP_MAX_BODY_BYTES,
     maxHeaderBytes: optionalSize(http, `${field}.http_configuration`, "max_header_size") ?? HTTP_MAX_HEADER_BYTES,
     ...(protocol === "HTTP2" ? { http2: true } : {}),
+    ...nodeToNode,
   };
+}
+
+/** CCF's consensus section: message_timeout (heartbeats) and election_timeout, as time strings. */
+function parseConsensus(value: unknown): NonNullable<NonNullable<ServingNodeOptions["network"]>["consensus"]> {
+  const consensus = value === undefined ? {} : object(value, "consensus", ["message_timeout", "election_timeout"]);
+  const messageTimeoutMs = optionalDuration(consensus, "consensus", "message_timeout");
+  const electionTimeoutMs = optionalDuration(consensus, "consensus", "election_timeout");
+  if (messageTimeoutMs !== undefined && electionTimeoutMs !== undefined && messageTimeoutMs >= electionTimeoutMs) {
+    throw new ConfigError("consensus.message_timeout", `must be shorter than consensus.election_timeout (${electionTimeoutMs} ms), got ${messageTimeoutMs} ms`);
+  }
+  return { ...(messageTimeoutMs !== undefined ? { messageTimeoutMs } : {}), ...(electionTimeoutMs !== undefined ? { electionTimeoutMs } : {}) };
+}
+
+/** command.type "Join": command.join.target_rpc_address, retry_timeout (CCF's default 1000ms) and command.service_certificate_file. */
+function parseJoin(value: unknown, path: (value: string) => string): ParsedConfig["join"] {
+  if (value === undefined) return undefined;
+  const command = object(value, "command", ["type", "start", "join", "service_certificate_file"]);
+  if (command.type === "Recover") throw new ConfigError("command.type", '"Recover" (disaster recovery) is not supported yet; "Start" and "Join" are');
+  if (command.type !== "Start" && command.type !== "Join") throw new ConfigError("command.type", `expected "Start" or "Join", got ${JSON.stringify(command.type)}`);
+  if (command.type === "Start") {
+    for (const key of ["join", "service_certificate_file"]) {
+      if (command[key] !== undefined) throw new ConfigError(`command.${key}`, 'goes with command.type "Join"');
+    }
+    return undefined;
+  }
+  if (command.start !== undefined) throw new ConfigError("command.start", 'goes with command.type "Start"');
+  const join = object(command.join ?? {}, "command.join", ["target_rpc_address", "retry_timeout", "follow_redirect"]);
+  const target = optionalString(join, "command.join", "target_rpc_address");
+  if (target === undefined) throw new ConfigError("command.join.target_rpc_address", "is required");
+  parseBindAddress(target, "command.join.target_rpc_address");
+  const serviceCert = optionalString(command, "command", "service_certificate_file");
+  if (serviceCert === undefined) throw new ConfigError("command.service_certificate_file", "is required to join (the certificate of the service to join)");
+  return { targetRpcAddress: target, retryMs: optionalDuration(join, "command.join", "retry_timeout") ?? JOIN_RETRY_MS, serviceCertificateFile: path(serviceCert) };
 }
 
 /** "host:port" or "[ipv6]:port"; port 0 lets the OS pick a free port. */
@@ -206,9 +262,7 @@ function parseSubjectAltNames(value: unknown): SubjectAltName[] | undefined {
 
 function parseMembers(value: unknown, path: (value: string) => string): MemberFiles[] {
   if (value === undefined) return [];
-  const command = object(value, "command", ["type", "start"]);
-  // Join and Recover need other nodes and recovery shares, which a single Confide node does not have yet.
-  if (command.type !== "Start") throw new ConfigError("command.type", `only "Start" is supported, got ${JSON.stringify(command.type)}`);
+  const command = object(value, "command", ["type", "start", "join", "service_certificate_file"]);
   const start = optionalObject(command, "command", "start", ["members", "constitution_files"]);
   if (start.members === undefined) return [];
   return array(start.members, "command.start.members").map((entry, i) => {
@@ -350,15 +404,20 @@ function readJson(file: string, field: string): unknown {
 }
 
 function readIdentity(files: IdentityFiles, field: string): InitialUser {
-  const certPem = readText(files.certificateFile, `${field}.certificate_file`);
-  try {
-    new X509Certificate(certPem);
-  } catch (error) {
-    throw new ConfigError(`${field}.certificate_file`, `${files.certificateFile} is not a PEM certificate: ${(error as Error).message}`);
-  }
+  const certPem = readCertificate(files.certificateFile, `${field}.certificate_file`);
   const identity: InitialUser = { certPem };
   if (files.dataJsonFile !== undefined) identity.data = readJson(files.dataJsonFile, `${field}.data_json_file`);
   return identity;
+}
+
+function readCertificate(file: string, field: string): string {
+  const pem = readText(file, field);
+  try {
+    new X509Certificate(pem);
+  } catch (error) {
+    throw new ConfigError(field, `${file} is not a PEM certificate: ${(error as Error).message}`);
+  }
+  return pem;
 }
 
 function readPublicKey(file: string, field: string): string {

@@ -36,6 +36,7 @@ export const ErrorCode = {
   InvalidHeaderValue: "InvalidHeaderValue",
   MissingRequiredHeader: "MissingRequiredHeader",
   ResourceNotFound: "ResourceNotFound",
+  PrimaryNotFound: "PrimaryNotFound",
   UnsupportedHttpVerb: "UnsupportedHttpVerb",
   UnsupportedContentType: "UnsupportedContentType",
   RequestBodyTooLarge: "RequestBodyTooLarge",

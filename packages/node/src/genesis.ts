@@ -24,6 +24,8 @@ export interface GenesisOptions {
   nodeId: string;
   nodeCertPem: string;
   rpcAddress: string;
+  /** Where the node takes node-to-node channels (a node of a multi-node service). */
+  nodeToNodeAddress?: string;
   members: InitialMember[];
   users: InitialUser[];
   serviceData?: unknown;
@@ -48,6 +50,7 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
       quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
       encryption_pub_key: "",
       rpc_interfaces: { primary_rpc_interface: { bind_address: options.rpcAddress, published_address: options.rpcAddress } },
+      ...(options.nodeToNodeAddress === undefined ? {} : { node_to_node_interface: { bind_address: options.nodeToNodeAddress, published_address: options.nodeToNodeAddress } }),
       node_data: null,
       ledger_secret_seqno: 0,
     }),

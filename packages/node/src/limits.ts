@@ -108,3 +108,6 @@ export const CONSENSUS_MESSAGE_BYTES_MAX = CONSENSUS_BATCH_BYTES + LEDGER_ENTRY_
 export const CONSENSUS_CONFIGURATION_NODES_MAX = 256;
 /** Bytes of a node id on the wire (CCF's are 64 hex characters). */
 export const CONSENSUS_NODE_ID_BYTES_MAX = 256;
+
+/** CCF's join.retry_timeout default: a joining node asks its target again every second until trusted. */
+export const JOIN_RETRY_MS = 1000;

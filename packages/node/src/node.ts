@@ -1,8 +1,14 @@
 // Wires a node: its identity and secrets, the history (store, ledger, Merkle
 // tree, signatures) replayed from its ledger directory, and, for a serving
 // node, the genesis of a new service, the frontend and the HTTPS server.
+import { randomInt } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { NodeChannels } from "./consensus/channels.ts";
+import { ConsensusDriver } from "./consensus/driver.ts";
+import { sameNodes, trustedNodes } from "./consensus/membership.ts";
+import type { RaftOptions } from "./consensus/raft.ts";
+import { hasIdentity, joinAndWriteIdentity, readJoinedService, type JoinTarget, type JoinedService } from "./network/join-identity.ts";
 import type { Clock } from "./clock.ts";
 import type { CommitSource } from "./history/pipeline.ts";
 import type { SubjectAltName } from "./crypto/certs.ts";
@@ -18,6 +24,7 @@ import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 import { joinRouter } from "./network/join.ts";
+import { formatHostPort, parseHostPort } from "./address.ts";
 
 export interface NodeOptions {
   /** Directory holding the node's identity files (and ledger/, snapshots/ unless placed elsewhere). */
@@ -37,6 +44,18 @@ export interface NodeOptions {
   commitSource?: CommitSource;
   /** A backup appends what its primary replicates until consensus makes it primary; a node starts as primary unless told. */
   startAs?: HistoryRole;
+  /** Part of a multi-node service: node-to-node channels and consensus (none: a node alone, committing on its own fsync). */
+  network?: NetworkOptions;
+}
+
+/** CCF's network.node_to_node_interface, command.join and consensus settings. */
+export interface NetworkOptions {
+  /** Where node-to-node channels listen ("host:port"; port 0 picks one, except for a joiner, whose address goes into its join request). */
+  nodeToNodeAddress: string;
+  /** Join the service this node reaches there (CCF's command.type "Join"); absent: start a new service (or restart a one-node one). */
+  join?: JoinTarget;
+  /** Election and heartbeat timeouts (CCF's consensus.election_timeout and message_timeout). */
+  consensus?: Partial<Pick<RaftOptions, "electionTimeoutMs" | "messageTimeoutMs">>;
 }
 
 export interface NodeCore {
@@ -46,9 +65,9 @@ export interface NodeCore {
   close(): Promise<void>;
 }
 
-export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
+export async function startNodeCore(options: NodeOptions, hooks: { identity?: NodeIdentity; onAppended?: HistoryOptions["onAppended"] } = {}): Promise<NodeCore> {
   mkdirSync(options.dir, { recursive: true });
-  const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
+  const identity = hooks.identity ?? (await loadOrCreateIdentity(options.dir, options.subjectAltNames));
   const ledgerDir = options.ledgerDir ?? join(options.dir, "ledger");
   const historyOptions: HistoryOptions = {
     ledgerDir,
@@ -58,12 +77,72 @@ export async function startNodeCore(options: NodeOptions): Promise<NodeCore> {
     snapshotsDir: options.snapshotsDir ?? join(options.dir, "snapshots"),
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
+    ...(hooks.onAppended ? { onAppended: hooks.onAppended } : {}),
   };
   for (const key of ["signatureIntervalTx", "signatureIntervalMs", "chunkBytes", "merkleLeavesInMemory", "snapshotIntervalTx", "log", "clock", "commitSource", "startAs"] as const) {
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);
   return { identity, history, ledgerDir, close: () => history.close() };
+}
+
+/** A network node's consensus, started over its history: a new service's node elects itself; a joiner waits for its primary. */
+async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
+  const { network } = options;
+  let joined: JoinedService | undefined;
+  if (network.join !== undefined) {
+    if (!hasIdentity(options.dir)) {
+      joined = await joinAndWriteIdentity(options.dir, network.join, {
+        rpcAddress,
+        nodeToNodeAddress: network.nodeToNodeAddress,
+        log: (message) => log.info(message),
+        ...(options.subjectAltNames ? { subjectAltNames: options.subjectAltNames } : {}),
+      });
+    } else {
+      joined = readJoinedService(options.dir);
+    }
+  }
+  mkdirSync(options.dir, { recursive: true });
+  const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
+  const channels = await NodeChannels.listen({ identity, listenAddress: network.nodeToNodeAddress, log, ...(options.clock ? { clock: options.clock } : {}) });
+  const consensus = new ConsensusDriver({
+    self: identity.nodeId,
+    transport: channels,
+    listenAddress: channels.address,
+    stateFile: join(options.dir, "consensus.json"),
+    seed: randomInt(2 ** 31),
+    log,
+    ...(network.consensus ? { options: network.consensus } : {}),
+    ...(joined ? { knownAddresses: joined.nodes } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  let core: NodeCore;
+  try {
+    core = await startNodeCore({ ...options, startAs: "backup", commitSource: consensus }, { identity, onAppended: consensus.appended });
+  } catch (error) {
+    await consensus.close();
+    throw error;
+  }
+  const { history } = core;
+  const trusted = trustedNodes(history.store);
+  if (history.lastSeqno > 0 && !sameNodes(trusted, [identity.nodeId])) {
+    // As CCF: a node of a multi-node service does not restart from its own ledger (its unsigned
+    // suffix may have been acknowledged, or rolled back by the others); it is replaced.
+    await consensus.close();
+    await core.close();
+    throw new Error(
+      `node ${identity.nodeId.slice(0, 16)}… has a ledger of a service with ${trusted.length} trusted nodes: a node of a multi-node service cannot restart; retire it (remove_node) and join a new node with a fresh workspace`,
+    );
+  }
+  if (joined) {
+    const configuration = [...joined.nodes.keys()].filter((id) => id !== identity.nodeId);
+    if (configuration.length === 0) throw new Error("the join response named no trusted node to replicate from");
+    consensus.start(history, { configuration, fromHistory: false });
+  } else {
+    consensus.start(history, { configuration: trusted.length > 0 ? trusted : [identity.nodeId], fromHistory: true });
+    await consensus.campaign();
+  }
+  return { core: { ...core, close: async () => { await consensus.close(); await core.close(); } }, consensus, joined: joined !== undefined };
 }
 
 export interface ServingNodeOptions extends Omit<NodeOptions, "log"> {
@@ -94,22 +173,34 @@ export type NodeRole = "primary" | "backup" | "candidate";
 
 /** A running node: its history, frontend and HTTPS server, and its role in the service. */
 export class ServingNode {
-  /** A node alone in its service is its primary; consensus (the multi-node service) will move it. */
-  readonly role: NodeRole = "primary";
-
   private constructor(
     readonly core: NodeCore,
     readonly frontend: Frontend,
     readonly server: RunningServer,
+    /** Consensus, for a node of a multi-node service (none: a node alone, its own primary). */
+    readonly consensus: ConsensusDriver | undefined,
   ) {}
 
-  /** Starts a node from its directory (a new service if its ledger is empty). */
+  /** The node's part in its service now. */
+  get role(): NodeRole {
+    const role = this.consensus?.role ?? "primary";
+    return role === "retired" ? "backup" : role;
+  }
+
+  /** Starts a node from its directory (a new service if its ledger is empty, unless it joins one). */
   static async start(options: ServingNodeOptions): Promise<ServingNode> {
     const log = options.log ?? SILENT_LOG;
-    const core = await startNodeCore({ ...options, log: (message) => log.warn(message) });
-    const { identity, history } = core;
     const host = options.host ?? "127.0.0.1";
-    let rpcAddress = `${host}:${options.port ?? DEFAULT_RPC_PORT}`;
+    const port = options.port ?? DEFAULT_RPC_PORT;
+    let rpcAddress = formatHostPort({ host, port });
+    const network = options.network;
+    if (network?.join !== undefined && (port === 0 || parseHostPort(network.nodeToNodeAddress)?.port === 0)) {
+      throw new Error("a joining node needs fixed ports: its RPC and node-to-node addresses go into its join request");
+    }
+    const coreOptions = { ...options, log: (message: string) => log.warn(message) };
+    const started = network ? await startNetworkCore({ ...coreOptions, network }, rpcAddress, log) : { core: await startNodeCore(coreOptions), consensus: undefined, joined: false };
+    const { core, consensus } = started;
+    const { identity, history } = core;
     const historical = new HistoricalStates(history, (message) => log.warn(message));
     const constitution = new Constitution({
       history,
@@ -126,6 +217,7 @@ export class ServingNode {
       serviceCertPem: identity.serviceCertPem,
       nodeCertPem: identity.nodeCertPem,
       rpcAddress: () => rpcAddress,
+      ...(consensus ? { consensus } : {}),
       // A deployment by proposal loads the new app right after it commits, not on its first request.
       routers: [
         joinRouter({
@@ -139,7 +231,7 @@ export class ServingNode {
     try {
       server = await startHttpsServer((request) => frontend.handle(request), {
         host,
-        port: options.port ?? DEFAULT_RPC_PORT,
+        port,
         certPem: identity.nodeCertPem,
         keyPem: identity.nodePrivateKeyPem,
         log,
@@ -152,32 +244,35 @@ export class ServingNode {
       throw error;
     }
     rpcAddress = server.address;
-    if (history.lastSeqno === 0) {
-      const tx = history.begin();
-      writeGenesis(tx, {
-        serviceCertPem: identity.serviceCertPem,
-        nodeId: identity.nodeId,
-        nodeCertPem: identity.nodeCertPem,
-        rpcAddress,
-        members: options.members ?? [],
-        users: options.users ?? [],
-        serviceData: options.serviceData,
-        constitution: options.constitution ?? defaultConstitution(),
-      });
-      history.commit(tx);
-      log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+    if (!started.joined) {
+      if (history.lastSeqno === 0) {
+        const tx = history.begin();
+        writeGenesis(tx, {
+          serviceCertPem: identity.serviceCertPem,
+          nodeId: identity.nodeId,
+          nodeCertPem: identity.nodeCertPem,
+          rpcAddress,
+          ...(consensus ? { nodeToNodeAddress: consensus.listenAddress } : {}),
+          members: options.members ?? [],
+          users: options.users ?? [],
+          serviceData: options.serviceData,
+          constitution: options.constitution ?? defaultConstitution(),
+        });
+        history.commit(tx);
+        log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+      }
+      if (options.appBundle !== undefined) {
+        const tx = history.begin();
+        writeAppTables(tx, options.appBundle);
+        openService(tx);
+        history.commit(tx);
+        log.info("Deployed the app bundle given at start (dev mode) and opened the service");
+      }
+      // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
+      if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     }
-    if (options.appBundle !== undefined) {
-      const tx = history.begin();
-      writeAppTables(tx, options.appBundle);
-      openService(tx);
-      history.commit(tx);
-      log.info("Deployed the app bundle given at start (dev mode) and opened the service");
-    }
-    // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
-    if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     await frontend.prepare();
-    return new ServingNode(core, frontend, server);
+    return new ServingNode(core, frontend, server, consensus);
   }
 
   /** https://host:port */

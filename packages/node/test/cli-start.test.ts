@@ -4,93 +4,16 @@
 // only, stops cleanly on SIGINT (exit 0), replays its ledger on restart, and
 // exits 2 naming the field on a bad config.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { HttpsClient } from "./helpers/https-client.ts";
-
-const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 30_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** One confide-node process, with its output collected as it arrives. */
-class NodeProcess {
-  readonly child: ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<number | null>;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, ["--import", "tsx", "bin/confide-node.ts", ...args], { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
-    this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
-    children.push(this);
-  }
-
-  /** Resolves with the first match of `pattern` in stdout; fails if the process exits first. */
-  waitForOutput(pattern: RegExp): Promise<RegExpMatchArray> {
-    const found = new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(this.stdout);
-        if (match !== null) {
-          this.child.stdout!.off("data", check);
-          resolve(match);
-        }
-      };
-      this.child.stdout!.on("data", check);
-      check();
-      void this.exited.then((code) => reject(new Error(`node exited (${code}) before printing ${pattern}:\n${this.stdout}\n${this.stderr}`)));
-    });
-    return withTimeout(found, START_TIMEOUT_MS, `${pattern} in the node's output`);
-  }
-
-  exitCode(): Promise<number | null> {
-    return withTimeout(this.exited, STOP_TIMEOUT_MS, "the node to exit");
-  }
-}
-
-const children: NodeProcess[] = [];
-
-after(() => {
-  for (const node of children) if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill("SIGKILL");
-});
-
-const APP_JS = `
-const key = ccf.strToBuf("n");
-function current() {
-  const value = ccf.kv["counter"].get(key);
-  return value === undefined ? 0 : ccf.bufToJsonCompatible(value);
-}
-export function increment() {
-  const n = current() + 1;
-  ccf.kv["counter"].set(key, ccf.jsonCompatibleToBuf(n));
-  return { body: { n } };
-}
-export function read() {
-  return { body: { n: current() } };
-}
-`;
-
-function writeApp(dir: string): void {
-  const endpoint = (js_function: string, mode: string) => ({ js_module: "counter.js", js_function, authn_policies: ["no_auth"], mode, forwarding_required: "never" });
-  mkdirSync(join(dir, "src"), { recursive: true });
-  writeFileSync(join(dir, "app.json"), JSON.stringify({ endpoints: { "/counter": { post: endpoint("increment", "readwrite"), get: endpoint("read", "readonly") } } }));
-  writeFileSync(join(dir, "src", "counter.js"), APP_JS);
-}
+import { killAll, NodeProcess, STOP_TIMEOUT_MS, withTimeout, writeCounterApp } from "./helpers/node-process.ts";
 
 const seqnoOf = (txId: string) => Number(txId.split(".")[1]);
+
+after(killAll);
 
 describe("confide-node start --config", () => {
   let dir: string;
@@ -98,7 +21,7 @@ describe("confide-node start --config", () => {
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "confide-cli-"));
-    writeApp(join(dir, "app"));
+    writeCounterApp(join(dir, "app"));
     configFile = join(dir, "node.json");
     writeFileSync(
       configFile,

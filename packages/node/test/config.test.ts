@@ -157,7 +157,17 @@ describe("parseConfig", () => {
       [{ workspace: 3 }, "workspace"],
       [{ workspace: "" }, "workspace"],
       [{ network: [] }, "network"],
-      [{ network: { node_to_node_interface: {} } }, "network.node_to_node_interface"],
+      [{ network: { node_to_node_interface: {} } }, "network.node_to_node_interface.bind_address"],
+      [{ network: { node_to_node_interface: { bind_address: "nowhere" } } }, "network.node_to_node_interface.bind_address"],
+      [{ network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:0" } } }, consensus: { election_timeout: "1s" } }, "consensus"],
+      [
+        { network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:0" } }, node_to_node_interface: { bind_address: "127.0.0.1:0" } }, consensus: { message_timeout: "2s", election_timeout: "1s" } },
+        "consensus.message_timeout",
+      ],
+      [{ command: { type: "Join", join: { target_rpc_address: "127.0.0.1:8000" }, service_certificate_file: "s.pem" } }, "network.node_to_node_interface"],
+      [{ command: { type: "Join", service_certificate_file: "s.pem", join: {} } }, "command.join.target_rpc_address"],
+      [{ command: { type: "Join", join: { target_rpc_address: "127.0.0.1:8000" } } }, "command.service_certificate_file"],
+      [{ command: { type: "Recover" } }, "command.type"],
       [{ network: {} }, "network.rpc_interfaces"],
       [{ network: { rpc_interfaces: { a: { bind_address: "h:1" }, b: { bind_address: "h:2" } } } }, "network.rpc_interfaces"],
       [{ network: { rpc_interfaces: { primary: "127.0.0.1:8000" } } }, "network.rpc_interfaces.primary"],
@@ -184,7 +194,7 @@ describe("parseConfig", () => {
       [{ ledger_signatures: { delay: "1KB" } }, "ledger_signatures.delay"],
       [{ ledger_signatures: { delay: "0ms" } }, "ledger_signatures.delay"],
       [{ ledger_signatures: { delay: true } }, "ledger_signatures.delay"],
-      [{ command: { type: "Join" } }, "command.type"],
+      [{ command: { type: "Join" } }, "command.join.target_rpc_address"],
       [{ command: {} }, "command.type"],
       [{ command: { type: "Start", start: { constitution_files: [] } } }, "command.start.constitution_files"],
       [{ command: { type: "Start", start: { constitution_files: [7] } } }, "command.start.constitution_files[0]"],
@@ -238,6 +248,28 @@ describe("loadConfig", () => {
     writeFileSync(file, JSON.stringify(config));
     return file;
   };
+
+  it("reads CCF's Join command: node-to-node interface, target, retry timeout, service certificate and consensus timeouts", () => {
+    const { node } = loadConfig(
+      write({
+        network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:8010" } }, node_to_node_interface: { bind_address: "127.0.0.1:8011" } },
+        consensus: { message_timeout: "50ms", election_timeout: "1s" },
+        command: { type: "Join", service_certificate_file: "member0_cert.pem", join: { target_rpc_address: "127.0.0.1:8000", retry_timeout: "200ms" } },
+      }),
+    );
+    assert.deepEqual(node.network, {
+      nodeToNodeAddress: "127.0.0.1:8011",
+      consensus: { messageTimeoutMs: 50, electionTimeoutMs: 1000 },
+      join: { targetRpcAddress: "127.0.0.1:8000", retryMs: 200, serviceCertPem: certPem },
+    });
+    const started = loadConfig(write({ network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:0" } }, node_to_node_interface: { bind_address: "127.0.0.1:0" } } })).node;
+    assert.deepEqual(started.network, { nodeToNodeAddress: "127.0.0.1:0", consensus: {} }, "Start with channels: CCF's default timeouts");
+    assert.equal(loadConfig(write({})).node.network, undefined, "no node-to-node interface: a node alone");
+    assert.throws(
+      () => loadConfig(write({ network: { node_to_node_interface: { bind_address: "127.0.0.1:1" }, rpc_interfaces: { m: { bind_address: "127.0.0.1:0" } } }, command: { type: "Join", service_certificate_file: "not_a_cert.pem", join: { target_rpc_address: "127.0.0.1:8000" } } })),
+      (error: unknown) => error instanceof ConfigError && error.field === "command.service_certificate_file",
+    );
+  });
 
   it("reads the members, users, service data and app the config names", () => {
     const { node } = loadConfig(

@@ -77,6 +77,16 @@ export interface HistoryOptions {
    * (appendReplicated) until consensus makes it primary (becomePrimary).
    */
   startAs?: HistoryRole;
+  /** Told of every entry this node appends as primary (transactions, signatures, snapshot evidence), once it is applied: consensus replicates them. */
+  onAppended?: (entry: AppendedEntry) => void;
+}
+
+/** An entry the primary appended: its tx id, whether it is a signature, and what it wrote. */
+export interface AppendedEntry {
+  view: View;
+  seqno: SeqNo;
+  isSignature: boolean;
+  writes: WriteSet;
 }
 
 /** Whether this node orders and signs entries (primary) or appends those its primary replicates (backup). */
@@ -237,6 +247,8 @@ export class History {
     const effects = this.pipeline.rollback(seqno, lastSignature);
     if (effects.length === 0) return; // nothing after seqno
     this.perform(effects);
+    // Past a rollback the node is in a later view, so the rolled-back tx ids read Invalid (a primary
+    // of that view, or this node elected, then takes it; views never go back).
     this.pipeline.startView(toView(this.view + 1));
     if (this.options.viewFile !== undefined) replaceFileDurably(this.options.viewFile, `${this.view}\n`);
     await this.truncation;
@@ -258,7 +270,8 @@ export class History {
    */
   becomePrimary(view: View): void {
     this.assertWritable();
-    this.pipeline.startView(view);
+    // Equal when a rollback just before the election moved this node to `view` already.
+    if (view !== this.pipeline.view) this.pipeline.startView(view);
     if (this.options.viewFile !== undefined) replaceFileDurably(this.options.viewFile, `${view}\n`);
     this.role = "primary";
   }
@@ -536,6 +549,16 @@ export class History {
     return this.signatureSeqnos;
   }
 
+  /** Whether the entry at `seqno` is a signature transaction (as far as this node holds signatures). */
+  isSignature(seqno: number): boolean {
+    return this.signatureSeqnos[lowerBound(this.signatureSeqnos, seqno, (s) => s)] === seqno;
+  }
+
+  /** CCF's view history: the first seqno of each view, in order. */
+  get viewHistory(): ReadonlyArray<{ view: number; seqno: number }> {
+    return this.viewStarts;
+  }
+
   /** View of the transaction at `seqno`, or undefined if there is none yet. */
   viewOf(seqno: number): number | undefined {
     if (seqno < 1 || seqno > this.lastSeqno) return undefined;
@@ -641,6 +664,7 @@ export class History {
     this.store.apply(writes, seqno);
     this.tree.appendLeafOf(leafInput);
     if (this.viewStarts.at(-1)?.view !== v) this.viewStarts.push({ view: v, seqno });
+    this.options.onAppended?.({ view: v, seqno, isSignature, writes });
     return { id: { view: v, seqno }, effects: this.pipeline.appended(frameBytes, isSignature, options) };
   }
 

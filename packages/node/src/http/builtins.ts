@@ -31,7 +31,30 @@ export interface BuiltinContext {
   appEndpoints: () => AppEndpoint[];
   /** Built-in endpoints served by other parts of the node (governance), for the OpenAPI documents. */
   otherRouters: Router<Builtin>[];
+  /** The node's consensus in a multi-node service; absent, the node is alone and its own primary. */
+  consensus?: ConsensusStatus;
 }
+
+/** What the node endpoints show of consensus (consensus/driver.ts ConsensusDriver has it). */
+export interface ConsensusStatus {
+  readonly role: "primary" | "backup" | "candidate" | "retired";
+  readonly primaryId: string | undefined;
+  readonly view: number;
+  readonly listenAddress: string;
+  /** The nodes of each active configuration, the committed one first. */
+  readonly configurations: readonly (readonly string[])[];
+  /** On a primary: each backup's acknowledged seqno and how long ago it was heard. */
+  readonly acks: ReadonlyMap<string, { seqno: number; lastReceivedMs: number }>;
+  addresses(): Map<string, string>;
+}
+
+/** The primary as this node knows it: itself when alone. */
+function primaryId(context: BuiltinContext): string | undefined {
+  return context.consensus ? context.consensus.primaryId : context.nodeId;
+}
+
+/** CCF's leadership_state names. */
+const LEADERSHIP = { primary: "Leader", backup: "Follower", candidate: "Candidate", retired: "Follower" } as const;
 
 export interface Builtin {
   summary: string;
@@ -74,8 +97,8 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
     return jsonResponse(200, {
       service_certificate: context.serviceCertPem,
       service_status: info.status ?? "Opening",
-      current_view: history.view,
-      primary_id: context.nodeId,
+      current_view: context.consensus?.view ?? history.view,
+      primary_id: primaryId(context) ?? null,
       recovery_count: info.recovery_count ?? 0,
       service_data: info.service_data ?? null,
       current_service_create_txid: info.current_service_create_txid ?? null,
@@ -88,8 +111,19 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
     return jsonResponse(200, node);
   });
   get("/node/network/nodes/self", "This node", () => jsonResponse(200, networkNodes(context).find((n) => n.node_id === context.nodeId)));
-  get("/node/network/nodes/primary", "The primary node", () => jsonResponse(200, networkNodes(context).find((n) => n.primary)));
-  get("/node/primary", "Whether this node is primary", () => ({ status: 200, headers: {}, body: Buffer.alloc(0) }));
+  get("/node/network/nodes/primary", "The primary node", () => {
+    const primary = networkNodes(context).find((n) => n.primary);
+    if (!primary) throw new CcfError(503, ErrorCode.PrimaryNotFound, "No primary is known to this node (an election may be under way); try again.");
+    return jsonResponse(200, primary);
+  });
+  const isRole = (role: "primary" | "backup") => () => {
+    const current = context.consensus?.role ?? "primary";
+    if (current !== role) throw new CcfError(404, ErrorCode.ResourceNotFound, `This node is not ${role === "primary" ? "the primary" : "a backup"}: it is ${current}.`);
+    return { status: 200, headers: {}, body: Buffer.alloc(0) };
+  };
+  get("/node/primary", "Whether this node is primary", isRole("primary"));
+  get("/node/backup", "Whether this node is a backup", isRole("backup"));
+  get("/node/consensus", "Consensus state of this node", () => jsonResponse(200, { details: consensusDetails(context) }));
   // A node whose ledger behind its snapshot fails verification still serves its current state, but is
   // unhealthy: a load balancer or operator probing readiness should take it out and look at its log.
   for (const path of ["/node/ready/app", "/node/ready/gov"]) {
@@ -138,19 +172,40 @@ function serviceInfo(history: History): Record<string, unknown> {
 
 function networkNodes(context: BuiltinContext): Array<Record<string, unknown> & { node_id: string; primary: boolean }> {
   const nodes: Array<Record<string, unknown> & { node_id: string; primary: boolean }> = [];
+  const primary = primaryId(context);
   context.history.store.beginReadOnly().map(Tables.nodesInfo).forEach((value, key) => {
     const info = JSON.parse(value.toString("utf8")) as Record<string, unknown>;
     const nodeId = key.toString("utf8");
     nodes.push({
       node_id: nodeId,
       status: info.status,
-      primary: nodeId === context.nodeId,
+      primary: nodeId === primary,
       rpc_interfaces: info.rpc_interfaces ?? {},
       node_data: info.node_data ?? null,
       last_written: context.history.lastSeqno,
     });
   });
   return nodes;
+}
+
+/** CCF's /node/consensus details: this node's view of the protocol. */
+function consensusDetails(context: BuiltinContext): Record<string, unknown> {
+  const consensus = context.consensus;
+  if (consensus === undefined) {
+    const self = { [context.nodeId]: { address: null } };
+    return { primary_id: context.nodeId, current_view: context.history.view, leadership_state: "Leader", membership_state: "Active", ticking: false, configs: [{ idx: 0, nodes: self }], acks: {} };
+  }
+  const addresses = consensus.addresses();
+  addresses.set(context.nodeId, consensus.listenAddress);
+  return {
+    primary_id: consensus.primaryId ?? null,
+    current_view: consensus.view,
+    leadership_state: LEADERSHIP[consensus.role],
+    membership_state: consensus.role === "retired" ? "Retired" : "Active",
+    ticking: consensus.role !== "retired",
+    configs: consensus.configurations.map((nodes, idx) => ({ idx, nodes: Object.fromEntries(nodes.map((id) => [id, { address: addresses.get(id) ?? null }])) })),
+    acks: Object.fromEntries([...consensus.acks].map(([id, ack]) => [id, { seqno: ack.seqno, last_received_ms: ack.lastReceivedMs }])),
+  };
 }
 
 function virtualQuote(nodeId: string): Record<string, unknown> {

@@ -8,7 +8,7 @@ import type { Log } from "../log.ts";
 import type { HistoricalStates } from "../runtime/historical.ts";
 import { AppEndpoints, HistoricalPending } from "./app-endpoints.ts";
 import { UnknownAuthPolicyError } from "./auth/policies.ts";
-import { builtinRouter, type Builtin, type BuiltinContext } from "./builtins.ts";
+import { builtinRouter, type Builtin, type BuiltinContext, type ConsensusStatus } from "./builtins.ts";
 import { errorResponse, textResponse, type HttpRequest, type HttpResponse } from "./message.ts";
 import { EndpointMetrics } from "./metrics.ts";
 import type { RouteMatch, Router } from "./router.ts";
@@ -22,6 +22,8 @@ export interface FrontendOptions {
   serviceCertPem: string;
   nodeCertPem: string;
   rpcAddress: () => string;
+  /** The node's consensus, in a multi-node service (none: a node alone, its own primary). */
+  consensus?: ConsensusStatus;
   /** More built-in endpoints (e.g. governance's /gov API), tried after the node's own. */
   routers?: Router<Builtin>[];
 }
@@ -47,6 +49,7 @@ export class Frontend {
       startupSeqno: history.lastSeqno,
       appEndpoints: () => this.app.endpoints(),
       otherRouters: options.routers ?? [],
+      ...(options.consensus ? { consensus: options.consensus } : {}),
     };
     this.builtins = [builtinRouter(context), ...(options.routers ?? [])];
   }

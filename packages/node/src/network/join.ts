@@ -3,13 +3,14 @@
 // node id is that key's), and asking in a CSR for the certificate the service
 // will endorse. It is recorded Pending in public:ccf.gov.nodes.info; the members
 // decide (transition_node_to_trusted, by the constitution), and once that is
-// committed the same call answers with what the node needs to serve: the service
+// in the service's state the same call answers with what the node needs to serve: the service
 // identity, the ledger secret and its endorsed certificate. Only the holder of
 // the node's key can receive them (TLS proves it), and only once trusted.
 import { X509Certificate } from "node:crypto";
 import { CcfError, ErrorCode } from "../errors.ts";
 import { certificateRequestPublicKeyPem, CertificateRequestError } from "../crypto/endorse-csr.ts";
 import { nodeIdOf } from "../crypto/keys.ts";
+import { nodeToNodeAddresses, trustedNodes } from "../consensus/membership.ts";
 import { parseJson } from "../governance/operations.ts";
 import type { History } from "../history/history.ts";
 import type { Builtin } from "../http/builtins.ts";
@@ -25,6 +26,8 @@ export interface NetworkSecrets {
   /** Hex; versioned ledger secrets come with recovery. */
   ledger_secret: string;
   endorsed_certificate: string;
+  /** Ours, not CCF's: the trusted nodes and where they take node-to-node channels, so the joiner can answer its primary before its ledger says. */
+  nodes?: Array<{ node_id: string; node_to_node_address: string }>;
 }
 
 /** The body of POST /node/join, in CCF's field names. */
@@ -41,7 +44,7 @@ export type JoinResponse = { node_status: "Pending"; node_id: string } | { node_
 
 export interface JoinEndpointOptions {
   history: History;
-  /** The service's secrets, handed to a node once its trust is committed. */
+  /** The service's secrets, handed to a node once it is trusted. */
   secrets: () => Omit<NetworkSecrets, "endorsed_certificate">;
 }
 
@@ -79,12 +82,15 @@ function join(request: HttpRequest, { history, secrets }: JoinEndpointOptions): 
   if (stored !== undefined) {
     const info = JSON.parse(stored.toString("utf8")) as NodeInfo;
     if (info.status === "Retired") throw new CcfError(403, ErrorCode.AuthorizationFailed, `Node ${nodeId} is retired: it cannot join again (start a new node)`);
-    // Trusted counts once committed: a trust that could still be rolled back hands out no secret.
-    const trustedAt = nodes.getVersionOfPreviousWrite(idKey(nodeId)) ?? 0;
-    if (info.status === "Trusted" && trustedAt <= history.lastCommitted.seqno) {
+    // Trusted, not yet committed, is enough (as CCF): trusting a service's second node commits only
+    // once that node acknowledges it, which it can only do with the secrets. A trust rolled back
+    // leaves the node with secrets but outside every configuration: it can take no part.
+    if (info.status === "Trusted") {
       const endorsed = tx.map(Tables.nodesEndorsedCerts).get(idKey(nodeId));
       if (endorsed === undefined) throw new CcfError(500, ErrorCode.InternalError, `Node ${nodeId} is trusted but has no endorsed certificate`);
-      const response: JoinResponse = { node_status: "Trusted", node_id: nodeId, network_info: { ...secrets(), endorsed_certificate: endorsed.toString("utf8") } };
+      const addresses = nodeToNodeAddresses(history.store);
+      const nodes = trustedNodes(history.store).flatMap((id) => (addresses.has(id) ? [{ node_id: id, node_to_node_address: addresses.get(id)! }] : []));
+      const response: JoinResponse = { node_status: "Trusted", node_id: nodeId, network_info: { ...secrets(), endorsed_certificate: endorsed.toString("utf8"), nodes } };
       return jsonResponse(200, response);
     }
     return jsonResponse(200, { node_status: "Pending", node_id: nodeId } satisfies JoinResponse);

@@ -1,0 +1,176 @@
+// A three-node service in one process, through real TLS sockets and real files: a node starts a
+// service with node-to-node channels, two more join it (command Join) and are trusted by
+// proposal, every write on the primary is replicated and committed on every node; stopping the
+// primary elects another, writes resume, and nothing committed is lost.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { formatTxId } from "../src/ids.ts";
+import type { Log } from "../src/log.ts";
+import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
+import { idKey, Tables } from "../src/tables.ts";
+import { freePort } from "./helpers/free-port.ts";
+import { GovMember } from "./helpers/gov-member.ts";
+import { HttpsClient } from "./helpers/https-client.ts";
+
+const CONSENSUS = { electionTimeoutMs: 600, messageTimeoutMs: 50 };
+/** CONFIDE_TEST_LOG=1 shows each node's log on stderr. */
+const logOf = (name: string): Log | undefined =>
+  process.env.CONFIDE_TEST_LOG
+    ? { debug: () => undefined, info: (m) => console.error(`[${name}] ${m}`), warn: (m) => console.error(`[${name}] ${m}`), error: (m) => console.error(`[${name}] ${m}`) }
+    : undefined;
+function withLog(name: string): { log?: Log } {
+  const log = logOf(name);
+  return log ? { log } : {};
+}
+let root: string;
+let member: GovMember;
+const nodes: ServingNode[] = [];
+const clients: HttpsClient[] = [];
+
+function clientOf(node: ServingNode): HttpsClient {
+  const c = new HttpsClient(node.url, node.core.identity.serviceCertPem);
+  clients.push(c);
+  return c;
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function passProposal(via: HttpsClient, actions: unknown[]): Promise<void> {
+  const created = await member.propose(via, actions);
+  assert.equal(created.status, 200, created.text);
+  const voted = await member.vote(via, created.json.proposalId);
+  assert.equal(voted.json.proposalState, "Accepted", voted.text);
+}
+
+function primaryOf(): ServingNode {
+  const primaries = nodes.filter((n) => n.role === "primary");
+  assert.equal(primaries.length, 1, `one primary, got ${primaries.length}`);
+  return primaries[0]!;
+}
+
+async function joinNode(name: string, target: ServingNode): Promise<ServingNode> {
+  const [rpc, n2n] = [await freePort(), await freePort()];
+  const options: ServingNodeOptions = {
+    dir: join(root, name),
+    port: rpc,
+    signatureIntervalMs: 20,
+    ...withLog(name),
+    network: {
+      nodeToNodeAddress: `127.0.0.1:${n2n}`,
+      join: { targetRpcAddress: target.server.address, serviceCertPem: target.core.identity.serviceCertPem, retryMs: 50 },
+      consensus: CONSENSUS,
+    },
+  };
+  const starting = startNode(options);
+  // Trust it once it is Pending in the node table.
+  const via = clientOf(target);
+  const nodeId = await waitFor(`${name} pending`, () => {
+    let found: string | undefined;
+    target.core.history.store.beginReadOnly().map(Tables.nodesInfo).forEach((value, key) => {
+      if ((JSON.parse(value.toString()) as { status: string }).status === "Pending") found = key.toString();
+    });
+    return found;
+  });
+  await passProposal(via, [{ name: "transition_node_to_trusted", args: { node_id: nodeId, valid_from: "20260101000000Z" } }]);
+  const node = await starting;
+  nodes.push(node);
+  return node;
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), "confide-network-"));
+  member = await GovMember.create();
+  const first = await startNode({
+    dir: join(root, "n0"),
+    port: 0,
+    members: [{ certPem: member.certPem }],
+    signatureIntervalMs: 20,
+    ...withLog("n0"),
+    network: { nodeToNodeAddress: "127.0.0.1:0", consensus: CONSENSUS },
+  });
+  nodes.push(first);
+  await member.activate(clientOf(first));
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  for (const node of nodes) await node.close().catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("a three-node service", () => {
+  it("starts as one node that is its own primary, with its node-to-node address on record", async () => {
+    const [n0] = nodes;
+    assert.equal(n0!.role, "primary");
+    const info = JSON.parse(n0!.core.history.store.beginReadOnly().map(Tables.nodesInfo).get(idKey(n0!.core.identity.nodeId))!.toString()) as Record<string, { bind_address: string }>;
+    assert.equal(info.node_to_node_interface!.bind_address, n0!.consensus!.listenAddress);
+  });
+
+  it("two nodes join by proposal and replicate the whole ledger", async () => {
+    await joinNode("n1", nodes[0]!);
+    await joinNode("n2", nodes[0]!);
+    const primary = primaryOf();
+    const committed = primary.core.history.lastCommitted;
+    for (const node of nodes) {
+      await waitFor(`commit ${formatTxId(committed)} on ${node.core.identity.nodeId.slice(0, 8)}`, () => node.core.history.lastCommitted.seqno >= committed.seqno);
+    }
+    const { json } = await clientOf(nodes[1]!).get("/node/network/nodes");
+    const listed = (json as { nodes: Array<{ node_id: string; status: string; primary: boolean }> }).nodes;
+    assert.equal(listed.filter((n) => n.status === "Trusted").length, 3);
+    assert.deepEqual(listed.filter((n) => n.primary).map((n) => n.node_id), [primary.core.identity.nodeId]);
+    const consensus = await clientOf(nodes[2]!).get("/node/consensus");
+    assert.equal((consensus.json as { details: { leadership_state: string } }).details.leadership_state, "Follower");
+  });
+
+  it("a write on the primary commits on every node, with the same Merkle root", async () => {
+    const primary = primaryOf();
+    const tx = primary.core.history.begin();
+    tx.map("public:records").set(Buffer.from("k"), Buffer.from("v1"));
+    const id = primary.core.history.commit(tx)!;
+    await primary.core.history.waitForCommit(id.seqno);
+    for (const node of nodes) {
+      await waitFor("replicated commit", () => node.core.history.lastCommitted.seqno >= id.seqno);
+      assert.equal(node.core.history.txStatus(id), "Committed");
+      assert.equal(node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString(), "v1");
+      assert.deepEqual(node.core.history.merkleRoot(id.seqno), primary.core.history.merkleRoot(id.seqno));
+    }
+  });
+
+  it("a backup refuses a write with 503 and changes nothing", async () => {
+    const backup = nodes.find((n) => n.role === "backup")!;
+    const before = backup.core.history.lastSeqno;
+    const tx = backup.core.history.begin();
+    tx.map("public:records").set(Buffer.from("k"), Buffer.from("from a backup"));
+    assert.throws(() => backup.core.history.commit(tx), /not the primary/);
+    assert.equal(backup.core.history.lastSeqno, before);
+  });
+
+  it("when the primary stops, another is elected, writes resume and nothing committed is lost", async () => {
+    const old = primaryOf();
+    const committed = old.core.history.lastCommitted;
+    await old.close();
+    nodes.splice(nodes.indexOf(old), 1);
+    const next = await waitFor("a new primary", () => nodes.find((n) => n.role === "primary"), 20_000);
+    assert.ok(next.consensus!.view > committed.view);
+    const tx = next.core.history.begin();
+    tx.map("public:records").set(Buffer.from("k"), Buffer.from("v2"));
+    const id = next.core.history.commit(tx)!;
+    await next.core.history.waitForCommit(id.seqno);
+    for (const node of nodes) {
+      await waitFor("commit after failover", () => node.core.history.lastCommitted.seqno >= id.seqno);
+      assert.equal(node.core.history.txStatus(committed), "Committed");
+      assert.equal(node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString(), "v2");
+    }
+  });
+});
