@@ -1,6 +1,7 @@
 // Reconciliation: upload a party's CSV (with progress), then the party's
-// report: status distribution, attributes that disagree most, a filtered,
-// paged table of keys, and the whole report as a CSV download.
+// report: status distribution, attributes that disagree most, where the
+// party's values stand (majority or minority), a table of keys filtered by
+// status and attribute and paged by the app's cursor, and the report as a CSV download.
 import { useState } from "react";
 import { reportPath, type IngestCounts, type ReportQuery } from "@confide/sdk";
 import { app, errorText, upload } from "../api.ts";
@@ -19,6 +20,16 @@ interface Envelope {
   summary?: Summary;
 }
 const PAGE_ROWS = 20;
+/** The majority/minority chart reads the whole report a page at a time; past this many keys it says it counted the first ones. */
+const MAJORITY_KEYS_MAX = 10_000;
+
+/** Per attribute, how many of the party's values are with the majority or in a minority (null below k: not counted). */
+interface Standing {
+  keys: number;
+  complete: boolean;
+  attributes: Record<string, { Majority: number; Minority: number }>;
+}
+type DetailedRow = { attributes?: Record<string, { majority_minority?: string | null }> };
 
 export function ReconciliationPage({ acting }: { acting: Acting }) {
   return (
@@ -80,8 +91,10 @@ function Upload({ acting }: { acting: Acting }) {
 
 function Report({ acting }: { acting: Acting }) {
   const [status, setStatus] = useState("");
+  const [attribute, setAttribute] = useState("");
   const [page, setPage] = useState<Envelope>();
   const [summary, setSummary] = useState<Summary>();
+  const [standing, setStanding] = useState<Standing>();
   const [cursors, setCursors] = useState<string[]>([]);
   const [error, setError] = useState<string>();
 
@@ -95,22 +108,37 @@ function Report({ acting }: { acting: Acting }) {
     return reply.json as Envelope;
   };
 
+  const filters = (): ReportQuery => ({ ...(status ? { status } : {}), ...(attribute ? { attribute } : {}) });
+
+  /** Every row of the query, page by page (up to rowsMax); undefined if a page is refused. */
+  const allRows = async (query: ReportQuery, rowsMax = Infinity): Promise<{ rows: Record<string, unknown>[]; complete: boolean } | undefined> => {
+    const rows: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    do {
+      const envelope = await load({ ...query, ...(cursor ? { cursor } : {}), summary: false });
+      if (!envelope) return undefined;
+      rows.push(...envelope.content);
+      cursor = envelope.next_cursor ?? undefined;
+    } while (cursor && rows.length < rowsMax);
+    return { rows: rows.slice(0, rowsMax), complete: cursor === undefined && rows.length <= rowsMax };
+  };
+
   const show = async (cursor?: string) => {
-    const envelope = await load({ limit: PAGE_ROWS, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
+    const envelope = await load({ limit: PAGE_ROWS, ...filters(), ...(cursor ? { cursor } : {}) });
     if (!envelope) return;
     setPage(envelope);
     if (envelope.summary) setSummary(envelope.summary);
   };
 
+  const showStanding = async () => {
+    const all = await allRows({ view: "detailed" }, MAJORITY_KEYS_MAX);
+    if (all) setStanding(standingOf(all.rows as DetailedRow[], all.complete));
+  };
+
   const download = async () => {
-    const rows: Record<string, unknown>[] = [];
-    let cursor: string | undefined;
-    do {
-      const envelope = await load({ ...(status ? { status } : {}), ...(cursor ? { cursor } : {}), summary: false });
-      if (!envelope) return;
-      rows.push(...envelope.content);
-      cursor = envelope.next_cursor ?? undefined;
-    } while (cursor);
+    const all = await allRows(filters());
+    if (!all) return;
+    const rows = all.rows;
     const url = URL.createObjectURL(new Blob([toCsv(rows)], { type: "text/csv" }));
     const a = document.createElement("a");
     a.href = url;
@@ -135,11 +163,23 @@ function Report({ acting }: { acting: Acting }) {
             ))}
           </select>
         </label>{" "}
+        <label>
+          Attribute{" "}
+          <select value={attribute} onChange={(e) => setAttribute(e.target.value)}>
+            <option value="">all</option>
+            {Object.keys(summary?.attributes ?? {}).map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>{" "}
         <button
           type="button"
           onClick={() => {
             setCursors([]);
             void show();
+            void showStanding();
           }}
         >
           Show report
@@ -149,7 +189,7 @@ function Report({ acting }: { acting: Acting }) {
         </button>
       </div>
       <ErrorLine error={error} />
-      {summary && <SummaryCharts summary={summary} />}
+      {summary && <SummaryCharts summary={summary} standing={standing} />}
       {page && (
         <>
           <table aria-label="Report rows">
@@ -201,7 +241,18 @@ function Report({ acting }: { acting: Acting }) {
   );
 }
 
-function SummaryCharts({ summary }: { summary: Summary }) {
+function standingOf(rows: DetailedRow[], complete: boolean): Standing {
+  const attributes: Standing["attributes"] = {};
+  for (const row of rows) {
+    for (const [name, verdict] of Object.entries(row.attributes ?? {})) {
+      const counts = (attributes[name] ??= { Majority: 0, Minority: 0 });
+      if (verdict.majority_minority === "Majority" || verdict.majority_minority === "Minority") counts[verdict.majority_minority]++;
+    }
+  }
+  return { keys: rows.length, complete, attributes };
+}
+
+function SummaryCharts({ summary, standing }: { summary: Summary; standing: Standing | undefined }) {
   const max = Math.max(1, ...STATUSES.map((s) => summary.status[s]));
   const worst = Object.entries(summary.attributes)
     .sort(([, a], [, b]) => b.LACK_OF_CONSENSUS - a.LACK_OF_CONSENSUS)
@@ -228,7 +279,34 @@ function SummaryCharts({ summary }: { summary: Summary }) {
           </div>
         ))}
       </figure>
+      {standing && <StandingChart standing={standing} />}
     </div>
+  );
+}
+
+/** Two bars per attribute: the party's values with the majority, and in a minority. */
+function StandingChart({ standing }: { standing: Standing }) {
+  const entries = Object.entries(standing.attributes);
+  const max = Math.max(1, ...entries.map(([, c]) => Math.max(c.Majority, c.Minority)));
+  return (
+    <figure aria-label="Majority and minority">
+      <figcaption>
+        Your values with the majority or in a minority{standing.complete ? "" : ` (your first ${standing.keys} keys)`}
+      </figcaption>
+      {entries.map(([name, c]) => (
+        <div key={name} className="standing" role="group" aria-label={name}>
+          {(["Majority", "Minority"] as const).map((side) => (
+            <div key={side} className="bar-row">
+              <span className="bar-label">
+                {name}: {side.toLowerCase()}
+              </span>
+              <span className={`bar bar-${side}`} style={{ width: `${(c[side] / max) * 60}%` }} />
+              <span data-testid={`${side.toLowerCase()}-${name}`}>{c[side]}</span>
+            </div>
+          ))}
+        </div>
+      ))}
+    </figure>
   );
 }
 
