@@ -35,11 +35,15 @@ export function ReconciliationPage({ acting }: { acting: Acting }) {
   return (
     <section aria-labelledby="recon-title">
       <h2 id="recon-title">Reconciliation</h2>
-      {acting.service !== "reconciliation" && <p className="hint">Pick the reconciliation service to use this page.</p>}
-      <NeedsKind acting={acting} kind="user">
-        <Upload acting={acting} />
-        <Report acting={acting} />
-      </NeedsKind>
+      {/* The app's endpoints exist only on its own service: on the other, the page would call paths that are not there. */}
+      {acting.service !== "reconciliation" ? (
+        <p className="hint">Pick the reconciliation service to use this page.</p>
+      ) : (
+        <NeedsKind acting={acting} kind="user">
+          <Upload acting={acting} />
+          <Report acting={acting} />
+        </NeedsKind>
+      )}
     </section>
   );
 }
