@@ -151,7 +151,8 @@ function Report({ acting }: { acting: Acting }) {
     URL.revokeObjectURL(url);
   };
 
-  const columns = page?.content[0] ? Object.keys(page.content[0]) : [];
+  const shownRows = page?.content.map(tableCells) ?? [];
+  const columns = shownRows[0] ? Object.keys(shownRows[0]) : [];
   return (
     <div>
       <h3>Your report</h3>
@@ -207,10 +208,10 @@ function Report({ acting }: { acting: Acting }) {
               </tr>
             </thead>
             <tbody>
-              {page.content.map((row, i) => (
+              {shownRows.map((row, i) => (
                 <tr key={i}>
                   {columns.map((c) => (
-                    <td key={c}>{typeof row[c] === "object" ? JSON.stringify(row[c]) : String(row[c] ?? "")}</td>
+                    <td key={c}>{row[c]}</td>
                   ))}
                 </tr>
               ))}
@@ -243,6 +244,21 @@ function Report({ acting }: { acting: Acting }) {
       )}
     </div>
   );
+}
+
+/** A row as table cells: a detailed row's attributes each get a column (the party's value, its status, majority or minority). */
+function tableCells(row: Record<string, unknown>): Record<string, string> {
+  const cells: Record<string, string> = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (name === "attributes" && typeof value === "object" && value !== null) {
+      for (const [attribute, verdict] of Object.entries(value as Record<string, { value?: unknown; status?: string; majority_minority?: string | null }>)) {
+        cells[attribute] = [verdict.value ?? "–", verdict.status, verdict.majority_minority].filter((part) => part !== undefined && part !== null).join(" · ");
+      }
+    } else {
+      cells[name] = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value ?? "");
+    }
+  }
+  return cells;
 }
 
 function standingOf(rows: DetailedRow[], complete: boolean): Standing {
