@@ -220,7 +220,7 @@ describe("web console in Chromium", () => {
 
   it("the ledger explorer lists genesis and a signature with their writes, a private write only as its size, and a clicked transaction's receipt verifies", async () => {
     // A private write whose clear values must never reach the page: the app keeps trades in private tables.
-    const secretTrade = `SECRET-${randomUUID()}`;
+    const secretTrade = `T-${randomUUID().slice(0, 8)}`;
     const writer = userClient("reconciliation", "bank_c_user0");
     const write = await writer.request("POST", "/app/ingest", { body: [{ trade_id: secretTrade, price: "4242.42", settles: "2026-12-24", ccy: "GBP" }] });
     assert.equal(write.status, 200, write.text);
