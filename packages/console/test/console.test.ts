@@ -22,7 +22,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ConfideClient, Governance, Member, ReconClient, generateIdentity, readIdentity } from "@confide/client";
-import type { ReportQuery } from "@confide/sdk";
+import type { LedgerPage, ReportQuery } from "@confide/sdk";
 import { DEFAULT_BUNDLES, startSandbox, type RunningSandbox } from "../../client/src/sandbox/sandbox.ts";
 import type { SandboxDescription } from "../../client/src/sandbox/workspace.ts";
 
@@ -279,6 +279,17 @@ describe("web console in Chromium", () => {
     assert.equal(await page.getByRole("button", { name: "Older" }).isDisabled(), true);
     await page.getByRole("button", { name: "Newest" }).click();
     await transactions.locator(`tr[data-seqno="${sigSeqno}"]`).waitFor();
+
+    // The console server's ledger endpoint refuses what it cannot answer, in CCF's error shape.
+    const api = (path: string) => page.request.get(`${description.console!.url}/api/services/reconciliation${path}`);
+    const badLimit = await api("/ledger?limit=0");
+    assert.equal(badLimit.status(), 400);
+    assert.equal(((await badLimit.json()) as { error: { code: string } }).error.code, "InvalidQueryParameterValue");
+    const beyond = await api(`/ledger/${sigSeqno + 1_000_000}`);
+    assert.equal(beyond.status(), 404);
+    assert.equal(((await beyond.json()) as { error: { code: string } }).error.code, "TransactionNotFound");
+    const listed = (await (await api("/ledger?limit=100")).json()) as LedgerPage;
+    assert.ok(listed.transactions.every((t, i) => i === 0 || t.seqno === listed.transactions[i - 1]!.seqno - 1));
     assert.deepEqual(browserErrors, []);
   });
 
