@@ -16,7 +16,8 @@ const SECRET_VALUE = "the private value nobody without the ledger secret may rea
 describe("ledger explorer", () => {
   let dir: string;
   let core: NodeCore;
-  const written: Record<string, number> = {};
+  /** The seqno of each transaction written in before(). */
+  const written = {} as Record<"json" | "private" | "binary" | "long" | "many" | "deletion" | "signature" | "last" | "closing", number>;
 
   const commit = (write: (tx: ReturnType<NodeCore["history"]["begin"]>) => void): number => {
     const tx = core.history.begin();
