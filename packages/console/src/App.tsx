@@ -84,7 +84,8 @@ export function App() {
           ))}
         </nav>
       </header>
-      <main>
+      {/* Keyed by service and identity: what a page shows (a report, a receipt) belongs to the one it was fetched as. */}
+      <main key={`${service}/${as}`}>
         {page === "Network" && <NetworkPage acting={acting} />}
         {page === "Governance" && <GovernancePage acting={acting} />}
         {page === "Ledger" && <LedgerPage acting={acting} />}

@@ -5,17 +5,24 @@
 // proposes nothing; a party's CSV upload shows report counts equal to the
 // API's, a bad CSV shows the app's error and ingests nothing; a receipt
 // verifies in the page, step by step, and a tampered one fails at its
-// signature. The browser's console must stay free of errors throughout.
+// signature; the ledger explorer lists the node's ledger files (genesis, a
+// signature and what it signs, a private write only as its size) and a
+// transaction clicked there gets its receipt verified; the report's table is
+// filtered, paged and downloaded, its majority/minority chart counts what the
+// API says; Banking shows the user's accounts and a transfer whose receipt
+// verifies. The browser's console must stay free of errors on every page.
 // Screenshots go to docs/img/ for docs/console.md.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ConfideClient, Governance, Member, ReconClient, generateIdentity, readIdentity } from "@confide/client";
+import type { LedgerPage, ReportQuery } from "@confide/sdk";
 import { DEFAULT_BUNDLES, startSandbox, type RunningSandbox } from "../../client/src/sandbox/sandbox.ts";
 import type { SandboxDescription } from "../../client/src/sandbox/workspace.ts";
 
@@ -51,6 +58,11 @@ describe("web console in Chromium", () => {
     browserErrors.splice(0, browserErrors.length, ...browserErrors.filter((e) => !refusals.includes(e)));
   };
   const actAs = (name: string) => page.getByLabel("Acting as").selectOption(name);
+  const useService = (name: string) => page.getByRole("combobox", { name: /^Service/ }).selectOption(name);
+  const userClient = (serviceName: string, userName: string) => {
+    const user = description.users.find((u) => u.name === userName)!;
+    return clientAs(serviceName, { certificate: user.certificate, key: user.key });
+  };
   const open = (pageName: string) => page.getByRole("navigation", { name: "Pages" }).getByRole("button", { name: pageName }).click();
 
   before(async () => {
@@ -203,6 +215,194 @@ describe("web console in Chromium", () => {
     await page.getByRole("button", { name: "Verify receipt" }).click();
     await page.getByRole("status").filter({ hasText: `Receipt for ${write.txId} does not verify (signature)` }).waitFor();
     assert.deepEqual(await steps.evaluateAll((items) => items.map((li) => li.className)), ["ok", "ok", "error"]);
+    assert.deepEqual(browserErrors, []);
+  });
+
+  it("the ledger explorer lists genesis and a signature with their writes, a private write only as its size, and a clicked transaction's receipt verifies", async () => {
+    // A private write whose clear values must never reach the page: the app keeps trades in private tables.
+    const secretTrade = `T-${randomUUID().slice(0, 8)}`;
+    const writer = userClient("reconciliation", "bank_c_user0");
+    const write = await writer.request("POST", "/app/ingest", { body: [{ trade_id: secretTrade, price: "4242.42", settles: "2026-12-24", ccy: "GBP" }] });
+    assert.equal(write.status, 200, write.text);
+    await writer.waitForCommit(write.txId!);
+    writer.close();
+    const ingestTx = write.txId!;
+    await actAs("bank_a");
+    await useService("reconciliation");
+    await open("Ledger");
+    // The receipt test before this one left the page forging receipts.
+    await page.getByLabel("Tamper with the signature first").uncheck();
+    const transactions = page.getByRole("table", { name: "Transactions" });
+    await transactions.locator("tbody tr").first().waitFor();
+    assert.ok(await page.getByRole("list", { name: "Chunk files" }).getByText(/open \(being written\)/).count() === 1);
+
+    // The newest page: a signature names the root it signs; the transaction before it gets a receipt over that very root.
+    const signature = transactions.locator("tr.signature").filter({ has: page.locator("xpath=following-sibling::tr[1][not(contains(@class,'signature'))]") }).first();
+    await signature.waitFor();
+    const sigSeqno = Number(await signature.getAttribute("data-seqno"));
+    const badge = (await page.getByTestId(`signature-${sigSeqno}`).textContent())!;
+    const root = /root ([0-9a-f]{64})/.exec(badge)![1]!;
+    assert.match(badge, new RegExp(`Signature over seqnos 1–${sigSeqno - 1}`));
+    await assert.doesNotReject(signature.getByText("public:ccf.internal.signatures").waitFor());
+    const signed = transactions.locator(`tr[data-seqno="${sigSeqno - 1}"]`);
+    const signedTxId = (await signed.locator("td").first().locator("button").textContent())!;
+    await signed.getByRole("button", { name: `Receipt for ${signedTxId}` }).click();
+    const verdict = page.getByRole("status").filter({ hasText: `Receipt for ${signedTxId}` });
+    await verdict.waitFor();
+    assert.equal(await verdict.textContent(), `Receipt for ${signedTxId} verified: root ${root}`);
+    assert.equal(await page.getByLabel("Transaction id").inputValue(), signedTxId);
+    await page.screenshot({ path: join(DOCS_IMG, "console-ledger.png"), fullPage: true });
+
+    // The private write: only its sealed size shows, never the trade.
+    const ingestSeqno = Number(String(ingestTx).split(".")[1]);
+    assert.ok(ingestSeqno > 0, `ingest tx id ${String(ingestTx)}`);
+    await page.getByLabel("From seqno").fill(String(ingestSeqno));
+    await page.getByRole("button", { name: "Go", exact: true }).click();
+    const ingestRow = transactions.locator(`tr[data-seqno="${ingestSeqno}"]`);
+    await ingestRow.waitFor();
+    assert.match((await page.getByTestId(`private-${ingestSeqno}`).textContent())!, /^\d+ bytes, encrypted$/);
+    const html = await page.content();
+    for (const clear of [secretTrade, "4242.42", "2026-12-24"]) assert.ok(!html.includes(clear), `the page shows the private value ${clear}`);
+
+    // Genesis: the first page of the ledger, its first writes listed, the rest (the constitution) one click away.
+    // By keyboard: Enter in the seqno field goes there, Enter on Expand expands.
+    await page.getByLabel("From seqno").fill("1");
+    await page.getByLabel("From seqno").press("Enter");
+    const genesis = transactions.locator('tr[data-seqno="1"]');
+    await genesis.getByText("public:ccf.gov.service.info").waitFor();
+    assert.equal(await genesis.getByText("public:ccf.gov.constitution", { exact: true }).count(), 0);
+    await genesis.getByText(/more of \d+ writes/).waitFor();
+    await genesis.getByRole("button", { name: /^Expand / }).focus();
+    await page.keyboard.press("Enter");
+    await genesis.getByText("public:ccf.gov.constitution", { exact: true }).waitFor();
+    assert.equal(await genesis.getByRole("button", { name: /^Collapse / }).getAttribute("aria-expanded"), "true");
+    assert.equal(await page.getByRole("button", { name: "Older" }).isDisabled(), true);
+    await page.getByRole("button", { name: "Newest" }).click();
+    await transactions.locator(`tr[data-seqno="${sigSeqno}"]`).waitFor();
+
+    // The console server's ledger endpoint refuses what it cannot answer, in CCF's error shape.
+    const api = (path: string) => page.request.get(`${description.console!.url}/api/services/reconciliation${path}`);
+    const badLimit = await api("/ledger?limit=0");
+    assert.equal(badLimit.status(), 400);
+    assert.equal(((await badLimit.json()) as { error: { code: string } }).error.code, "InvalidQueryParameterValue");
+    const beyond = await api(`/ledger/${sigSeqno + 1_000_000}`);
+    assert.equal(beyond.status(), 404);
+    assert.equal(((await beyond.json()) as { error: { code: string } }).error.code, "TransactionNotFound");
+    const listed = (await (await api("/ledger?limit=100")).json()) as LedgerPage;
+    assert.ok(listed.transactions.every((t, i) => i === 0 || t.seqno === listed.transactions[i - 1]!.seqno - 1));
+    assert.deepEqual(browserErrors, []);
+  });
+
+  it("the report table is filtered by status, paged by the app's cursor, and downloaded as CSV; the majority/minority chart counts as the API does", async () => {
+    const recon = new ReconClient(userClient("reconciliation", "bank_a_user0"));
+    const rows = Array.from({ length: 45 }, (_, i) => `T-3${String(i).padStart(3, "0")},${i}.00,2026-11-${String((i % 28) + 1).padStart(2, "0")},USD`);
+    await recon.ingestCsv(`trade_id,price,settles,ccy\r\n${rows.join("\r\n")}\r\n`);
+    const apiRows = async (query: ReportQuery) => {
+      const all: Record<string, unknown>[] = [];
+      for await (const p of recon.reportPages({ ...query, summary: false })) all.push(...p.rows);
+      return all;
+    };
+    const everything = await apiRows({});
+    assert.ok(everything.length > 40, String(everything.length));
+
+    await actAs("bank_a_user0");
+    await useService("reconciliation");
+    await open("Reconciliation");
+    await page.getByRole("button", { name: "Show report" }).click();
+    const table = page.getByRole("table", { name: "Report rows" });
+    const keysShown = () => table.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => tr.querySelector("td")!.textContent));
+    const firstColumnKey = (row: Record<string, unknown>) => String(row.key ?? row.trade_id);
+    await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Report rows"] tbody tr').length === 20);
+    const pageOne = await keysShown();
+    assert.deepEqual(pageOne, everything.slice(0, 20).map(firstColumnKey));
+    await page.getByRole("button", { name: "Next page" }).click();
+    await table.getByText(firstColumnKey(everything[20]!), { exact: true }).waitFor();
+    assert.deepEqual(await keysShown(), everything.slice(20, 40).map(firstColumnKey));
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await table.getByText(pageOne[0]!, { exact: true }).waitFor();
+    assert.deepEqual(await keysShown(), pageOne);
+
+    // Majority/minority of the party's own values, per attribute, as the API's detailed rows count them:
+    // Bank A's values are with the majority, Bank C's price and settlement date of some trades are not.
+    const standing = async (client: ReconClient) => {
+      const counts: Record<string, number> = {};
+      for await (const p of client.reportPages({ view: "detailed", summary: false })) {
+        for (const row of p.rows) {
+          for (const [attribute, verdict] of Object.entries(row.attributes as Record<string, { majority_minority: string | null }>)) {
+            for (const side of ["Majority", "Minority"]) counts[`${side.toLowerCase()}-${attribute}`] = (counts[`${side.toLowerCase()}-${attribute}`] ?? 0) + (verdict.majority_minority === side ? 1 : 0);
+          }
+        }
+      }
+      return counts;
+    };
+    const checkStanding = async (counts: Record<string, number>) => {
+      assert.deepEqual(Object.keys(counts).sort(), ["majority-ccy", "majority-price", "majority-settles", "minority-ccy", "minority-price", "minority-settles"]);
+      for (const [testId, count] of Object.entries(counts)) await page.getByTestId(testId).filter({ hasText: new RegExp(`^${count}$`) }).waitFor();
+    };
+    await checkStanding(await standing(recon));
+
+    // Filtered: only the keys of that status, the same as the API's.
+    const filtered = await apiRows({ status: "LACK_OF_CONSENSUS" });
+    assert.ok(filtered.length > 0 && filtered.length < 20, String(filtered.length));
+    await page.getByRole("combobox", { name: /^Status/ }).selectOption("LACK_OF_CONSENSUS");
+    await page.getByRole("button", { name: "Show report" }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('table[aria-label="Report rows"] tbody tr').length === n, filtered.length);
+    assert.deepEqual(await keysShown(), filtered.map(firstColumnKey));
+    assert.equal(await page.getByRole("button", { name: "Next page" }).isDisabled(), true);
+
+    // Downloaded: the whole filtered report, as CSV.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+    const csv = readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
+    assert.equal(csv.length, filtered.length + 1);
+    assert.deepEqual(csv.slice(1).map((line) => line.split(",")[0]), filtered.map(firstColumnKey));
+    recon.client.close();
+
+    const minority = new ReconClient(userClient("reconciliation", "bank_c_user0"));
+    const bankC = await standing(minority);
+    minority.client.close();
+    assert.ok(bankC["minority-price"]! > 0 && bankC["minority-settles"]! > 0, JSON.stringify(bankC));
+    await actAs("bank_c_user0");
+    await page.getByRole("combobox", { name: /^Status/ }).selectOption("");
+    await page.getByRole("button", { name: "Show report" }).click();
+    await checkStanding(bankC);
+    await page.screenshot({ path: join(DOCS_IMG, "console-reconciliation-report.png"), fullPage: true });
+    assert.deepEqual(browserErrors, []);
+  });
+
+  it("Banking: the acting user's accounts, and a transfer whose receipt verifies in the page", async () => {
+    const bank = userClient("banking", "bank_a_user0");
+    const balance = async (account: string) => ((await bank.request("GET", `/app/balance/${account}`)).json as { balance: number }).balance;
+    const checking = await balance("checking");
+    await actAs("bank_a_user0");
+    await useService("banking");
+    await open("Banking");
+    const accounts = page.getByRole("table", { name: "Accounts" });
+    await accounts.getByRole("row", { name: `checking ${checking}` }).waitFor();
+    await accounts.getByRole("row", { name: `savings ${await balance("savings")}` }).waitFor();
+    await page.getByLabel("To").selectOption({ label: "Bank B user 0" });
+    await page.getByLabel("Amount").fill("7");
+    await page.getByRole("button", { name: "Transfer" }).click();
+    await page.getByRole("status").filter({ hasText: /^Transfer \d+\.\d+ committed; its receipt verified in this page\.$/ }).waitFor();
+    assert.equal(await balance("checking"), checking - 7);
+    await accounts.getByRole("row", { name: `checking ${checking - 7}` }).waitFor();
+    bank.close();
+    await page.screenshot({ path: join(DOCS_IMG, "console-banking.png"), fullPage: true });
+    assert.deepEqual(browserErrors, []);
+  });
+
+  it("shows no error in the browser console on any page, as a member or as a user, on either service", async () => {
+    for (const service of ["reconciliation", "banking"]) {
+      for (const as of ["bank_b", "bank_b_user0"]) {
+        await useService(service);
+        await actAs(as);
+        for (const name of ["Network", "Governance", "Ledger", "Reconciliation", "Banking"]) {
+          await open(name);
+          await page.getByRole("heading", { level: 2 }).first().waitFor();
+          // A couple of live polls.
+          await page.waitForTimeout(1_200);
+        }
+      }
+    }
     assert.deepEqual(browserErrors, []);
   });
 });

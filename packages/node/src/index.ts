@@ -13,5 +13,8 @@ export { formatTxId, parseTxId, type TxId, type TxStatus, type SeqNo, type View 
 export { Store } from "./kv/store.ts";
 export { Tx, MapHandle, TxConflictError, ReadOnlyError } from "./kv/tx.ts";
 export { isPublicMap } from "./kv/write-set.ts";
-export { LedgerCorruptionError } from "./ledger/reader.ts";
+export { LedgerCorruptionError, readLedger, type LedgerRecord, type TornTail } from "./ledger/reader.ts";
+export { listChunks, type ChunkFile } from "./ledger/chunk-files.ts";
+export { forEachEncodedWrite, WriteSetFormatError } from "./kv/write-set.ts";
+export { readSignature, SignatureFormatError, type SignatureRecord } from "./history/signatures.ts";
 export { loadOrCreateIdentity, IDENTITY_FILES, type NodeIdentity } from "./identity.ts";

@@ -8,6 +8,7 @@
 //
 //   GET  /api/identities                               services, members, users (names and ids; no keys)
 //   GET  /api/services/<service>/node/... | /gov/... | /app/receipt   passed through
+//   GET  /api/services/<service>/ledger[?before=&limit=] | /ledger/<seqno>   the node's ledger files (ledger-explorer.ts)
 //   POST /api/services/<service>/gov/<message>         {as, proposal | proposalId [, ballot]}: signed, sent
 //   *    /api/services/<service>/as/<user>/app/...      sent with the user's certificate
 // Answers from the node are passed back as they came (status, content type,
@@ -17,9 +18,11 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize, sep } from "node:path";
+import { LedgerCorruptionError, SignatureFormatError, WriteSetFormatError } from "@confide/node";
 import { govMessages, type ProposalBody } from "@confide/sdk";
 import { ConfideClient, type CcfResponse } from "../client.ts";
 import { Member } from "../governance.ts";
+import { LEDGER_PAGE_TX_MAX, LedgerTxNotFound, readLedgerPage, readLedgerTransaction } from "./ledger-explorer.ts";
 import type { Consortium } from "./identities.ts";
 
 /** A CSV upload is the largest request the console sends; the node refuses larger bodies anyway. */
@@ -29,6 +32,8 @@ export interface ConsoleService {
   name: string;
   url: string;
   serviceCertPem: string;
+  /** The node's ledger directory, read by the ledger explorer (no secret: private writes stay sealed). */
+  ledgerDir?: string;
 }
 
 export interface ConsoleServerOptions {
@@ -97,6 +102,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (req.method === "GET" && (rest[0] === "node" || rest[0] === "gov" || (rest[0] === "app" && rest[1] === "receipt"))) {
       return relay(res, await clientFor(svc).request("GET", `/${rest.map(encodeURIComponent).join("/")}${search}`));
     }
+    if (req.method === "GET" && rest[0] === "ledger" && rest.length <= 2) return sendJson(res, 200, ledger(svc, rest[1], url.searchParams));
     if (req.method === "POST" && rest[0] === "gov" && rest.length === 2) {
       const body = JSON.parse((await readBody(req)).toString("utf8") || "{}") as GovCall;
       return relay(res, await governance(clientFor(svc), options.consortium, rest[1]!, body));
@@ -132,6 +138,33 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A page of the service's ledger (newest first), or one transaction in full. */
+function ledger(svc: ConsoleService, seqnoText: string | undefined, query: URLSearchParams) {
+  if (svc.ledgerDir === undefined) throw new HttpError(404, "ResourceNotFound", `the console does not know where the ${svc.name} node keeps its ledger`);
+  try {
+    if (seqnoText !== undefined) return readLedgerTransaction(svc.ledgerDir, positiveInteger("seqno", seqnoText));
+    const before = query.get("before");
+    const limit = query.get("limit");
+    return readLedgerPage(svc.ledgerDir, {
+      ...(before === null ? {} : { before: positiveInteger("before", before) }),
+      ...(limit === null ? {} : { limit: positiveInteger("limit", limit, LEDGER_PAGE_TX_MAX) }),
+    });
+  } catch (error) {
+    if (error instanceof LedgerTxNotFound) throw new HttpError(404, "TransactionNotFound", error.message);
+    // Files the node's reader refuses: said as they are, naming the file and seqno.
+    if (error instanceof LedgerCorruptionError || error instanceof WriteSetFormatError || error instanceof SignatureFormatError) {
+      throw new HttpError(500, "InternalError", `the ${svc.name} ledger cannot be read: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function positiveInteger(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= max)) throw new HttpError(400, "InvalidQueryParameterValue", `${name} must be an integer from 1 to ${max}, not ${JSON.stringify(text)}`);
+  return value;
 }
 
 interface GovCall {

@@ -223,7 +223,7 @@ async function startConsole(services: Service[], consortium: Consortium, options
     return await startConsoleServer({
       port: options.consolePort,
       staticDir: options.consoleDir ?? DEFAULT_CONSOLE_DIR,
-      services: services.map(({ name, node }) => ({ name, url: node.url, serviceCertPem: node.core.identity.serviceCertPem })),
+      services: services.map(({ name, node }) => ({ name, url: node.url, serviceCertPem: node.core.identity.serviceCertPem, ledgerDir: node.core.ledgerDir })),
       consortium,
       tls: { keyPem: identity.nodePrivateKeyPem, certPem: identity.nodeCertPem },
     });

@@ -11,10 +11,14 @@ export function BankingPage({ acting }: { acting: Acting }) {
   return (
     <section aria-labelledby="bank-title">
       <h2 id="bank-title">Banking</h2>
-      {acting.service !== "banking" && <p className="hint">Pick the banking service to use this page.</p>}
-      <NeedsKind acting={acting} kind="user">
-        <Accounts acting={acting} />
-      </NeedsKind>
+      {/* The app's endpoints exist only on its own service: on the other, the page would call paths that are not there. */}
+      {acting.service !== "banking" ? (
+        <p className="hint">Pick the banking service to use this page.</p>
+      ) : (
+        <NeedsKind acting={acting} kind="user">
+          <Accounts acting={acting} />
+        </NeedsKind>
+      )}
     </section>
   );
 }

@@ -1,11 +1,13 @@
-// Ledger: a receipt for any committed transaction, verified here in the page
+// Ledger: the transactions in the node's ledger files (LedgerTransactions),
+// and a receipt for any committed transaction, verified here in the page
 // with the SDK (WebCrypto), each step shown: leaf, proof path, root
-// signature, certificate endorsement.
+// signature, certificate endorsement. Clicking a transaction verifies its receipt.
 import { useState } from "react";
 import { ReceiptError, fromBase64, toBase64, toHex, verifyReceipt, type Receipt, type ReceiptStep } from "@confide/sdk";
 import { errorText, read, readJson } from "../api.ts";
 import { ErrorLine, type Acting } from "../App.tsx";
 import { useLive } from "../live.ts";
+import { LedgerTransactions } from "./LedgerTransactions.tsx";
 
 /** The node answers 202 while it fetches historical state; a receipt normally follows within a few tries. */
 const RECEIPT_ATTEMPTS = 30;
@@ -43,9 +45,7 @@ export function LedgerPage({ acting }: { acting: Acting }) {
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  const verify = async (event: React.FormEvent) => {
-    event.preventDefault();
-    const id = txId.trim() || commit.value?.transaction_id || "";
+  const verify = async (id: string) => {
     setError(undefined);
     setOutcome(undefined);
     setBusy(true);
@@ -72,7 +72,13 @@ export function LedgerPage({ acting }: { acting: Acting }) {
       <p>
         Committed up to <span data-testid="ledger-commit">{commit.value?.transaction_id ?? "…"}</span>.
       </p>
-      <form onSubmit={(e) => void verify(e)} aria-labelledby="receipt-title">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void verify(txId.trim() || commit.value?.transaction_id || "");
+        }}
+        aria-labelledby="receipt-title"
+      >
         <h3 id="receipt-title">Verify a receipt in this page</h3>
         <label>
           Transaction id{" "}
@@ -103,6 +109,15 @@ export function LedgerPage({ acting }: { acting: Acting }) {
           </ol>
         </div>
       )}
+      <LedgerTransactions
+        service={acting.service}
+        committed={commit.value?.transaction_id}
+        onReceipt={(id) => {
+          setTxId(id);
+          void verify(id);
+          document.getElementById("receipt-title")?.scrollIntoView();
+        }}
+      />
     </section>
   );
 }

@@ -1,6 +1,7 @@
 // Reconciliation: upload a party's CSV (with progress), then the party's
-// report: status distribution, attributes that disagree most, a filtered,
-// paged table of keys, and the whole report as a CSV download.
+// report: status distribution, attributes that disagree most, where the
+// party's values stand (majority or minority), a table of keys filtered by
+// status and attribute and paged by the app's cursor, and the report as a CSV download.
 import { useState } from "react";
 import { reportPath, type IngestCounts, type ReportQuery } from "@confide/sdk";
 import { app, errorText, upload } from "../api.ts";
@@ -19,16 +20,30 @@ interface Envelope {
   summary?: Summary;
 }
 const PAGE_ROWS = 20;
+/** The majority/minority chart reads the whole report a page at a time; past this many keys it says it counted the first ones. */
+const MAJORITY_KEYS_MAX = 10_000;
+
+/** Per attribute, how many of the party's values are with the majority or in a minority (null below k: not counted). */
+interface Standing {
+  keys: number;
+  complete: boolean;
+  attributes: Record<string, { Majority: number; Minority: number }>;
+}
+type DetailedRow = { attributes?: Record<string, { majority_minority?: string | null }> };
 
 export function ReconciliationPage({ acting }: { acting: Acting }) {
   return (
     <section aria-labelledby="recon-title">
       <h2 id="recon-title">Reconciliation</h2>
-      {acting.service !== "reconciliation" && <p className="hint">Pick the reconciliation service to use this page.</p>}
-      <NeedsKind acting={acting} kind="user">
-        <Upload acting={acting} />
-        <Report acting={acting} />
-      </NeedsKind>
+      {/* The app's endpoints exist only on its own service: on the other, the page would call paths that are not there. */}
+      {acting.service !== "reconciliation" ? (
+        <p className="hint">Pick the reconciliation service to use this page.</p>
+      ) : (
+        <NeedsKind acting={acting} kind="user">
+          <Upload acting={acting} />
+          <Report acting={acting} />
+        </NeedsKind>
+      )}
     </section>
   );
 }
@@ -80,8 +95,10 @@ function Upload({ acting }: { acting: Acting }) {
 
 function Report({ acting }: { acting: Acting }) {
   const [status, setStatus] = useState("");
+  const [attribute, setAttribute] = useState("");
   const [page, setPage] = useState<Envelope>();
   const [summary, setSummary] = useState<Summary>();
+  const [standing, setStanding] = useState<Standing>();
   const [cursors, setCursors] = useState<string[]>([]);
   const [error, setError] = useState<string>();
 
@@ -95,22 +112,37 @@ function Report({ acting }: { acting: Acting }) {
     return reply.json as Envelope;
   };
 
+  const filters = (): ReportQuery => ({ ...(status ? { status } : {}), ...(attribute ? { attribute } : {}) });
+
+  /** Every row of the query, page by page (up to rowsMax); undefined if a page is refused. */
+  const allRows = async (query: ReportQuery, rowsMax = Infinity): Promise<{ rows: Record<string, unknown>[]; complete: boolean } | undefined> => {
+    const rows: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    do {
+      const envelope = await load({ ...query, ...(cursor ? { cursor } : {}), summary: false });
+      if (!envelope) return undefined;
+      rows.push(...envelope.content);
+      cursor = envelope.next_cursor ?? undefined;
+    } while (cursor && rows.length < rowsMax);
+    return { rows: rows.slice(0, rowsMax), complete: cursor === undefined && rows.length <= rowsMax };
+  };
+
   const show = async (cursor?: string) => {
-    const envelope = await load({ limit: PAGE_ROWS, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
+    const envelope = await load({ limit: PAGE_ROWS, ...filters(), ...(cursor ? { cursor } : {}) });
     if (!envelope) return;
     setPage(envelope);
     if (envelope.summary) setSummary(envelope.summary);
   };
 
+  const showStanding = async () => {
+    const all = await allRows({ view: "detailed" }, MAJORITY_KEYS_MAX);
+    if (all) setStanding(standingOf(all.rows as DetailedRow[], all.complete));
+  };
+
   const download = async () => {
-    const rows: Record<string, unknown>[] = [];
-    let cursor: string | undefined;
-    do {
-      const envelope = await load({ ...(status ? { status } : {}), ...(cursor ? { cursor } : {}), summary: false });
-      if (!envelope) return;
-      rows.push(...envelope.content);
-      cursor = envelope.next_cursor ?? undefined;
-    } while (cursor);
+    const all = await allRows(filters());
+    if (!all) return;
+    const rows = all.rows;
     const url = URL.createObjectURL(new Blob([toCsv(rows)], { type: "text/csv" }));
     const a = document.createElement("a");
     a.href = url;
@@ -119,7 +151,8 @@ function Report({ acting }: { acting: Acting }) {
     URL.revokeObjectURL(url);
   };
 
-  const columns = page?.content[0] ? Object.keys(page.content[0]) : [];
+  const shownRows = page?.content.map(tableCells) ?? [];
+  const columns = shownRows[0] ? Object.keys(shownRows[0]) : [];
   return (
     <div>
       <h3>Your report</h3>
@@ -135,11 +168,23 @@ function Report({ acting }: { acting: Acting }) {
             ))}
           </select>
         </label>{" "}
+        <label>
+          Attribute{" "}
+          <select value={attribute} onChange={(e) => setAttribute(e.target.value)}>
+            <option value="">all</option>
+            {Object.keys(summary?.attributes ?? {}).map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>{" "}
         <button
           type="button"
           onClick={() => {
             setCursors([]);
             void show();
+            void showStanding();
           }}
         >
           Show report
@@ -149,7 +194,7 @@ function Report({ acting }: { acting: Acting }) {
         </button>
       </div>
       <ErrorLine error={error} />
-      {summary && <SummaryCharts summary={summary} />}
+      {summary && <SummaryCharts summary={summary} standing={standing} />}
       {page && (
         <>
           <table aria-label="Report rows">
@@ -163,10 +208,10 @@ function Report({ acting }: { acting: Acting }) {
               </tr>
             </thead>
             <tbody>
-              {page.content.map((row, i) => (
+              {shownRows.map((row, i) => (
                 <tr key={i}>
                   {columns.map((c) => (
-                    <td key={c}>{typeof row[c] === "object" ? JSON.stringify(row[c]) : String(row[c] ?? "")}</td>
+                    <td key={c}>{row[c]}</td>
                   ))}
                 </tr>
               ))}
@@ -201,7 +246,33 @@ function Report({ acting }: { acting: Acting }) {
   );
 }
 
-function SummaryCharts({ summary }: { summary: Summary }) {
+/** A row as table cells: a detailed row's attributes each get a column (the party's value, its status, majority or minority). */
+function tableCells(row: Record<string, unknown>): Record<string, string> {
+  const cells: Record<string, string> = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (name === "attributes" && typeof value === "object" && value !== null) {
+      for (const [attribute, verdict] of Object.entries(value as Record<string, { value?: unknown; status?: string; majority_minority?: string | null }>)) {
+        cells[attribute] = [verdict.value ?? "–", verdict.status, verdict.majority_minority].filter((part) => part !== undefined && part !== null).join(" · ");
+      }
+    } else {
+      cells[name] = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value ?? "");
+    }
+  }
+  return cells;
+}
+
+function standingOf(rows: DetailedRow[], complete: boolean): Standing {
+  const attributes: Standing["attributes"] = {};
+  for (const row of rows) {
+    for (const [name, verdict] of Object.entries(row.attributes ?? {})) {
+      const counts = (attributes[name] ??= { Majority: 0, Minority: 0 });
+      if (verdict.majority_minority === "Majority" || verdict.majority_minority === "Minority") counts[verdict.majority_minority]++;
+    }
+  }
+  return { keys: rows.length, complete, attributes };
+}
+
+function SummaryCharts({ summary, standing }: { summary: Summary; standing: Standing | undefined }) {
   const max = Math.max(1, ...STATUSES.map((s) => summary.status[s]));
   const worst = Object.entries(summary.attributes)
     .sort(([, a], [, b]) => b.LACK_OF_CONSENSUS - a.LACK_OF_CONSENSUS)
@@ -228,7 +299,34 @@ function SummaryCharts({ summary }: { summary: Summary }) {
           </div>
         ))}
       </figure>
+      {standing && <StandingChart standing={standing} />}
     </div>
+  );
+}
+
+/** Two bars per attribute: the party's values with the majority, and in a minority. */
+function StandingChart({ standing }: { standing: Standing }) {
+  const entries = Object.entries(standing.attributes);
+  const max = Math.max(1, ...entries.map(([, c]) => Math.max(c.Majority, c.Minority)));
+  return (
+    <figure aria-label="Majority and minority">
+      <figcaption>
+        Your values with the majority or in a minority{standing.complete ? "" : ` (your first ${standing.keys} keys)`}
+      </figcaption>
+      {entries.map(([name, c]) => (
+        <div key={name} className="standing" role="group" aria-label={name}>
+          {(["Majority", "Minority"] as const).map((side) => (
+            <div key={side} className="bar-row">
+              <span className="bar-label">
+                {name}: {side.toLowerCase()}
+              </span>
+              <span className={`bar bar-${side}`} style={{ width: `${(c[side] / max) * 60}%` }} />
+              <span data-testid={`${side.toLowerCase()}-${name}`}>{c[side]}</span>
+            </div>
+          ))}
+        </div>
+      ))}
+    </figure>
   );
 }
 
