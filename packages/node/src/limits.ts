@@ -108,3 +108,6 @@ export const CONSENSUS_MESSAGE_BYTES_MAX = CONSENSUS_BATCH_BYTES + LEDGER_ENTRY_
 export const CONSENSUS_CONFIGURATION_NODES_MAX = 256;
 /** Bytes of a node id on the wire (CCF's are 64 hex characters). */
 export const CONSENSUS_NODE_ID_BYTES_MAX = 256;
+
+/** A governance dry-run shows a public value in full up to this size, else its size and SHA-256: an app's modules would otherwise fill the diff. */
+export const DRY_RUN_VALUE_BYTES_MAX = 4096;
