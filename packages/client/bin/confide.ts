@@ -29,6 +29,7 @@ import {
 import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
 import { reconCommand } from "../src/recon/cli.ts";
+import { describeDryRun, dryRunSucceeds } from "../src/dry-run-text.ts";
 import { toHex } from "@confide/sdk";
 
 const DEFAULT_URL = "https://127.0.0.1:8000";
@@ -244,7 +245,8 @@ function buildProgram(): Command {
     .argument("[file]", "proposal JSON file")
     .option("--action <name>", "a single action, e.g. set_user")
     .option("--args <json>", "the action's arguments as JSON")
-    .action(async (file: string | undefined, options: ConnectionOptions & { action?: string; args?: string }) => {
+    .option("--dry-run", "only show what it would do (validate, the KV diff and app endpoint diff of apply): nothing is proposed; exit 1 if it would be refused or fail")
+    .action(async (file: string | undefined, options: ConnectionOptions & { action?: string; args?: string; dryRun?: boolean }) => {
       if ((file === undefined) === (options.action === undefined)) throw new UsageError("give either a proposal file or --action");
       if (file !== undefined && options.args !== undefined) throw new UsageError("--args goes with --action");
       let proposal: ProposalBody;
@@ -257,6 +259,12 @@ function buildProgram(): Command {
         proposal = { actions: [action] };
       }
       await withClient(options, async (client) => {
+        if (options.dryRun === true) {
+          const outcome = await memberOf(options, client).dryRun(proposal);
+          print(options, outcome, () => describeDryRun(outcome));
+          if (!dryRunSucceeds(outcome)) process.exitCode = 1;
+          return;
+        }
         const result = await memberOf(options, client).propose(proposal);
         print(options, result, () => describeProposal(result));
       });

@@ -20,6 +20,7 @@ export {
   ballotSource,
   GOV_API_VERSION,
   type Action,
+  type DryRun,
   type ProposalBody,
   type Proposal,
   type ProposalState,

@@ -81,6 +81,8 @@ export async function signGovRequest(signer: CoseSigner, memberId: string, messa
 /** The governance messages a member sends: their paths, types and payloads, as CCF's REST API defines them. */
 export const govMessages = {
   proposal: (proposal: ProposalBody): GovMessage => ({ path: "/gov/members/proposals:create", type: "proposal", payload: JSON.stringify(proposal) }),
+  /** Confide's extension: the same signed proposal, run and discarded by the node (answers a DryRun). */
+  dryRun: (proposal: ProposalBody): GovMessage => ({ path: "/gov/members/proposals:dry-run", type: "proposal", payload: JSON.stringify(proposal) }),
   ballot: (memberId: string, proposalId: string, ballot: boolean | string): GovMessage => ({
     path: `/gov/members/proposals/${encodeURIComponent(proposalId)}/ballots/${memberId}:submit`,
     type: "ballot",

@@ -6,6 +6,7 @@
 // accepted now: a diff of the KV, and for the app's endpoint table, the
 // endpoints added, removed and changed.
 import { createHash } from "node:crypto";
+import type { DryRun, DryRunApply, DryRunEndpointDiff, DryRunKvChange, DryRunValue } from "@confide/sdk";
 import { CcfError } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import type { HttpRequest } from "../http/message.ts";
@@ -15,44 +16,9 @@ import { DRY_RUN_VALUE_BYTES_MAX } from "../limits.ts";
 import { parseEndpointKey } from "../runtime/bundle.ts";
 import { Tables } from "../tables.ts";
 import type { ConstitutionRunner } from "./constitution.ts";
-import { memberRequest } from "./member-requests.ts";
+import { memberRequest, type MemberRequest } from "./member-requests.ts";
 import { proposalIdOf, submitProposal } from "./operations.ts";
-import { ApplyFailed, failureOf, proposalView, type Failure } from "./proposals.ts";
-
-/** A value as the diff shows it: JSON or text if small, else its size and digest. */
-export type ShownValue = { json: unknown } | { text: string } | { bytes: number; sha256: string };
-
-/** One key apply() would change. Private maps show only sizes: the diff must not reveal what the ledger encrypts. */
-export type KvChange =
-  | { table: string; key: string; change: "added" | "changed" | "removed"; before?: ShownValue; after?: ShownValue }
-  | { table: string; private: true; keyBytes: number; change: "added" | "changed" | "removed"; beforeBytes?: number; afterBytes?: number };
-
-export interface EndpointRef {
-  method: string;
-  path: string;
-  authn_policies?: unknown;
-  mode?: unknown;
-}
-
-/** public:ccf.gov.endpoints before and after, by method and path (the fields as the bundle's metadata names them). */
-export interface EndpointDiff {
-  added: EndpointRef[];
-  removed: EndpointRef[];
-  changed: Array<{ method: string; path: string; fields: Record<string, { before: unknown; after: unknown }> }>;
-}
-
-export interface DryRun {
-  proposalId: string;
-  proposerId: string;
-  validation: { valid: boolean; description: string };
-  /** What :create would answer now: the proposal (Open, or Accepted at once), or the error it would refuse it with. */
-  create: { proposal: Record<string, unknown> } | { error: { code: string; message: string } };
-  /** apply() as if the proposal were accepted now; absent when validate() refuses it. */
-  apply?: ApplyOutcome;
-}
-
-/** apply()'s writes, or how it failed (an accepted proposal would then be Failed). */
-export type ApplyOutcome = { writes: KvChange[]; endpoints: EndpointDiff } | { failure: Failure };
+import { ApplyFailed, failureOf, proposalView } from "./proposals.ts";
 
 /**
  * Runs a signed proposal (the body :create takes) without keeping anything.
@@ -92,7 +58,7 @@ function validate(history: History, runner: ConstitutionRunner, proposal: string
   });
 }
 
-function createOutcome(tx: Tx, runner: ConstitutionRunner, history: History, signed: ReturnType<typeof memberRequest>): DryRun["create"] {
+function createOutcome(tx: Tx, runner: ConstitutionRunner, history: History, signed: MemberRequest): DryRun["create"] {
   try {
     const { proposalId, info } = submitProposal(tx, runner, history.merkleRoot(), signed);
     return { proposal: proposalView(proposalId, info) };
@@ -104,7 +70,7 @@ function createOutcome(tx: Tx, runner: ConstitutionRunner, history: History, sig
   }
 }
 
-function applyOutcome(history: History, runner: ConstitutionRunner, proposal: string, proposalId: string): ApplyOutcome {
+function applyOutcome(history: History, runner: ConstitutionRunner, proposal: string, proposalId: string): DryRunApply {
   return discarded(history, (tx) => {
     const before = history.store.beginReadOnly();
     try {
@@ -120,8 +86,8 @@ function applyOutcome(history: History, runner: ConstitutionRunner, proposal: st
 const byName = ([a]: [string, unknown], [b]: [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The keys `writes` changes against the state `before` reads; writes of the value already there are left out. */
-export function kvDiff(before: Tx, writes: WriteSet): KvChange[] {
-  const changes: KvChange[] = [];
+export function kvDiff(before: Tx, writes: WriteSet): DryRunKvChange[] {
+  const changes: DryRunKvChange[] = [];
   for (const [table, mapWrites] of [...writes].sort(byName)) {
     const old = before.map(table);
     for (const [keyText, after] of [...mapWrites].sort(byName)) {
@@ -158,7 +124,7 @@ function showKey(key: Buffer): string {
   return text !== undefined && !/[\u0000-\u001f]/.test(text) ? text : `0x${key.toString("hex")}`;
 }
 
-function show(value: Buffer): ShownValue {
+function show(value: Buffer): DryRunValue {
   const text = value.length <= DRY_RUN_VALUE_BYTES_MAX ? utf8Text(value) : undefined;
   if (text === undefined) return { bytes: value.length, sha256: createHash("sha256").update(value).digest("hex") };
   try {
@@ -169,8 +135,8 @@ function show(value: Buffer): ShownValue {
 }
 
 /** The app's endpoints apply() would add, remove or change, read from its writes to public:ccf.gov.endpoints. */
-export function endpointDiff(before: Tx, writes: WriteSet): EndpointDiff {
-  const diff: EndpointDiff = { added: [], removed: [], changed: [] };
+export function endpointDiff(before: Tx, writes: WriteSet): DryRunEndpointDiff {
+  const diff: DryRunEndpointDiff = { added: [], removed: [], changed: [] };
   const mapWrites = writes.get(Tables.endpoints);
   if (mapWrites === undefined) return diff;
   const old = before.map(Tables.endpoints);
