@@ -58,16 +58,26 @@ export class Governance {
   }
 }
 
+/**
+ * A member whose key is held elsewhere (a KMS, an HSM): its certificate, and a
+ * signer that signs with that certificate's key (e.g. keyVaultSigner).
+ */
+export interface MemberSigner {
+  certPem: string;
+  signer: CoseSigner;
+}
+
 /** A member: the governance reads plus the requests it signs. */
 export class Member extends Governance {
   /** Member id: hex SHA-256 of the member certificate's DER. */
   readonly id: string;
   private readonly signer: CoseSigner;
 
-  constructor(client: ConfideClient, identity: Identity) {
+  /** `identity`: a PEM certificate and private key (signed with pemSigner), or a certificate and any signer. */
+  constructor(client: ConfideClient, identity: Identity | MemberSigner) {
     super(client);
     this.id = certId(identity.certPem);
-    this.signer = pemSigner(identity.keyPem);
+    this.signer = "signer" in identity ? identity.signer : pemSigner(identity.keyPem);
   }
 
   /** Fetches the current state digest and acknowledges it: an Accepted member becomes Active. */
