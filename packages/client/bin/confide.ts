@@ -15,6 +15,7 @@ import {
   ReceiptError,
   CoseReceiptError,
   deployApp,
+  keyVaultSigner,
   keygen,
   loadBundle,
   openService,
@@ -23,6 +24,7 @@ import {
   type AcceptOptions,
   type Action,
   type Identity,
+  type MemberSigner,
   type Proposal,
   type ProposalBody,
 } from "../src/index.ts";
@@ -42,6 +44,8 @@ interface ConnectionOptions {
   cacert?: string;
   cert?: string;
   key?: string;
+  keyUrl?: string;
+  keyCacert?: string;
   json?: boolean;
 }
 
@@ -55,6 +59,8 @@ function connectionOptions(command: Command): Command {
     .addOption(new Option("--cacert <file>", "the service certificate (service_cert.pem), the only one trusted").env("CONFIDE_CACERT"))
     .addOption(new Option("--cert <file>", "your member or user certificate").env("CONFIDE_CERT"))
     .addOption(new Option("--key <file>", "your private key").env("CONFIDE_KEY"))
+    .addOption(new Option("--key-url <url>", "sign governance with a key held by a key service (Azure Key Vault's sign API) instead of --key: https://<vault>/keys/<name>[/<version>]; bearer token from CONFIDE_KEY_TOKEN").env("CONFIDE_KEY_URL"))
+    .addOption(new Option("--key-cacert <file>", "with --key-url: the CA certificate of the key service's TLS (else Node's default CAs)").env("CONFIDE_KEY_CACERT"))
     .option("--json", "print JSON, for scripts");
 }
 
@@ -92,8 +98,18 @@ async function withClient<T>(options: ConnectionOptions, use: (client: ConfideCl
 }
 
 function memberOf(options: ConnectionOptions, client: ConfideClient): Member {
+  if (options.keyUrl !== undefined) return new Member(client, keyServiceMember(options, options.keyUrl));
   if (options.cert === undefined || options.key === undefined) throw new UsageError("--cert and --key (or CONFIDE_CERT, CONFIDE_KEY) are required: the member's identity");
   return new Member(client, identityOf(options.cert, options.key));
+}
+
+/** The member's certificate, signing with the key service's key at `keyUrl`. */
+function keyServiceMember(options: ConnectionOptions, keyUrl: string): MemberSigner {
+  if (options.cert === undefined) throw new UsageError("--key-url needs --cert (or CONFIDE_CERT): the member's certificate");
+  const token = process.env["CONFIDE_KEY_TOKEN"];
+  if (token === undefined) throw new UsageError("--key-url needs the key service's bearer token in CONFIDE_KEY_TOKEN");
+  const caCertPem = options.keyCacert === undefined ? undefined : readText(options.keyCacert, "key service CA certificate");
+  return { certPem: readText(options.cert, "certificate"), signer: keyVaultSigner({ keyUrl, token: () => token, ...(caCertPem === undefined ? {} : { caCertPem }) }) };
 }
 
 /** The member running the command, then each --voter <cert,key>. */

@@ -5,9 +5,11 @@
 // CCF's 401 and changes nothing; a key service that refuses fails the call
 // before anything reaches the node.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CcfClientError, ConfideClient, KeyServiceError, Member, keyVaultSigner, type Identity } from "../src/index.ts";
+import { confide } from "./helpers/run-confide.ts";
 import { startKeyService, type KeyService } from "./helpers/key-service.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
@@ -65,6 +67,24 @@ describe("a member signing through a key service", () => {
       return true;
     });
     assert.equal((await client.call("GET", "/gov/members/proposals?api-version=2024-07-01")).text, before);
+  });
+
+  it("confide --key-url: the CLI signs through the key service (token from CONFIDE_KEY_TOKEN)", async () => {
+    const caFile = join(service.dir, "key-service-ca.pem");
+    writeFileSync(caFile, keys.caCertPem);
+    const env = { CONFIDE_URL: service.node.url, CONFIDE_CACERT: service.serviceCertFile, CONFIDE_KEY_TOKEN: TOKEN };
+    const args = ["propose", "--action", "trigger_snapshot", "--dry-run", "--cert", service.members[0]!.files.cert, "--key-cacert", caFile];
+    const signed = keys.signed;
+    const run = await confide([...args, "--key-url", `${keys.url}/keys/member0`], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^validate: valid$/m);
+    assert.equal(keys.signed, signed + 1);
+    const wrong = await confide([...args, "--key-url", `${keys.url}/keys/other`], env);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /error: 401 InvalidAuthenticationInfo/);
+    const noToken = await confide([...args, "--key-url", `${keys.url}/keys/member0`], { CONFIDE_URL: service.node.url, CONFIDE_CACERT: service.serviceCertFile });
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /CONFIDE_KEY_TOKEN/);
   });
 
   it("a key service that refuses (bad token, unknown key): the call fails with its error, the node sees nothing", async () => {
