@@ -14,8 +14,13 @@ import {
   Member,
   ReceiptError,
   CoseReceiptError,
+  JwksError,
   deployApp,
+  fetchJwks,
   keyVaultSigner,
+  proposeAndAccept,
+  readJwksFile,
+  setJwtIssuer,
   keygen,
   loadBundle,
   openService,
@@ -361,6 +366,36 @@ function buildProgram(): Command {
       }),
     );
 
+  const jwt = program.command("jwt").description("trust JWT issuers: the app's `jwt` endpoints then accept their tokens");
+  connectionOptions(jwt.command("add"))
+    .description("trust an issuer and its signing keys by CCF's set_jwt_issuer proposal, which you propose and vote for, then each --voter")
+    .requiredOption("--issuer <iss>", "the issuer, as its tokens' iss claim names it")
+    .option("--jwks-file <file>", "the issuer's signing keys, a JWKS file")
+    .option("--jwks-url <url>", "the issuer's JWKS URL: fetched now, and its keys put in the proposal")
+    .option("--jwks-cacert <file>", "with --jwks-url: the CA certificate of the issuer's TLS (else Node's default CAs)")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (options: VoterOptions & { issuer: string; jwksFile?: string; jwksUrl?: string; jwksCacert?: string }) => {
+      if ((options.jwksFile === undefined) === (options.jwksUrl === undefined)) throw new UsageError("give either --jwks-file or --jwks-url");
+      const jwks =
+        options.jwksFile !== undefined
+          ? readJwksFile(options.jwksFile)
+          : await fetchJwks(options.jwksUrl!, options.jwksCacert === undefined ? undefined : readText(options.jwksCacert, "issuer CA certificate"));
+      await withClient(options, async (client) => {
+        const result = await proposeAndAccept([setJwtIssuer(options.issuer, jwks)], votersOf(options, client), progress(options));
+        print(options, result, () => `issuer ${options.issuer} trusted with ${jwks.keys.length} key(s) (${jwks.keys.map((k) => k.kid).join(", ")}): ${describeProposal(result)}`);
+      });
+    });
+  connectionOptions(jwt.command("remove"))
+    .description("stop trusting an issuer (CCF's remove_jwt_issuer), proposed and voted for by you, then each --voter")
+    .requiredOption("--issuer <iss>", "the issuer")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (options: VoterOptions & { issuer: string }) =>
+      withClient(options, async (client) => {
+        const result = await proposeAndAccept([{ name: "remove_jwt_issuer", args: { issuer: options.issuer } }], votersOf(options, client), progress(options));
+        print(options, result, () => `issuer ${options.issuer} no longer trusted: ${describeProposal(result)}`);
+      }),
+    );
+
   connectionOptions(program.command("receipt"))
     .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")
     .argument("<txid>", "transaction id, e.g. 2.15")
@@ -409,7 +444,7 @@ function report(error: unknown): number {
     process.stderr.write(`error: ${error.message}\n`);
     return error.exitCode;
   }
-  const usage = error instanceof UsageError || error instanceof BundleError;
+  const usage = error instanceof UsageError || error instanceof BundleError || error instanceof JwksError;
   let message = error instanceof Error ? error.message : String(error);
   if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;
   if (error instanceof ReceiptError || error instanceof CoseReceiptError) message = `receipt does not verify: ${error.message}`;
