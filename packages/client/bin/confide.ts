@@ -183,6 +183,7 @@ interface SandboxFlags {
   port: number;
   bankingPort?: number;
   consolePort?: number;
+  idpPort?: number;
   usersPerBank: number;
   reconciliationBundle?: string;
   bankingBundle?: string;
@@ -207,6 +208,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
     consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
+    idpPort: flags.idpPort ?? (flags.port === 0 ? 0 : flags.port + 3),
     usersPerBank: flags.usersPerBank,
     bundles: {
       reconciliation: flags.reconciliationBundle === undefined ? DEFAULT_BUNDLES.reconciliation : resolve(cwd, flags.reconciliationBundle),
@@ -427,6 +429,7 @@ function buildProgram(): Command {
     .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
     .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
     .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)
+    .option("--idp-port <port>", "port of the demo identity provider, a JWT issuer the reconciliation service trusts (default: --port + 3; 0 picks a free one)", portNumber)
     .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)
     .option("--reconciliation-bundle <file>", "reconciliation app bundle (default: apps/reconciliation/dist/bundle.json)")
     .option("--banking-bundle <file>", "banking app bundle (default: apps/banking/dist/bundle.json)")
