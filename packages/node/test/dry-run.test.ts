@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { defaultConstitution } from "@confide/governance";
 import { createServiceIdentity } from "../src/crypto/certs.ts";
 import { certId } from "../src/crypto/keys.ts";
 import { endpointDiff, kvDiff } from "../src/governance/dry-run.ts";
@@ -161,6 +162,34 @@ describe("POST /gov/members/proposals:dry-run", () => {
     const version = await client.post(`${DRY_RUN}?api-version=1999-01-01`, members[0]!.sign("proposal", proposal), { "content-type": "application/cose" });
     assert.equal(version.status, 400);
     assert.equal(version.json.error.code, "UnsupportedApiVersionValue");
+  });
+});
+
+/** A constitution that accepts every valid proposal when it is created. */
+const ACCEPT_AT_ONCE = defaultConstitution().replace(/export function resolve\([\s\S]*?\n}\n/, 'export function resolve() { return "Accepted"; }\n');
+
+describe("dry-run under a constitution that accepts at once", () => {
+  it("says :create would leave it Accepted, or Failed when its apply() throws; keeps nothing", async () => {
+    const soloDir = mkdtempSync(join(tmpdir(), "confide-dry-run-solo-"));
+    const solo = await GovMember.create();
+    const soloNode = await startNode({ dir: soloDir, port: 0, members: [{ certPem: solo.certPem }], constitution: ACCEPT_AT_ONCE, signatureIntervalMs: 3_600_000, signatureIntervalTx: 1_000_000 });
+    const soloClient = new HttpsClient(soloNode.url, soloNode.core.identity.serviceCertPem);
+    try {
+      await solo.activate(soloClient);
+      const before = { seqno: soloNode.core.history.lastSeqno, data: dataVersions(soloNode.core.history.store) };
+      const { certPem } = await createServiceIdentity();
+      const accepted = await GovMember.post(soloClient, DRY_RUN, solo.sign("proposal", { actions: [{ name: "set_user", args: { cert: certPem } }] }));
+      assert.equal(accepted.json.create.proposal.proposalState, "Accepted", accepted.text);
+      const failing = await GovMember.post(soloClient, DRY_RUN, solo.sign("proposal", { actions: [{ name: "transition_service_to_open", args: { next_service_identity: certPem } }] }));
+      assert.equal(failing.json.create.proposal.proposalState, "Failed", failing.text);
+      assert.match(failing.json.create.proposal.failure.reason, /not this service's certificate/);
+      assert.deepEqual({ seqno: soloNode.core.history.lastSeqno, data: dataVersions(soloNode.core.history.store) }, before);
+      assert.equal((await soloClient.get(`/gov/service/users/${certId(certPem)}?api-version=2024-07-01`)).status, 404);
+    } finally {
+      soloClient.close();
+      await soloNode.close();
+      rmSync(soloDir, { recursive: true, force: true });
+    }
   });
 });
 
