@@ -182,6 +182,7 @@ describe("dry-run under a constitution that accepts at once", () => {
       assert.equal(accepted.json.create.proposal.proposalState, "Accepted", accepted.text);
       const failing = await GovMember.post(soloClient, DRY_RUN, solo.sign("proposal", { actions: [{ name: "transition_service_to_open", args: { next_service_identity: certPem } }] }));
       assert.equal(failing.json.create.proposal.proposalState, "Failed", failing.text);
+      assert.equal(failing.json.create.proposal.proposalId, failing.json.proposalId);
       assert.match(failing.json.create.proposal.failure.reason, /not this service's certificate/);
       assert.deepEqual({ seqno: soloNode.core.history.lastSeqno, data: dataVersions(soloNode.core.history.store) }, before);
       assert.equal((await soloClient.get(`/gov/service/users/${certId(certPem)}?api-version=2024-07-01`)).status, 404);

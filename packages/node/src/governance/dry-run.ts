@@ -64,7 +64,10 @@ function createOutcome(tx: Tx, runner: ConstitutionRunner, history: History, sig
     return { proposal: proposalView(proposalId, info) };
   } catch (error) {
     // Accepted at once but apply() threw: :create records the proposal as Failed.
-    if (error instanceof ApplyFailed) return { proposal: { proposalState: "Failed", failure: error.failure } };
+    if (error instanceof ApplyFailed) {
+      const proposalId = proposalIdOf(history.merkleRoot(), signed.signature);
+      return { proposal: proposalView(proposalId, { proposer_id: signed.memberId, state: "Failed", ballots: {}, failure: error.failure }) };
+    }
     if (error instanceof CcfError) return { error: { code: error.code, message: error.message } };
     throw error;
   }
