@@ -14,7 +14,13 @@ import {
   Member,
   ReceiptError,
   CoseReceiptError,
+  JwksError,
   deployApp,
+  fetchJwks,
+  keyVaultSigner,
+  proposeAndAccept,
+  readJwksFile,
+  setJwtIssuer,
   keygen,
   loadBundle,
   openService,
@@ -23,12 +29,14 @@ import {
   type AcceptOptions,
   type Action,
   type Identity,
+  type MemberSigner,
   type Proposal,
   type ProposalBody,
 } from "../src/index.ts";
 import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
 import { reconCommand } from "../src/recon/cli.ts";
+import { describeDryRun, dryRunSucceeds } from "../src/dry-run-text.ts";
 import { toHex } from "@confide/sdk";
 
 const DEFAULT_URL = "https://127.0.0.1:8000";
@@ -41,6 +49,8 @@ interface ConnectionOptions {
   cacert?: string;
   cert?: string;
   key?: string;
+  keyUrl?: string;
+  keyCacert?: string;
   json?: boolean;
 }
 
@@ -54,6 +64,8 @@ function connectionOptions(command: Command): Command {
     .addOption(new Option("--cacert <file>", "the service certificate (service_cert.pem), the only one trusted").env("CONFIDE_CACERT"))
     .addOption(new Option("--cert <file>", "your member or user certificate").env("CONFIDE_CERT"))
     .addOption(new Option("--key <file>", "your private key").env("CONFIDE_KEY"))
+    .addOption(new Option("--key-url <url>", "sign governance with a key held by a key service (Azure Key Vault's sign API) instead of --key: https://<vault>/keys/<name>[/<version>]; bearer token from CONFIDE_KEY_TOKEN").env("CONFIDE_KEY_URL"))
+    .addOption(new Option("--key-cacert <file>", "with --key-url: the CA certificate of the key service's TLS (else Node's default CAs)").env("CONFIDE_KEY_CACERT"))
     .option("--json", "print JSON, for scripts");
 }
 
@@ -91,8 +103,18 @@ async function withClient<T>(options: ConnectionOptions, use: (client: ConfideCl
 }
 
 function memberOf(options: ConnectionOptions, client: ConfideClient): Member {
+  if (options.keyUrl !== undefined) return new Member(client, keyServiceMember(options, options.keyUrl));
   if (options.cert === undefined || options.key === undefined) throw new UsageError("--cert and --key (or CONFIDE_CERT, CONFIDE_KEY) are required: the member's identity");
   return new Member(client, identityOf(options.cert, options.key));
+}
+
+/** The member's certificate, signing with the key service's key at `keyUrl`. */
+function keyServiceMember(options: ConnectionOptions, keyUrl: string): MemberSigner {
+  if (options.cert === undefined) throw new UsageError("--key-url needs --cert (or CONFIDE_CERT): the member's certificate");
+  const token = process.env["CONFIDE_KEY_TOKEN"];
+  if (token === undefined) throw new UsageError("--key-url needs the key service's bearer token in CONFIDE_KEY_TOKEN");
+  const caCertPem = options.keyCacert === undefined ? undefined : readText(options.keyCacert, "key service CA certificate");
+  return { certPem: readText(options.cert, "certificate"), signer: keyVaultSigner({ keyUrl, token: () => token, ...(caCertPem === undefined ? {} : { caCertPem }) }) };
 }
 
 /** The member running the command, then each --voter <cert,key>. */
@@ -161,6 +183,7 @@ interface SandboxFlags {
   port: number;
   bankingPort?: number;
   consolePort?: number;
+  idpPort?: number;
   usersPerBank: number;
   reconciliationBundle?: string;
   bankingBundle?: string;
@@ -185,6 +208,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
     consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
+    idpPort: flags.idpPort ?? (flags.port === 0 ? 0 : flags.port + 3),
     usersPerBank: flags.usersPerBank,
     bundles: {
       reconciliation: flags.reconciliationBundle === undefined ? DEFAULT_BUNDLES.reconciliation : resolve(cwd, flags.reconciliationBundle),
@@ -244,7 +268,8 @@ function buildProgram(): Command {
     .argument("[file]", "proposal JSON file")
     .option("--action <name>", "a single action, e.g. set_user")
     .option("--args <json>", "the action's arguments as JSON")
-    .action(async (file: string | undefined, options: ConnectionOptions & { action?: string; args?: string }) => {
+    .option("--dry-run", "only show what it would do (validate, the KV diff and app endpoint diff of apply): nothing is proposed; exit 1 if it would be refused or fail")
+    .action(async (file: string | undefined, options: ConnectionOptions & { action?: string; args?: string; dryRun?: boolean }) => {
       if ((file === undefined) === (options.action === undefined)) throw new UsageError("give either a proposal file or --action");
       if (file !== undefined && options.args !== undefined) throw new UsageError("--args goes with --action");
       let proposal: ProposalBody;
@@ -257,6 +282,12 @@ function buildProgram(): Command {
         proposal = { actions: [action] };
       }
       await withClient(options, async (client) => {
+        if (options.dryRun === true) {
+          const outcome = await memberOf(options, client).dryRun(proposal);
+          print(options, outcome, () => describeDryRun(outcome));
+          if (!dryRunSucceeds(outcome)) process.exitCode = 1;
+          return;
+        }
         const result = await memberOf(options, client).propose(proposal);
         print(options, result, () => describeProposal(result));
       });
@@ -337,6 +368,36 @@ function buildProgram(): Command {
       }),
     );
 
+  const jwt = program.command("jwt").description("trust JWT issuers: the app's `jwt` endpoints then accept their tokens");
+  connectionOptions(jwt.command("add"))
+    .description("trust an issuer and its signing keys by CCF's set_jwt_issuer proposal, which you propose and vote for, then each --voter")
+    .requiredOption("--issuer <iss>", "the issuer, as its tokens' iss claim names it")
+    .option("--jwks-file <file>", "the issuer's signing keys, a JWKS file")
+    .option("--jwks-url <url>", "the issuer's JWKS URL: fetched now, and its keys put in the proposal")
+    .option("--jwks-cacert <file>", "with --jwks-url: the CA certificate of the issuer's TLS (else Node's default CAs)")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (options: VoterOptions & { issuer: string; jwksFile?: string; jwksUrl?: string; jwksCacert?: string }) => {
+      if ((options.jwksFile === undefined) === (options.jwksUrl === undefined)) throw new UsageError("give either --jwks-file or --jwks-url");
+      const jwks =
+        options.jwksFile !== undefined
+          ? readJwksFile(options.jwksFile)
+          : await fetchJwks(options.jwksUrl!, options.jwksCacert === undefined ? undefined : readText(options.jwksCacert, "issuer CA certificate"));
+      await withClient(options, async (client) => {
+        const result = await proposeAndAccept([setJwtIssuer(options.issuer, jwks)], votersOf(options, client), progress(options));
+        print(options, result, () => `issuer ${options.issuer} trusted with ${jwks.keys.length} key(s) (${jwks.keys.map((k) => k.kid).join(", ")}): ${describeProposal(result)}`);
+      });
+    });
+  connectionOptions(jwt.command("remove"))
+    .description("stop trusting an issuer (CCF's remove_jwt_issuer), proposed and voted for by you, then each --voter")
+    .requiredOption("--issuer <iss>", "the issuer")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (options: VoterOptions & { issuer: string }) =>
+      withClient(options, async (client) => {
+        const result = await proposeAndAccept([{ name: "remove_jwt_issuer", args: { issuer: options.issuer } }], votersOf(options, client), progress(options));
+        print(options, result, () => `issuer ${options.issuer} no longer trusted: ${describeProposal(result)}`);
+      }),
+    );
+
   connectionOptions(program.command("receipt"))
     .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")
     .argument("<txid>", "transaction id, e.g. 2.15")
@@ -368,6 +429,7 @@ function buildProgram(): Command {
     .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
     .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
     .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)
+    .option("--idp-port <port>", "port of the demo identity provider, a JWT issuer the reconciliation service trusts (default: --port + 3; 0 picks a free one)", portNumber)
     .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)
     .option("--reconciliation-bundle <file>", "reconciliation app bundle (default: apps/reconciliation/dist/bundle.json)")
     .option("--banking-bundle <file>", "banking app bundle (default: apps/banking/dist/bundle.json)")
@@ -385,7 +447,7 @@ function report(error: unknown): number {
     process.stderr.write(`error: ${error.message}\n`);
     return error.exitCode;
   }
-  const usage = error instanceof UsageError || error instanceof BundleError;
+  const usage = error instanceof UsageError || error instanceof BundleError || error instanceof JwksError;
   let message = error instanceof Error ? error.message : String(error);
   if (error instanceof CcfClientError) message = `${error.status}${error.code === undefined ? "" : ` ${error.code}`}: ${error.message}`;
   if (error instanceof ReceiptError || error instanceof CoseReceiptError) message = `receipt does not verify: ${error.message}`;

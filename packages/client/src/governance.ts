@@ -2,12 +2,12 @@
 // need no identity; proposals, ballots, withdrawals and the state-digest ack
 // are COSE Sign1 envelopes signed with the member's key, with kid = member id.
 import { certId, type Bundle } from "@confide/node";
-import { govMessages, govPath, signGovRequest, type Action, type CoseSigner, type GovMessage, type MemberInfo, type Proposal, type ProposalBody, type ServiceInfo, type UserInfo } from "@confide/sdk";
+import { govMessages, govPath, signGovRequest, type Action, type CoseSigner, type DryRun, type GovMessage, type MemberInfo, type Proposal, type ProposalBody, type ServiceInfo, type UserInfo } from "@confide/sdk";
 import { CcfClientError, type CcfResponse, type ConfideClient } from "./client.ts";
 import type { Identity } from "./keys.ts";
 import { pemSigner } from "./signer.ts";
 
-export { GOV_API_VERSION, ballotSource, type Action, type ProposalBody, type Proposal, type ProposalState, type MemberInfo, type UserInfo, type ServiceInfo } from "@confide/sdk";
+export { GOV_API_VERSION, ballotSource, type DryRun, type Action, type ProposalBody, type Proposal, type ProposalState, type MemberInfo, type UserInfo, type ServiceInfo } from "@confide/sdk";
 
 /** A proposal that its voters did not carry: still Open after all voted, or Rejected, Failed, Withdrawn, Dropped. */
 export class ProposalNotAcceptedError extends Error {
@@ -58,16 +58,26 @@ export class Governance {
   }
 }
 
+/**
+ * A member whose key is held elsewhere (a KMS, an HSM): its certificate, and a
+ * signer that signs with that certificate's key (e.g. keyVaultSigner).
+ */
+export interface MemberSigner {
+  certPem: string;
+  signer: CoseSigner;
+}
+
 /** A member: the governance reads plus the requests it signs. */
 export class Member extends Governance {
   /** Member id: hex SHA-256 of the member certificate's DER. */
   readonly id: string;
   private readonly signer: CoseSigner;
 
-  constructor(client: ConfideClient, identity: Identity) {
+  /** `identity`: a PEM certificate and private key (signed with pemSigner), or a certificate and any signer. */
+  constructor(client: ConfideClient, identity: Identity | MemberSigner) {
     super(client);
     this.id = certId(identity.certPem);
-    this.signer = pemSigner(identity.keyPem);
+    this.signer = "signer" in identity ? identity.signer : pemSigner(identity.keyPem);
   }
 
   /** Fetches the current state digest and acknowledges it: an Accepted member becomes Active. */
@@ -77,8 +87,12 @@ export class Member extends Governance {
   }
 
   async propose(proposal: Action[] | ProposalBody): Promise<Proposal> {
-    const body = Array.isArray(proposal) ? { actions: proposal } : proposal;
-    return (await this.signed(govMessages.proposal(body))).json as Proposal;
+    return (await this.signed(govMessages.proposal(proposalBody(proposal)))).json as Proposal;
+  }
+
+  /** What the proposal would do (validate, :create's answer, apply()'s KV and endpoint diff); the service keeps nothing. Confide only. */
+  async dryRun(proposal: Action[] | ProposalBody): Promise<DryRun> {
+    return (await this.signed(govMessages.dryRun(proposalBody(proposal)))).json as DryRun;
   }
 
   /** Submits a ballot: `true`/`false` for a plain yes/no, or a ballot module's source. */
@@ -103,6 +117,10 @@ export class Member extends Governance {
     if (response.status >= 400) throw CcfClientError.fromResponse(response);
     return response;
   }
+}
+
+function proposalBody(proposal: Action[] | ProposalBody): ProposalBody {
+  return Array.isArray(proposal) ? { actions: proposal } : proposal;
 }
 
 export interface AcceptOptions {

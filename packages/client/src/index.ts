@@ -20,6 +20,7 @@ export {
   ballotSource,
   GOV_API_VERSION,
   type Action,
+  type DryRun,
   type ProposalBody,
   type Proposal,
   type ProposalState,
@@ -27,10 +28,14 @@ export {
   type UserInfo,
   type ServiceInfo,
   type AcceptOptions,
+  type MemberSigner,
 } from "./governance.ts";
 export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
 export { certId, verifyCoseReceipt, ReceiptError as CoseReceiptError, type VerifiedCoseReceipt } from "@confide/node";
 // Receipts are checked by the browser-safe SDK, the same code the console runs in the page.
 export { verifyReceipt, ReceiptError, type Receipt, type TxStatus, type VerifiedReceipt, type ReceiptStep } from "@confide/sdk";
 export { pemSigner } from "./signer.ts";
+export { fetchJwks, readJwksFile, parseJwks, setJwtIssuer, JwksError, type Jwks } from "./jwt-issuer.ts";
+export { keyVaultSigner, KeyServiceError, KEY_VAULT_API_VERSION, type KeyVaultSignerOptions } from "./key-vault-signer.ts";
+export { digestSigner, type CoseSigner, type CoseAlgId } from "@confide/sdk";
 export { ReconClient, ReconError, verifyReportReceipt, type IngestCounts, type ReportPage, type ReportQuery, type VerifiedReport } from "./recon/client.ts";

@@ -3,10 +3,10 @@
 // receipt --verify (JSON and --cose); --help on every command; exit code 2 for usage errors and
 // 1 with CCF's error code when the service refuses.
 import assert from "node:assert/strict";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfideClient, readIdentity, verifyCoseReceipt, type Proposal } from "../src/index.ts";
+import { ConfideClient, loadBundle, readIdentity, verifyCoseReceipt, type DryRun, type Proposal } from "../src/index.ts";
 import { confide } from "./helpers/run-confide.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
@@ -67,6 +67,36 @@ describe("confide CLI", () => {
     const open = await confide(["open", ...as(0), ...voter(1), "--json"], env);
     assert.equal(open.code, 0, open.stderr);
     assert.equal((JSON.parse(open.stdout) as Proposal).proposalState, "Accepted");
+  });
+
+  it("propose --dry-run: prints validate, the endpoint diff and the KV diff of a set_js_app; proposes nothing; exit 1 if it would fail", async () => {
+    const bundle = loadBundle(service.appDir);
+    const whoami = bundle.metadata.endpoints["/whoami"]!.get!;
+    bundle.metadata.endpoints["/whoami"] = { get: { ...whoami, authn_policies: ["jwt"] } };
+    bundle.metadata.endpoints["/status"] = { get: { ...whoami, js_function: "whoami" } };
+    const file = join(service.dir, "app-v2.json");
+    writeFileSync(file, JSON.stringify({ actions: [{ name: "set_js_app", args: { bundle } }] }));
+    const before = await confide(["proposals", "--json"], env);
+    const run = await confide(["propose", file, "--dry-run", ...as(0)], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^dry run of proposal [0-9a-f]{64} by [0-9a-f]{64} \(nothing was kept\)$/m);
+    assert.match(run.stdout, /^validate: valid$/m);
+    assert.match(run.stdout, /^create would leave it Open$/m);
+    assert.match(run.stdout, /^  \+ GET \/status  \["user_cert"\] readonly$/m);
+    assert.match(run.stdout, /^  ~ GET \/whoami  authn_policies \["user_cert"\] -> \["jwt"\]$/m);
+    assert.match(run.stdout, /^  \+ public:ccf.gov.endpoints  GET \/status  = \{/m);
+    assert.deepEqual((await confide(["proposals", "--json"], env)).stdout, before.stdout);
+
+    const json = await confide(["propose", "--action", "set_user", "--args", JSON.stringify({ cert: service.members[2]!.certPem }), "--dry-run", "--json", ...as(0)], env);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as DryRun;
+    assert.equal(parsed.validation.valid, true);
+    assert.deepEqual(parsed.apply && "writes" in parsed.apply ? parsed.apply.writes.map((w) => [w.table, w.change]) : [], [["public:ccf.gov.users.certs", "added"]]);
+
+    const refused = await confide(["propose", "--action", "no_such_action", "--dry-run", ...as(0)], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /^validate: invalid: .*no_such_action/m);
+    assert.match(refused.stdout, /^create would be refused: ProposalFailedToValidate/m);
   });
 
   it("propose --action set_user, vote --accept twice, proposals --json; the user's write has a receipt that verifies", async () => {

@@ -90,8 +90,18 @@ class SandboxRun {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
   }
 
+  /** The curl lines that call an app with a certificate (the token line is tokenLines'). */
   curlLines(): string[] {
-    return this.stdout.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("curl "));
+    return this.lines().filter((line) => line.startsWith("curl ") && !line.includes("$TOKEN"));
+  }
+
+  /** TOKEN=$(curl ... the identity provider ...), then the curl line using $TOKEN. */
+  tokenLines(): string[] {
+    return this.lines().filter((line) => line.startsWith("TOKEN=") || (line.startsWith("curl ") && line.includes("$TOKEN")));
+  }
+
+  private lines(): string[] {
+    return this.stdout.split("\n").map((line) => line.trim());
   }
 }
 
@@ -247,8 +257,8 @@ describe("confide sandbox", () => {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "confide-sandbox-"));
-    ports = await freePorts(3);
-    args = ["--workspace", "workspace", "--port", String(ports[0]), "--banking-port", String(ports[1]), "--console-port", String(ports[2])];
+    ports = await freePorts(4);
+    args = ["--workspace", "workspace", "--port", String(ports[0]), "--banking-port", String(ports[1]), "--console-port", String(ports[2]), "--idp-port", String(ports[3])];
     fresh = run();
     freshReadySeconds = await fresh.ready();
     description = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
@@ -303,6 +313,27 @@ describe("confide sandbox", () => {
         checkAnswer(url, body);
       }
     }
+  });
+
+  it("the demo identity provider: trusted by proposal; the printed token lines call the reconciliation app as Bank A", async () => {
+    const idp = description.identityProvider!;
+    assert.match(fresh.stdout, /proposal \w+… set_jwt_issuer https:\/\/127\.0\.0\.1:\d+: Accepted/);
+    assert.equal(statSync(join(root, "workspace", "idp", "idp_signing_privk.pem")).mode & 0o777, 0o600);
+    const [tokenLine, callLine] = fresh.tokenLines();
+    assert.ok(tokenLine !== undefined && callLine !== undefined, fresh.stdout);
+    const url = `${description.services[0]!.url}/app/report`;
+    let body: string;
+    if (HAVE_CURL && spawnSync("jq", ["--version"]).status === 0) {
+      const ran = spawnSync("bash", ["-c", `set -eo pipefail\n${tokenLine}\n${callLine}`], { cwd: root, encoding: "utf8" });
+      assert.equal(ran.status, 0, ran.stderr);
+      body = ran.stdout;
+    } else {
+      const inner = /^TOKEN=\$\((curl .*) \| jq -r \.access_token\)$/.exec(tokenLine)![1]!.replace("curl -s ", "curl ");
+      const token = (JSON.parse((await runWithNode(inner, root)).body) as { access_token: string }).access_token;
+      body = (await runWithNode(callLine.replace("$TOKEN", token), root)).body;
+    }
+    checkAnswer(url, body);
+    assert.equal(idp.issuer, new URL(idp.tokenUrl).origin);
   });
 
   it("sandbox.json names every service, member and user by files that exist; private keys are 0600", () => {

@@ -5,6 +5,7 @@ export { CcfError, ErrorCode } from "./errors.ts";
 export { Tables, SENTINEL_KEY } from "./tables.ts";
 export { decodeCoseSign1, verifyCoseSign1, signCoseSign1, CoseError } from "./crypto/cose.ts";
 export { certId, writePrivateKeyFile, writePublicFile } from "./crypto/keys.ts";
+export { createServiceIdentity, createNodeCertificate } from "./crypto/certs.ts";
 export { loadConfig, ConfigError } from "./config.ts";
 export { History, NotCommittedError, type HistoryOptions, type Signer } from "./history/history.ts";
 export { verifyReceipt, ReceiptError, type Receipt } from "./merkle/receipt.ts";

@@ -111,3 +111,5 @@ export const CONSENSUS_NODE_ID_BYTES_MAX = 256;
 
 /** CCF's join.retry_timeout default: a joining node asks its target again every second until trusted. */
 export const JOIN_RETRY_MS = 1000;
+/** A governance dry-run shows a public value in full up to this size, else its size and SHA-256: an app's modules would otherwise fill the diff. */
+export const DRY_RUN_VALUE_BYTES_MAX = 4096;

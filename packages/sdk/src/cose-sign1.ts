@@ -34,6 +34,19 @@ export function webCryptoSigner(key: CryptoKey): CoseSigner {
   return { alg, sign: async (data) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: entry[1].hash }, key, new Uint8Array(data))) };
 }
 
+/** The JOSE name of each COSE algorithm (what key services such as Azure Key Vault take as `alg`). */
+export const JOSE_NAME_OF_ALG: Record<CoseAlgId, "ES256" | "ES384" | "ES512"> = { [CoseAlg.ES256]: "ES256", [CoseAlg.ES384]: "ES384", [CoseAlg.ES512]: "ES512" };
+
+/**
+ * A signer for a key that signs digests (a KMS, an HSM through PKCS#11's
+ * CKM_ECDSA): the Sig_structure is hashed here with `alg`'s hash, and
+ * `signDigest` returns the raw r‖s signature of that digest.
+ */
+export function digestSigner(alg: CoseAlgId, signDigest: (digest: Uint8Array) => Promise<Uint8Array>): CoseSigner {
+  const hash = WEBCRYPTO_OF_ALG[alg].hash;
+  return { alg, sign: async (toBeSigned) => signDigest(new Uint8Array(await crypto.subtle.digest(hash, new Uint8Array(toBeSigned)))) };
+}
+
 /** The bytes a COSE_Sign1 signature covers: Sig_structure ["Signature1", protected, h'', payload]. */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
   return encodeCbor(["Signature1", protectedBytes, new Uint8Array(0), payload]);
@@ -81,6 +94,8 @@ export async function signGovRequest(signer: CoseSigner, memberId: string, messa
 /** The governance messages a member sends: their paths, types and payloads, as CCF's REST API defines them. */
 export const govMessages = {
   proposal: (proposal: ProposalBody): GovMessage => ({ path: "/gov/members/proposals:create", type: "proposal", payload: JSON.stringify(proposal) }),
+  /** Confide's extension: the same signed proposal, run and discarded by the node (answers a DryRun). */
+  dryRun: (proposal: ProposalBody): GovMessage => ({ path: "/gov/members/proposals:dry-run", type: "proposal", payload: JSON.stringify(proposal) }),
   ballot: (memberId: string, proposalId: string, ballot: boolean | string): GovMessage => ({
     path: `/gov/members/proposals/${encodeURIComponent(proposalId)}/ballots/${memberId}:submit`,
     type: "ballot",

@@ -1,7 +1,7 @@
 // @confide/sdk: what both a browser and Node need to talk to a CCF service.
 // Nothing here imports Node (test/browser-safe.test.ts bundles it for the browser to prove it).
 export * from "./types.ts";
-export { CoseAlg, HeaderLabel, COSE_SIGN1_TAG, buildCoseSign1, sigStructure, signGovRequest, govMessages, webCryptoSigner } from "./cose-sign1.ts";
+export { CoseAlg, HeaderLabel, COSE_SIGN1_TAG, buildCoseSign1, sigStructure, signGovRequest, govMessages, webCryptoSigner, digestSigner, JOSE_NAME_OF_ALG } from "./cose-sign1.ts";
 export type { CoseAlgId, CoseSigner, GovMessage, GovMessageType, SignedGovRequest } from "./cose-sign1.ts";
 export { verifyReceipt, verifyClaimsDigest, ReceiptError, type ReceiptStep, type ReceiptStepName, type VerifiedReceipt } from "./receipt.ts";
 export type { ChunkState, LedgerChunk, LedgerPage, LedgerSignature, LedgerTransaction, LedgerWrite, RenderedBytes } from "./ledger-view.ts";

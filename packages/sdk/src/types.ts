@@ -92,3 +92,39 @@ export function govPath(path: string): string {
 export function ballotSource(accept: boolean): string {
   return `export function vote (proposal, proposerId) { return ${accept} }`;
 }
+
+/** A value as a dry-run diff shows it: JSON or text if small, else its size and SHA-256 (hex). */
+export type DryRunValue = { json: unknown } | { text: string } | { bytes: number; sha256: string };
+
+/** One key a proposal's apply() would change. Private maps show sizes only: the diff reveals nothing the ledger encrypts. */
+export type DryRunKvChange =
+  | { table: string; key: string; change: "added" | "changed" | "removed"; before?: DryRunValue; after?: DryRunValue }
+  | { table: string; private: true; keyBytes: number; change: "added" | "changed" | "removed"; beforeBytes?: number; afterBytes?: number };
+
+export interface DryRunEndpoint {
+  method: string;
+  path: string;
+  authn_policies?: unknown;
+  mode?: unknown;
+}
+
+/** The app's endpoints (public:ccf.gov.endpoints) before and after, by method and path; fields as the bundle's metadata names them. */
+export interface DryRunEndpointDiff {
+  added: DryRunEndpoint[];
+  removed: DryRunEndpoint[];
+  changed: Array<{ method: string; path: string; fields: Record<string, { before: unknown; after: unknown }> }>;
+}
+
+/** apply()'s writes, or how it failed (an accepted proposal would then be Failed). */
+export type DryRunApply = { writes: DryRunKvChange[]; endpoints: DryRunEndpointDiff } | { failure: { reason: string; trace?: string } };
+
+/** Confide's POST /gov/members/proposals:dry-run answer: what a signed proposal would do; the node keeps nothing of it. */
+export interface DryRun {
+  proposalId: string;
+  proposerId: string;
+  validation: { valid: boolean; description: string };
+  /** What :create would answer now: the proposal (Open, or Accepted at once), or the error it would refuse it with. */
+  create: { proposal: Partial<Proposal> } | { error: { code: string; message: string } };
+  /** apply() as if the proposal were accepted now; absent when validate() refuses it. */
+  apply?: DryRunApply;
+}

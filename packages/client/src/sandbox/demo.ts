@@ -28,8 +28,11 @@ export const RECONCILIATION_SCHEMA = {
   ],
 };
 
-/** k = 3: a trade gets a verdict only once all three banks hold it; below that nothing is revealed. */
-export const RECONCILIATION_POLICY = { k: 3, revision_limit: 5, require_party_data: true };
+/**
+ * k = 3: a trade gets a verdict only once all three banks hold it; below that nothing is revealed.
+ * A JWT caller's party is its token's `party` claim (the demo identity provider's tokens carry one).
+ */
+export const RECONCILIATION_POLICY = { k: 3, revision_limit: 5, require_party_data: true, jwt_party_claim: "party" };
 
 export interface Trade {
   trade_id: string;

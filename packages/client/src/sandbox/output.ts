@@ -33,6 +33,17 @@ export function curlLine(service: ServiceEntry, user: UserEntry, cwd: string): s
   return ["curl", "--cacert", path(service.serviceCertificate), "--cert", path(user.certificate), "--key", path(user.key), shellQuote(`${service.url}${CURL_PATHS[service.name]}`)].join(" ");
 }
 
+/** Two lines: ask the demo identity provider for a token naming the user's party, then call the reconciliation app with it. */
+export function tokenCurlLines(description: SandboxDescription, user: UserEntry, cwd: string): [string, string] {
+  const idp = description.identityProvider!;
+  const service = description.services.find((s) => s.name === "reconciliation")!;
+  const tokenUrl = `${idp.tokenUrl}?sub=${encodeURIComponent(user.name)}&party=${encodeURIComponent(user.party)}`;
+  return [
+    `TOKEN=$(curl -s --cacert ${shellQuote(displayPath(idp.caCertificate, cwd))} ${shellQuote(tokenUrl)} | jq -r .access_token)`,
+    `curl --cacert ${shellQuote(displayPath(service.serviceCertificate, cwd))} -H "Authorization: Bearer $TOKEN" ${shellQuote(`${service.url}${CURL_PATHS[service.name]}`)}`,
+  ];
+}
+
 export function readyText(description: SandboxDescription, seconds: number, cwd: string): string {
   const show = (file: string) => displayPath(file, cwd);
   const user = description.users[0]!;
@@ -44,6 +55,7 @@ export function readyText(description: SandboxDescription, seconds: number, cwd:
     "",
     ...description.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  service certificate ${show(s.serviceCertificate)}`),
     ...(description.console ? [`  ${"console".padEnd(width)}  ${description.console.url}  (web console: acts as any member or user of the workspace)`] : []),
+    ...(description.identityProvider ? [`  ${"idp".padEnd(width)}  ${description.identityProvider.issuer}  (demo JWT issuer the reconciliation service trusts; CA ${show(description.identityProvider.caCertificate)})`] : []),
     "",
     `  keys      ${show(dirname(user.certificate))}/: members ${description.members.map((m) => m.party).join(", ")} (${basename(member.certificate)}, ${basename(member.signingKey)}, ${basename(member.encryptionKey)}, …),`,
     `            ${description.users.length / description.members.length} users per bank (${basename(user.certificate)}, ${basename(user.key)}, …)`,
@@ -51,6 +63,9 @@ export function readyText(description: SandboxDescription, seconds: number, cwd:
     "",
     `Try it, as ${user.party}'s first user (${user.name}):`,
     ...description.services.map((s) => `  ${curlLine(s, user, cwd)}`),
+    ...(description.identityProvider
+      ? ["", `Or as ${user.party} with a token from the demo identity provider (its party claim names the bank):`, ...tokenCurlLines(description, user, cwd).map((line) => `  ${line}`)]
+      : []),
     "",
     "Ctrl-C stops both nodes cleanly (ledgers signed and flushed); run it again to resume, with --fresh to start over.",
   ];

@@ -16,8 +16,10 @@ import { PARTIES, RECONCILIATION_POLICY, RECONCILIATION_SCHEMA } from "./demo.ts
 import { startConsoleServer, type ConsoleServer } from "./console-server.ts";
 import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
 import { READY_PREFIX, readyText } from "./output.ts";
+import { startDemoIdp, type DemoIdp } from "./idp.ts";
 import { setUpService } from "./setup.ts";
 import {
+  IDP_DIR,
   KEYS_DIR,
   SERVICE_NAMES,
   clearWorkspace,
@@ -52,6 +54,8 @@ export interface SandboxOptions {
   bankingPort: number;
   /** The web console's port; 0 picks a free one. */
   consolePort: number;
+  /** The demo identity provider's port; 0 (the default) picks a free one. */
+  idpPort?: number;
   /** The built console it serves (DEFAULT_CONSOLE_DIR unless a test says otherwise). */
   consoleDir?: string;
   usersPerBank: number;
@@ -98,9 +102,12 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   const unlock = lockWorkspace(workspace);
   const services: Service[] = [];
   let consoleServer: ConsoleServer | undefined;
+  let idp: DemoIdp | undefined;
   const stop = async () => {
     await consoleServer?.close();
     consoleServer = undefined;
+    await idp?.close();
+    idp = undefined;
     // Reverse order of start; each close signs and flushes that node's ledger.
     for (const service of services.reverse()) {
       await service.node.close();
@@ -123,6 +130,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       options.signal?.throwIfAborted();
       services.push(await startService(name, ports[name], workspace, consortium, options));
     }
+    idp = await startIdp(workspace, options.idpPort ?? 0);
+    const issuer = { issuer: idp.issuer, jwks: idp.jwks };
     for (const service of services) {
       options.signal?.throwIfAborted();
       const done = await setUpService({
@@ -132,6 +141,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         consortium,
         bundle: bundles[service.name],
         appActions: appActions(service.name),
+        // The reconciliation app takes JWT callers as parties (jwt_party_claim); the banking app has no jwt endpoints.
+        ...(service.name === "reconciliation" ? { jwtIssuer: issuer } : {}),
         say: (line) => options.out(`  ${line}`),
       });
       if (done.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
@@ -143,7 +154,11 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     }
     consoleServer = await startConsole(services, consortium, options);
-    const description = { ...describe(workspace, services, consortium), console: { url: consoleServer.url } };
+    const description = {
+      ...describe(workspace, services, consortium),
+      console: { url: consoleServer.url },
+      identityProvider: { issuer: idp.issuer, jwksUrl: idp.jwksUrl, tokenUrl: idp.tokenUrl, caCertificate: idp.caCertFile },
+    };
     writeDescription(workspace, description);
     const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
     options.out(readyText(description, readyMs / 1000, options.displayCwd));
@@ -214,6 +229,16 @@ async function startService(name: ServiceName, port: number, workspace: string, 
   const committed = node.core.history.lastCommitted;
   options.out(`  ${name}: node at ${node.url}, ${replayed ? `ledger replayed (committed ${committed.view}.${committed.seqno})` : "new service"}`);
   return { name, node, log };
+}
+
+/** The demo identity provider, on 127.0.0.1 only; its keys persist in the workspace's idp/. */
+async function startIdp(workspace: string, port: number): Promise<DemoIdp> {
+  try {
+    return await startDemoIdp(join(workspace, IDP_DIR), port);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") throw new SandboxError(`port ${port} (the demo identity provider) is in use; choose another with --idp-port <port>`);
+    throw error;
+  }
 }
 
 /** The console, served with the reconciliation node's TLS identity (its certificate chains to that service's). */

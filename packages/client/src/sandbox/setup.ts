@@ -9,6 +9,7 @@ import { ConfideClient, type CcfResponse } from "../client.ts";
 import { Member, openService, proposeAndAccept, type Action, type Proposal } from "../governance.ts";
 import { ACCOUNT_NAMES, OPENING_DEPOSIT, PARTIES, TRADES, TRANSFERS, VOTERS_PER_PROPOSAL, tradesCsv, type Party } from "./demo.ts";
 import type { Consortium, SandboxUser } from "./identities.ts";
+import { setJwtIssuer, type Jwks } from "../jwt-issuer.ts";
 import type { ServiceName } from "./workspace.ts";
 
 export interface ServiceSetup {
@@ -19,6 +20,8 @@ export interface ServiceSetup {
   bundle: Bundle;
   /** Actions proposed together with set_js_app (the reconciliation schema and policy). */
   appActions: Action[];
+  /** A JWT issuer the service is to trust (the demo identity provider), with its keys. */
+  jwtIssuer?: { issuer: string; jwks: Jwks };
   /** Prints one line of progress. */
   say: (line: string) => void;
 }
@@ -36,6 +39,7 @@ export async function setUpService(setup: ServiceSetup): Promise<string[]> {
     if (await session.ackMembers()) done.push("ack");
     if (await session.addUsers()) done.push("users");
     if (await session.deployApp()) done.push("app");
+    if (await session.trustJwtIssuer()) done.push("jwt");
     if (await session.open()) done.push("open");
     if (await (setup.name === "reconciliation" ? session.ingestTrades() : session.openAccounts())) done.push("data");
     return done;
@@ -110,6 +114,17 @@ class Session {
     if (modules.value.length > 0) return false;
     const actions: Action[] = [{ name: "set_js_app", args: { bundle: this.setup.bundle } }, ...this.setup.appActions];
     await this.pass(actions.map((a) => a.name).join(" + "), (voters) => proposeAndAccept(actions, voters));
+    return true;
+  }
+
+  /** set_jwt_issuer, unless the service already trusts the issuer with these keys (a restart, same workspace). */
+  async trustJwtIssuer(): Promise<boolean> {
+    const wanted = this.setup.jwtIssuer;
+    if (wanted === undefined) return false;
+    const jwk = (await this.gov.call("GET", "/gov/service/jwk?api-version=2024-07-01")).json as { issuers: Record<string, unknown>; keys: Record<string, Array<{ issuer?: string }>> };
+    const trusted = wanted.jwks.keys.every((key) => jwk.keys[key.kid]?.some((entry) => entry.issuer === wanted.issuer));
+    if (wanted.issuer in jwk.issuers && trusted) return false;
+    await this.pass(`set_jwt_issuer ${wanted.issuer}`, (voters) => proposeAndAccept([setJwtIssuer(wanted.issuer, wanted.jwks)], voters));
     return true;
   }
 

@@ -13,7 +13,9 @@ export const SANDBOX_JSON = "sandbox.json";
 export const LOCK_FILE = "sandbox.lock";
 export const KEYS_DIR = "keys";
 /** What the sandbox creates in a workspace; --fresh removes exactly these. */
-const OWNED = [SANDBOX_JSON, KEYS_DIR, "reconciliation", "banking"];
+/** The demo identity provider's keys (sandbox/idp.ts). */
+export const IDP_DIR = "idp";
+const OWNED = [SANDBOX_JSON, KEYS_DIR, IDP_DIR, "reconciliation", "banking"];
 
 export type ServiceName = "reconciliation" | "banking";
 export const SERVICE_NAMES: readonly ServiceName[] = ["reconciliation", "banking"];
@@ -54,6 +56,8 @@ export interface SandboxDescription {
   users: UserEntry[];
   /** The web console, served over HTTPS with the node's certificate. */
   console?: { url: string };
+  /** The demo identity provider the reconciliation service trusts (a JWT issuer). */
+  identityProvider?: { issuer: string; jwksUrl: string; tokenUrl: string; caCertificate: string };
 }
 
 export function serviceDir(workspace: string, service: ServiceName): string {

@@ -11,10 +11,12 @@ import { TX_ID_HEADER, jsonResponse, queryParams, textResponse, type HttpRequest
 import type { Builtin } from "../http/builtins.ts";
 import { Router } from "../http/router.ts";
 import { formatTxId } from "../ids.ts";
+import { parseEndpointKey } from "../runtime/bundle.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables, idKey } from "../tables.ts";
 import { addClassicRoutes } from "./classic-endpoints.ts";
 import type { Constitution, ConstitutionRunner } from "./constitution.ts";
+import { dryRunProposal } from "./dry-run.ts";
 import { memberRequest, memberStatus } from "./member-requests.ts";
 import { ackStateDigest, parseJson, readJson, submitBallot, submitProposal, updateStateDigest, withdrawProposal } from "./operations.ts";
 import { ApplyFailed, ProposalTables, notFound, proposalView, readProposal, type Failure, type ProposalInfo } from "./proposals.ts";
@@ -93,7 +95,7 @@ export function govRoutes(router: Router<Builtin>, options: GovEndpointsOptions,
 }
 
 export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
-  const { history } = options;
+  const { history, constitution } = options;
   const router = new Router<Builtin>();
   const routes = govRoutes(router, options, true);
   const get = (path: string, summary: string, handle: (tx: Tx, params: Params) => HttpResponse) => routes.read(path, summary, handle);
@@ -102,6 +104,15 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
   signed("/gov/members/proposals:create", "Submit a proposal (COSE Sign1, ccf.gov.msg.type proposal)", false, (tx, runner, request) => {
     const { proposalId, info } = submitProposal(tx, runner, history.merkleRoot(), memberRequest(tx, request, { type: "proposal", active: true }));
     return jsonResponse(200, proposalView(proposalId, info));
+  });
+
+  // Confide's own (CCF has no dry-run): the :create body, run and always discarded.
+  router.add("POST", "/gov/members/proposals:dry-run", {
+    summary: "Confide extension: what a proposal (the COSE Sign1 body of :create) would do (validate, :create's answer, apply()'s KV and endpoint diff); nothing is kept",
+    handle: async (request) => {
+      checkApiVersion(request);
+      return jsonResponse(200, dryRunProposal(history, await constitution.runner(), request));
+    },
   });
 
   signed("/gov/members/proposals/{proposalId}/ballots/{memberId}:submit", "Submit a ballot (COSE Sign1, ccf.gov.msg.type ballot)", true, (tx, runner, request, params, applyFailure) => {
@@ -234,7 +245,7 @@ export function govRouter(options: GovEndpointsOptions): Router<Builtin> {
   get("/gov/service/javascript-app", "The deployed app's endpoints", (tx) => {
     const endpoints: Record<string, Record<string, unknown>> = {};
     tx.map(Tables.endpoints).forEach((value, key) => {
-      const [method, path] = key.toString("utf8").split(" ", 2) as [string, string];
+      const { method, path } = parseEndpointKey(key);
       const info = JSON.parse(value.toString("utf8")) as Record<string, unknown>;
       (endpoints[path] ??= {})[method.toLowerCase()] = {
         jsModule: info.js_module,

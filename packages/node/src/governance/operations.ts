@@ -37,16 +37,20 @@ export function readJson<T>(tx: Tx, table: string, key: Buffer): T | undefined {
   return value === undefined ? undefined : (JSON.parse(value.toString("utf8")) as T);
 }
 
+/** A proposal's id binds it to the state it was proposed on: hex SHA-256 of the Merkle root ‖ SHA-256(COSE signature). */
+export function proposalIdOf(merkleRoot: Buffer, signature: Buffer): string {
+  return createHash("sha256").update(merkleRoot).update(createHash("sha256").update(signature).digest()).digest("hex");
+}
+
 /**
  * Validates and stores a proposal, then resolves it (applying it if the
- * constitution accepts it at once). Its id binds it to the state it was
- * proposed on: hex SHA-256 of the Merkle root ‖ SHA-256(COSE signature).
+ * constitution accepts it at once).
  */
 export function submitProposal(tx: Tx, runner: ConstitutionRunner, merkleRoot: Buffer, signed: MemberRequest): { proposalId: string; info: ProposalInfo } {
   const proposal = signed.payload.toString("utf8");
   const parsed = parseJson<{ actions?: unknown }>(signed.payload, "Proposal");
   if (!Array.isArray(parsed.actions)) throw new CcfError(400, ErrorCode.InvalidInput, "Proposal must be an object with an actions array");
-  const proposalId = createHash("sha256").update(merkleRoot).update(createHash("sha256").update(signed.signature).digest()).digest("hex");
+  const proposalId = proposalIdOf(merkleRoot, signed.signature);
   recordRecentProposal(tx, signed.createdAt, signed.signature, proposalId);
   let validation;
   try {

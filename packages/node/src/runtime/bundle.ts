@@ -174,15 +174,20 @@ export function writeAppTables(tx: Tx, bundle: Bundle): void {
   tx.map(Tables.interpreterFlush).set(SENTINEL_KEY, Buffer.from("true"));
 }
 
+/** A public:ccf.gov.endpoints key, "<METHOD> <path>". */
+export function parseEndpointKey(key: Buffer): { method: string; path: string } {
+  const text = key.toString("utf8");
+  const space = text.indexOf(" ");
+  return { method: text.slice(0, space), path: text.slice(space + 1) };
+}
+
 /** Reads the deployed app from the KV; undefined when no app is deployed. */
 export function readAppTables(tx: Tx): AppDefinition | undefined {
   const modules = new Map<string, string>();
   tx.map(Tables.modules).forEach((value, key) => modules.set(key.toString("utf8"), value.toString("utf8")));
   const endpoints: AppDefinition["endpoints"] = [];
   tx.map(Tables.endpoints).forEach((value, key) => {
-    const text = key.toString("utf8");
-    const space = text.indexOf(" ");
-    endpoints.push({ method: text.slice(0, space), path: text.slice(space + 1), properties: JSON.parse(value.toString("utf8")) as EndpointProperties });
+    endpoints.push({ ...parseEndpointKey(key), properties: JSON.parse(value.toString("utf8")) as EndpointProperties });
   });
   return modules.size === 0 && endpoints.length === 0 ? undefined : { modules, bytecode: readBytecodeCache(tx), endpoints };
 }
