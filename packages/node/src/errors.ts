@@ -26,6 +26,14 @@ export class CcfError extends Error {
   }
 }
 
+/** A write reached a backup: the primary must run it (a frontend with a forwarder sends it there). */
+export class NotPrimaryError extends CcfError {
+  constructor() {
+    super(503, "InternalError", "This node is not the primary: writes go to the primary");
+    this.name = "NotPrimaryError";
+  }
+}
+
 // The codes of ccf::errors that Confide returns, named once so they are spelt once.
 export const ErrorCode = {
   InternalError: "InternalError",
@@ -37,6 +45,7 @@ export const ErrorCode = {
   MissingRequiredHeader: "MissingRequiredHeader",
   ResourceNotFound: "ResourceNotFound",
   PrimaryNotFound: "PrimaryNotFound",
+  RequestAlreadyForwarded: "RequestAlreadyForwarded",
   UnsupportedHttpVerb: "UnsupportedHttpVerb",
   UnsupportedContentType: "UnsupportedContentType",
   RequestBodyTooLarge: "RequestBodyTooLarge",

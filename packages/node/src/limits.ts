@@ -113,3 +113,5 @@ export const CONSENSUS_NODE_ID_BYTES_MAX = 256;
 export const JOIN_RETRY_MS = 1000;
 /** A governance dry-run shows a public value in full up to this size, else its size and SHA-256: an app's modules would otherwise fill the diff. */
 export const DRY_RUN_VALUE_BYTES_MAX = 4096;
+/** How long a backup waits for the primary to answer a forwarded request: longer than any handler may run. */
+export const FORWARD_TIMEOUT_MS = 30_000;

@@ -6,7 +6,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { NodeChannels } from "./consensus/channels.ts";
 import { ConsensusDriver } from "./consensus/driver.ts";
-import { sameNodes, trustedNodes } from "./consensus/membership.ts";
+import { rpcAddressOf, sameNodes, trustedNodes } from "./consensus/membership.ts";
+import { Forwarder } from "./http/forwarding.ts";
 import type { RaftOptions } from "./consensus/raft.ts";
 import { hasIdentity, joinAndWriteIdentity, readJoinedService, type JoinTarget, type JoinedService } from "./network/join-identity.ts";
 import type { Clock } from "./clock.ts";
@@ -179,6 +180,7 @@ export class ServingNode {
     readonly server: RunningServer,
     /** Consensus, for a node of a multi-node service (none: a node alone, its own primary). */
     readonly consensus: ConsensusDriver | undefined,
+    private readonly forwarder: Forwarder | undefined,
   ) {}
 
   /** The node's part in its service now. */
@@ -202,6 +204,7 @@ export class ServingNode {
     const { core, consensus } = started;
     const { identity, history } = core;
     const historical = new HistoricalStates(history, (message) => log.warn(message));
+    const forwarder = consensus ? forwarderOf(consensus, core) : undefined;
     const constitution = new Constitution({
       history,
       historical,
@@ -217,7 +220,7 @@ export class ServingNode {
       serviceCertPem: identity.serviceCertPem,
       nodeCertPem: identity.nodeCertPem,
       rpcAddress: () => rpcAddress,
-      ...(consensus ? { consensus } : {}),
+      ...(consensus && forwarder ? { consensus, forwarder } : {}),
       // A deployment by proposal loads the new app right after it commits, not on its first request.
       routers: [
         joinRouter({
@@ -240,6 +243,7 @@ export class ServingNode {
         ...(options.http2 ? { http2: true } : {}),
       });
     } catch (error) {
+      forwarder?.close();
       await core.close();
       throw error;
     }
@@ -272,7 +276,7 @@ export class ServingNode {
       if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
     }
     await frontend.prepare();
-    return new ServingNode(core, frontend, server, consensus);
+    return new ServingNode(core, frontend, server, consensus, forwarder);
   }
 
   /** https://host:port */
@@ -282,11 +286,26 @@ export class ServingNode {
 
   async close(): Promise<void> {
     await this.server.close();
+    this.forwarder?.close();
     await this.core.close();
   }
 }
 
 export const DEFAULT_RPC_PORT = 8000;
+
+/** Sends writes reaching this backup to the primary consensus knows, at the address the node table gives it. */
+function forwarderOf(consensus: ConsensusDriver, core: NodeCore): Forwarder {
+  const { identity, history } = core;
+  return new Forwarder({
+    primaryRpcAddress: () => {
+      const primary = consensus.primaryId;
+      return primary === undefined ? undefined : rpcAddressOf(history.store, primary);
+    },
+    serviceCertPem: identity.serviceCertPem,
+    nodeCertPem: identity.nodeCertPem,
+    nodePrivateKeyPem: identity.nodePrivateKeyPem,
+  });
+}
 
 /** Starts a node from its directory (a new service if its ledger is empty). */
 export function startNode(options: ServingNodeOptions): Promise<ServingNode> {

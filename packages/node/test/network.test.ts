@@ -156,6 +156,35 @@ describe("a three-node service", () => {
     assert.equal(backup.core.history.lastSeqno, before);
   });
 
+  it("a proposal sent to a backup is forwarded to the primary with the member's identity", async () => {
+    const backup = nodes.find((n) => n.role === "backup")!;
+    const primary = primaryOf();
+    const via = clientOf(backup);
+    const created = await member.propose(via, [{ name: "set_member_data", args: { member_id: member.id, member_data: { forwarded: true } } }]);
+    assert.equal(created.status, 200, created.text);
+    assert.equal(created.json.proposerId, member.id, "the primary saw the member, not the backup node");
+    const voted = await member.vote(via, created.json.proposalId);
+    assert.equal(voted.json.proposalState, "Accepted", voted.text);
+    // The tx id is the primary's: the write happened there, and reaches the backup by replication.
+    const seqno = Number(voted.headers["x-ms-ccf-transaction-id"]!.split(".")[1]);
+    await primary.core.history.waitForCommit(seqno);
+    await waitFor("the forwarded write on the backup", () => backup.core.history.lastCommitted.seqno >= seqno);
+    const info = JSON.parse(backup.core.history.store.beginReadOnly().map(Tables.membersInfo).get(idKey(member.id))!.toString()) as { member_data: unknown };
+    assert.deepEqual(info.member_data, { forwarded: true });
+  });
+
+  it("refuses a forwarded-identity header from anyone but a trusted node, changing nothing", async () => {
+    const primary = primaryOf();
+    const before = primary.core.history.lastSeqno;
+    const forged = await clientOf(primary).post("/gov/members/proposals:create?api-version=2024-07-01", member.sign("proposal", { actions: [] }), {
+      "content-type": "application/cose",
+      "x-confide-forwarded-client-cert": "none",
+    });
+    assert.equal(forged.status, 403, forged.text);
+    assert.equal(forged.json.error.code, "AuthorizationFailed");
+    assert.equal(primary.core.history.lastSeqno, before);
+  });
+
   it("when the primary stops, another is elected, writes resume and nothing committed is lost", async () => {
     const old = primaryOf();
     const committed = old.core.history.lastCommitted;

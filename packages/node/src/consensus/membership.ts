@@ -8,6 +8,7 @@ import type { NodeId } from "./messages.ts";
 
 interface NodeRecord {
   status?: string;
+  rpc_interfaces?: Record<string, { bind_address?: string; published_address?: string }>;
   node_to_node_interface?: { bind_address?: string; published_address?: string } | null;
 }
 
@@ -33,6 +34,17 @@ export function nodeToNodeAddresses(store: Store): Map<NodeId, string> {
     if (address !== undefined) addresses.set(id, address);
   });
   return addresses;
+}
+
+/** Where clients (and forwarding backups) reach a node: its first RPC interface's published address. */
+export function rpcAddressOf(store: Store, id: NodeId): string | undefined {
+  let address: string | undefined;
+  forEachNode(store, (nodeId, record) => {
+    if (nodeId !== id) return;
+    const first = Object.values(record.rpc_interfaces ?? {})[0];
+    address = first?.published_address ?? first?.bind_address;
+  });
+  return address;
 }
 
 /** Whether a transaction's writes touch the node table (and so may change the configuration). */

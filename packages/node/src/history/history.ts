@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { replaceFileDurably } from "../durable.ts";
-import { CcfError, ErrorCode } from "../errors.ts";
+import { CcfError, ErrorCode, NotPrimaryError } from "../errors.ts";
 import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { formatTxId, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
@@ -379,7 +379,7 @@ export class History {
    */
   commit(tx: Tx): TxId | undefined {
     this.assertWritable();
-    if (this.role !== "primary") throw new CcfError(503, ErrorCode.InternalError, "This node is not the primary: writes go to the primary");
+    if (this.role !== "primary") throw new NotPrimaryError();
     const writes = tx.finish();
     const bytes = writeSetBytes(writes);
     if (bytes > TX_WRITE_BYTES_MAX) {

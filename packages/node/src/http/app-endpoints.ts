@@ -64,6 +64,15 @@ export class AppEndpoints {
     await this.current()?.interpreters.prepare();
   }
 
+  /** The forwarding_required of the app endpoint the request names, if it names one. */
+  forwardingOf(request: HttpRequest): "always" | "sometimes" | "never" | undefined {
+    try {
+      return this.current()?.router.match(request.method, request.path)?.value.properties.forwarding_required;
+    } catch {
+      return undefined; // a wrong method: handle() answers it
+    }
+  }
+
   /** Handles the request if it names an app endpoint; undefined otherwise (built-ins may serve it). */
   async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
     const app = this.current();

@@ -2,13 +2,14 @@
 // the built-in endpoints; an unknown path is 404. Every expected failure is a
 // CcfError turned into CCF's `{"error": {"code", "message"}}`; anything else is
 // a 500 logged with its stack.
-import { CcfError, ErrorCode } from "../errors.ts";
+import { CcfError, ErrorCode, NotPrimaryError } from "../errors.ts";
 import type { History } from "../history/history.ts";
 import type { Log } from "../log.ts";
 import type { HistoricalStates } from "../runtime/historical.ts";
 import { AppEndpoints, HistoricalPending } from "./app-endpoints.ts";
 import { UnknownAuthPolicyError } from "./auth/policies.ts";
 import { builtinRouter, type Builtin, type BuiltinContext, type ConsensusStatus } from "./builtins.ts";
+import { acceptForwarded, FORWARDED_CLIENT_CERT_HEADER, type Forwarder } from "./forwarding.ts";
 import { errorResponse, textResponse, type HttpRequest, type HttpResponse } from "./message.ts";
 import { EndpointMetrics } from "./metrics.ts";
 import type { RouteMatch, Router } from "./router.ts";
@@ -24,6 +25,8 @@ export interface FrontendOptions {
   rpcAddress: () => string;
   /** The node's consensus, in a multi-node service (none: a node alone, its own primary). */
   consensus?: ConsensusStatus;
+  /** Sends writes that reach this node as a backup on to the primary (a node of a multi-node service). */
+  forwarder?: Forwarder;
   /** More built-in endpoints (e.g. governance's /gov API), tried after the node's own. */
   routers?: Router<Builtin>[];
 }
@@ -59,25 +62,44 @@ export class Frontend {
     return this.app.prepare();
   }
 
-  async handle(request: HttpRequest): Promise<HttpResponse> {
+  async handle(received: HttpRequest): Promise<HttpResponse> {
+    let request = received;
     try {
-      const fromApp = await this.app.handle(request);
-      if (fromApp !== undefined) return fromApp;
-      const builtin = this.matchBuiltin(request);
-      if (builtin === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
-      let status = 500;
+      const forwarded = request.headers[FORWARDED_CLIENT_CERT_HEADER] !== undefined;
+      if (forwarded) request = acceptForwarded(request, this.options.history.store);
+      // A forwarded request is never forwarded again: if this node is no longer primary, the caller retries.
+      const forwarder = forwarded ? undefined : this.options.forwarder;
+      if (forwarder === undefined) return await this.dispatch(request);
+      const forwarding = this.app.forwardingOf(request);
+      if (forwarding === "always" && this.options.consensus?.role !== "primary") return await forwarder.forward(request);
       try {
-        const response = await builtin.value.handle(request, builtin.params);
-        status = response.status;
-        return response;
+        return await this.dispatch(request);
       } catch (error) {
-        if (error instanceof CcfError) status = error.status;
+        // It wrote, on a backup: nothing was kept here; the primary runs it again for real.
+        if (error instanceof NotPrimaryError && forwarding !== "never") return await forwarder.forward(request);
         throw error;
-      } finally {
-        this.metrics.record(request.method, builtin.route, status);
       }
     } catch (error) {
       return this.failure(request, error);
+    }
+  }
+
+  /** Runs the request on this node: the app's endpoint, else a built-in one. */
+  private async dispatch(request: HttpRequest): Promise<HttpResponse> {
+    const fromApp = await this.app.handle(request);
+    if (fromApp !== undefined) return fromApp;
+    const builtin = this.matchBuiltin(request);
+    if (builtin === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
+    let status = 500;
+    try {
+      const response = await builtin.value.handle(request, builtin.params);
+      status = response.status;
+      return response;
+    } catch (error) {
+      if (error instanceof CcfError) status = error.status;
+      throw error;
+    } finally {
+      this.metrics.record(request.method, builtin.route, status);
     }
   }
 

@@ -78,7 +78,7 @@ export function read() {
 `;
 
 export function writeCounterApp(dir: string): void {
-  const endpoint = (js_function: string, mode: string) => ({ js_module: "counter.js", js_function, authn_policies: ["no_auth"], mode, forwarding_required: "never" });
+  const endpoint = (js_function: string, mode: string) => ({ js_module: "counter.js", js_function, authn_policies: ["no_auth"], mode, forwarding_required: "sometimes" });
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "app.json"), JSON.stringify({ endpoints: { "/counter": { post: endpoint("increment", "readwrite"), get: endpoint("read", "readonly") } } }));
   writeFileSync(join(dir, "src", "counter.js"), APP_JS);
