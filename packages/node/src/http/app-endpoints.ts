@@ -73,6 +73,11 @@ export class AppEndpoints {
     }
   }
 
+  /** WebAssembly memory held by the deployed app's interpreters (0 without an app). */
+  async jsMemoryBytes(): Promise<number> {
+    return (await this.current()?.interpreters.memoryBytes()) ?? 0;
+  }
+
   /** Handles the request if it names an app endpoint; undefined otherwise (built-ins may serve it). */
   async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
     const app = this.current();
@@ -138,7 +143,8 @@ export class AppEndpoints {
       throw error;
     } finally {
       if (tx.isOpen) tx.abort();
-      this.options.metrics.record(request.method, match.route, status);
+      this.options.metrics.record(request.method, match.route, status, performance.now() - started);
+      this.options.metrics.recordKv(tx.counts);
     }
     return response;
   }

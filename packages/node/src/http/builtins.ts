@@ -8,8 +8,8 @@ import { ENGINE_VERSION } from "../runtime/engine.ts";
 import type { HistoricalStates, HistoricalTx } from "../runtime/historical.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { APP_PREFIX, historicalOrRetry, type AppEndpoint } from "./app-endpoints.ts";
-import { jsonResponse, queryParams, type HttpRequest, type HttpResponse } from "./message.ts";
-import type { EndpointMetrics } from "./metrics.ts";
+import { jsonResponse, queryParams, textResponse, type HttpRequest, type HttpResponse } from "./message.ts";
+import { prometheusText, type EndpointMetrics, type NodeMetrics } from "./metrics.ts";
 import { openApiDocument, type DocumentedEndpoint } from "./openapi.ts";
 import { Router } from "./router.ts";
 
@@ -29,6 +29,8 @@ export interface BuiltinContext {
   /** Seqno the node started from (replayed), CCF's startup_seqno. */
   startupSeqno: number;
   appEndpoints: () => AppEndpoint[];
+  /** WebAssembly memory of the app's interpreters, for /node/metrics. */
+  jsMemoryBytes: () => Promise<number>;
   /** Built-in endpoints served by other parts of the node (governance), for the OpenAPI documents. */
   otherRouters: Router<Builtin>[];
   /** The node's consensus in a multi-node service; absent, the node is alone and its own primary. */
@@ -137,6 +139,17 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
     get(path, "Attestations of the nodes (virtual platform: none)", () => jsonResponse(200, { [path.endsWith("quotes") ? "quotes" : "attestations"]: [virtualQuote(context.nodeId)] }));
     get(`${path}/self`, "Attestation of this node", () => jsonResponse(200, virtualQuote(context.nodeId)));
   }
+  get("/node/metrics", "Per-endpoint counts and latencies, KV reads and writes, memory (JSON, or Prometheus text with Accept: text/plain)", async (request) => {
+    const usage = process.memoryUsage();
+    const metrics: NodeMetrics = {
+      endpoints: context.metrics.endpoints(),
+      kv: { ...context.metrics.kv },
+      js: { interpreters_memory_bytes: await context.jsMemoryBytes() },
+      process: { heap_used_bytes: usage.heapUsed, rss_bytes: usage.rss },
+    };
+    if (/\btext\/plain\b/.test(request.headers.accept ?? "")) return textResponse(200, prometheusText(metrics), "text/plain; version=0.0.4");
+    return jsonResponse(200, metrics);
+  });
   get("/node/memory", "Memory use of this node", () => {
     const usage = process.memoryUsage();
     return jsonResponse(200, { current_allocated_heap_size: usage.heapUsed, peak_allocated_heap_size: usage.heapTotal, max_total_heap_size: usage.rss });

@@ -51,6 +51,7 @@ export class Frontend {
       rpcAddress: options.rpcAddress,
       startupSeqno: history.lastSeqno,
       appEndpoints: () => this.app.endpoints(),
+      jsMemoryBytes: () => this.app.jsMemoryBytes(),
       otherRouters: options.routers ?? [],
       ...(options.consensus ? { consensus: options.consensus } : {}),
     };
@@ -91,6 +92,7 @@ export class Frontend {
     const builtin = this.matchBuiltin(request);
     if (builtin === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
     let status = 500;
+    const started = performance.now();
     try {
       const response = await builtin.value.handle(request, builtin.params);
       status = response.status;
@@ -99,7 +101,7 @@ export class Frontend {
       if (error instanceof CcfError) status = error.status;
       throw error;
     } finally {
-      this.metrics.record(request.method, builtin.route, status);
+      this.metrics.record(request.method, builtin.route, status, performance.now() - started);
     }
   }
 

@@ -26,6 +26,8 @@ export class Tx {
   /** The store's rollback count at begin(): a rollback since then took back state this transaction may have read. */
   private readonly rollbacksAtBegin: number;
   claimsDigest: Buffer | undefined;
+  /** Key reads and writes made through this transaction's maps (for /node/metrics). */
+  readonly counts = { reads: 0, writes: 0 };
 
   constructor(
     private readonly store: Store,
@@ -114,10 +116,12 @@ export class MapHandle {
   ) {}
 
   get(key: Uint8Array): Buffer | undefined {
+    this.tx.counts.reads++;
     return this.lookup(keyString(key))?.value;
   }
 
   has(key: Uint8Array): boolean {
+    this.tx.counts.reads++;
     return this.lookup(keyString(key)) !== undefined;
   }
 
@@ -128,12 +132,14 @@ export class MapHandle {
 
   set(key: Uint8Array, value: Uint8Array): void {
     this.assertWritable("set");
+    this.tx.counts.writes++;
     // A copy, so the caller may reuse its buffer; the store makes its own when it applies it.
     this.writes.set(keyString(key), Buffer.from(value));
   }
 
   delete(key: Uint8Array): boolean {
     this.assertWritable("delete");
+    this.tx.counts.writes++;
     const k = keyString(key);
     const existed = this.lookup(k) !== undefined;
     this.writes.set(k, null);

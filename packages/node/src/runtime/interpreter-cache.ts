@@ -27,6 +27,12 @@ export class InterpreterCache {
     return [...this.reused.keys()];
   }
 
+  /** Bytes of WebAssembly memory held by every interpreter of the cache. */
+  async memoryBytes(): Promise<number> {
+    const interpreters = await Promise.all([this.fresh, ...this.reused.values()]);
+    return interpreters.reduce((sum, interpreter) => sum + interpreter.memoryBytes, 0);
+  }
+
   /** Waits until the fresh interpreter is built (after a deployment), so no request pays for it. */
   async prepare(): Promise<void> {
     await this.fresh;
