@@ -19,3 +19,4 @@ export { listChunks, type ChunkFile } from "./ledger/chunk-files.ts";
 export { forEachEncodedWrite, WriteSetFormatError } from "./kv/write-set.ts";
 export { readSignature, SignatureFormatError, type SignatureRecord } from "./history/signatures.ts";
 export { loadOrCreateIdentity, IDENTITY_FILES, type NodeIdentity } from "./identity.ts";
+export { InProcessService, type InProcessServiceOptions, type InProcessRequest } from "./in-process.ts";

@@ -203,33 +203,8 @@ export class ServingNode {
     const started = network ? await startNetworkCore({ ...coreOptions, network }, rpcAddress, log) : { core: await startNodeCore(coreOptions), consensus: undefined, joined: false };
     const { core, consensus } = started;
     const { identity, history } = core;
-    const historical = new HistoricalStates(history, (message) => log.warn(message));
     const forwarder = consensus ? forwarderOf(consensus, core) : undefined;
-    const constitution = new Constitution({
-      history,
-      historical,
-      serviceCertPem: identity.serviceCertPem,
-      servicePrivateKeyPem: identity.servicePrivateKeyPem,
-      log,
-    });
-    const frontend = new Frontend({
-      history,
-      historical,
-      log,
-      nodeId: identity.nodeId,
-      serviceCertPem: identity.serviceCertPem,
-      nodeCertPem: identity.nodeCertPem,
-      rpcAddress: () => rpcAddress,
-      ...(consensus && forwarder ? { consensus, forwarder } : {}),
-      // A deployment by proposal loads the new app right after it commits, not on its first request.
-      routers: [
-        joinRouter({
-          history,
-          secrets: () => ({ service_certificate: identity.serviceCertPem, service_private_key: identity.servicePrivateKeyPem, ledger_secret: identity.ledgerSecret.key.toString("hex") }),
-        }),
-        govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) }),
-      ],
-    });
+    const frontend = serviceFrontend(core, log, () => rpcAddress, consensus && forwarder ? { consensus, forwarder } : {});
     let server: RunningServer;
     try {
       server = await startHttpsServer((request) => frontend.handle(request), {
@@ -248,33 +223,7 @@ export class ServingNode {
       throw error;
     }
     rpcAddress = server.address;
-    if (!started.joined) {
-      if (history.lastSeqno === 0) {
-        const tx = history.begin();
-        writeGenesis(tx, {
-          serviceCertPem: identity.serviceCertPem,
-          nodeId: identity.nodeId,
-          nodeCertPem: identity.nodeCertPem,
-          rpcAddress,
-          ...(consensus ? { nodeToNodeAddress: consensus.listenAddress } : {}),
-          members: options.members ?? [],
-          users: options.users ?? [],
-          serviceData: options.serviceData,
-          constitution: options.constitution ?? defaultConstitution(),
-        });
-        history.commit(tx);
-        log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
-      }
-      if (options.appBundle !== undefined) {
-        const tx = history.begin();
-        writeAppTables(tx, options.appBundle);
-        openService(tx);
-        history.commit(tx);
-        log.info("Deployed the app bundle given at start (dev mode) and opened the service");
-      }
-      // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
-      if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
-    }
+    if (!started.joined) await createOrOpenService(core, options, rpcAddress, log, consensus?.listenAddress);
     await frontend.prepare();
     return new ServingNode(core, frontend, server, consensus, forwarder);
   }
@@ -289,6 +238,79 @@ export class ServingNode {
     this.forwarder?.close();
     await this.core.close();
   }
+}
+
+
+/** The frontend of a node's service: the app, the built-in endpoints, governance and /node/join. */
+export function serviceFrontend(core: NodeCore, log: Log, rpcAddress: () => string, network: { consensus?: ConsensusDriver; forwarder?: Forwarder } = {}): Frontend {
+  const { identity, history } = core;
+  const historical = new HistoricalStates(history, (message) => log.warn(message));
+  const constitution = new Constitution({
+    history,
+    historical,
+    serviceCertPem: identity.serviceCertPem,
+    servicePrivateKeyPem: identity.servicePrivateKeyPem,
+    log,
+  });
+  const frontend: Frontend = new Frontend({
+    history,
+    historical,
+    log,
+    nodeId: identity.nodeId,
+    serviceCertPem: identity.serviceCertPem,
+    nodeCertPem: identity.nodeCertPem,
+    rpcAddress,
+    ...(network.consensus ? { consensus: network.consensus } : {}),
+    ...(network.forwarder ? { forwarder: network.forwarder } : {}),
+    // A deployment by proposal loads the new app right after it commits, not on its first request.
+    routers: [
+      joinRouter({
+        history,
+        secrets: () => ({ service_certificate: identity.serviceCertPem, service_private_key: identity.servicePrivateKeyPem, ledger_secret: identity.ledgerSecret.key.toString("hex") }),
+      }),
+      govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) }),
+    ],
+  });
+  return frontend;
+}
+
+/**
+ * A new service's genesis if the ledger is empty, and the dev shortcut's deployment: both
+ * committed before the node serves, so clients who poll /commit see them.
+ */
+export async function createOrOpenService(
+  core: NodeCore,
+  options: Pick<ServingNodeOptions, "members" | "users" | "serviceData" | "constitution" | "appBundle">,
+  rpcAddress: string,
+  log: Log,
+  nodeToNodeAddress?: string,
+): Promise<void> {
+  const { identity, history } = core;
+  if (history.lastSeqno === 0) {
+    const tx = history.begin();
+    writeGenesis(tx, {
+      serviceCertPem: identity.serviceCertPem,
+      nodeId: identity.nodeId,
+      nodeCertPem: identity.nodeCertPem,
+      rpcAddress,
+      ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+      members: options.members ?? [],
+      users: options.users ?? [],
+      serviceData: options.serviceData,
+      constitution: options.constitution ?? defaultConstitution(),
+    });
+    history.commit(tx);
+    log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+  }
+  if (options.appBundle !== undefined) {
+    const tx = history.begin();
+    writeAppTables(tx, options.appBundle);
+    openService(tx);
+    history.commit(tx);
+    log.info("Deployed the app bundle given at start (dev mode) and opened the service");
+  }
+  // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
+  if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
 }
 
 export const DEFAULT_RPC_PORT = 8000;
