@@ -19,6 +19,7 @@ import { authenticate } from "./auth/policies.ts";
 import { TX_ID_HEADER, type HttpRequest, type HttpResponse } from "./message.ts";
 import type { EndpointMetrics } from "./metrics.ts";
 import { Router, type RouteMatch } from "./router.ts";
+import { SourceMaps } from "../runtime/source-maps.ts";
 
 export const APP_PREFIX = "/app";
 
@@ -36,6 +37,8 @@ interface DeployedApp {
   router: Router<AppEndpoint>;
   interpreters: InterpreterCache;
   options: JsRuntimeOptions;
+  /** The modules' inline source maps, for traces in the app's own sources. */
+  sourceMaps: SourceMaps;
 }
 
 export interface AppEndpointsOptions {
@@ -111,7 +114,7 @@ export class AppEndpoints {
     for (const endpoint of definition.endpoints) router.add(endpoint.method, APP_PREFIX + endpoint.path, endpoint);
     const { history, historical, log } = this.options;
     const services = { history, historical, log: (level: keyof Log, message: string) => log[level](message) };
-    this.deployed = { version, definition, router, options, interpreters: new InterpreterCache(definition, services, options) };
+    this.deployed = { version, definition, router, options, interpreters: new InterpreterCache(definition, services, options), sourceMaps: new SourceMaps(definition.modules) };
     return this.deployed;
   }
 
@@ -127,7 +130,7 @@ export class AppEndpoints {
       const caller = authenticate(properties.authn_policies, request, (table, key) => tx.map(table).get(key), Math.floor(Date.now() / 1000));
       const historical = properties.mode === "historical" ? this.historicalState(request) : undefined;
       const state = new CallState(tx, readWrite ? "application" : "read-only application");
-      const appResponse = this.call(interpreter, app.options, match, request, caller, state, historical);
+      const appResponse = this.call(interpreter, app, match, request, caller, state, historical);
       const keep = readWrite && (isSuccess(appResponse.status) || state.applyWrites);
       tx.claimsDigest = state.claimsDigest;
       const txId = keep ? (history.commit(tx) ?? readTxId(history, tx)) : readTxId(history, tx);
@@ -151,7 +154,7 @@ export class AppEndpoints {
 
   private call(
     interpreter: AppInterpreter,
-    options: JsRuntimeOptions,
+    app: DeployedApp,
     match: RouteMatch<AppEndpoint>,
     request: HttpRequest,
     caller: Record<string, unknown> | null,
@@ -159,6 +162,7 @@ export class AppEndpoints {
     historical: HistoricalTx | undefined,
   ): AppResponse {
     const { properties } = match.value;
+    const { options } = app;
     const url = request.query === "" ? request.path : `${request.path}?${request.query}`;
     const appRequest = {
       method: request.method,
@@ -177,11 +181,12 @@ export class AppEndpoints {
     } catch (error) {
       if (!(error instanceof JsExecutionError)) throw error;
       const where = `${request.method} ${match.route}`;
-      if (options.logExceptionDetails) this.options.log.error(`${where}: ${error.message}\n${error.jsError.stack}`);
+      const trace = app.sourceMaps.mapTrace(error.jsError.stack);
+      if (options.logExceptionDetails) this.options.log.error(`${where}: ${error.message}\n${trace}`);
       else this.options.log.warn(`${where}: JS ${error.failure}: ${error.jsError.name}: ${error.jsError.message}`);
       const message = error.failure === "timeout" ? "Operation took too long to complete." : "Exception thrown while executing.";
       const details = options.returnExceptionDetails
-        ? [{ code: "JSException", message: `${error.jsError.name}: ${error.jsError.message}`, trace: error.jsError.stack }]
+        ? [{ code: "JSException", message: `${error.jsError.name}: ${error.jsError.message}`, trace }]
         : undefined;
       throw new CcfError(500, ErrorCode.InternalError, message, details);
     }
