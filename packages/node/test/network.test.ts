@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { formatTxId } from "../src/ids.ts";
+import { formatTxId, type TxId } from "../src/ids.ts";
 import type { Log } from "../src/log.ts";
 import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
 import { idKey, Tables } from "../src/tables.ts";
@@ -52,6 +52,17 @@ async function passProposal(via: HttpsClient, actions: unknown[]): Promise<void>
   const voted = await member.vote(via, created.json.proposalId);
   assert.equal(voted.json.proposalState, "Accepted", voted.text);
 }
+
+/** Writes `value` at public:records/k on `node` (the primary) and waits for it to commit there. */
+async function writeRecord(node: ServingNode, value: string): Promise<TxId> {
+  const tx = node.core.history.begin();
+  tx.map("public:records").set(Buffer.from("k"), Buffer.from(value));
+  const id = node.core.history.commit(tx)!;
+  await node.core.history.waitForCommit(id.seqno);
+  return id;
+}
+
+const recordOn = (node: ServingNode) => node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString();
 
 function primaryOf(): ServingNode {
   const primaries = nodes.filter((n) => n.role === "primary");
@@ -135,14 +146,11 @@ describe("a three-node service", () => {
 
   it("a write on the primary commits on every node, with the same Merkle root", async () => {
     const primary = primaryOf();
-    const tx = primary.core.history.begin();
-    tx.map("public:records").set(Buffer.from("k"), Buffer.from("v1"));
-    const id = primary.core.history.commit(tx)!;
-    await primary.core.history.waitForCommit(id.seqno);
+    const id = await writeRecord(primary, "v1");
     for (const node of nodes) {
       await waitFor("replicated commit", () => node.core.history.lastCommitted.seqno >= id.seqno);
       assert.equal(node.core.history.txStatus(id), "Committed");
-      assert.equal(node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString(), "v1");
+      assert.equal(recordOn(node), "v1");
       assert.deepEqual(node.core.history.merkleRoot(id.seqno), primary.core.history.merkleRoot(id.seqno));
     }
   });
@@ -192,14 +200,11 @@ describe("a three-node service", () => {
     nodes.splice(nodes.indexOf(old), 1);
     const next = await waitFor("a new primary", () => nodes.find((n) => n.role === "primary"), 20_000);
     assert.ok(next.consensus!.view > committed.view);
-    const tx = next.core.history.begin();
-    tx.map("public:records").set(Buffer.from("k"), Buffer.from("v2"));
-    const id = next.core.history.commit(tx)!;
-    await next.core.history.waitForCommit(id.seqno);
+    const id = await writeRecord(next, "v2");
     for (const node of nodes) {
       await waitFor("commit after failover", () => node.core.history.lastCommitted.seqno >= id.seqno);
       assert.equal(node.core.history.txStatus(committed), "Committed");
-      assert.equal(node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString(), "v2");
+      assert.equal(recordOn(node), "v2");
     }
   });
 });
