@@ -3,7 +3,8 @@
 // (command.type "Join") and are trusted by proposal; a write load runs on the primary; the
 // primary is killed with SIGKILL; another is elected, writes resume, and every transaction
 // reported Committed before the kill is Committed on every survivor; a fresh node replaces the
-// dead one (it joins, is trusted, catches up) and the dead one is retired by proposal.
+// dead one while writes run (it joins, is trusted, catches up) and the dead one is retired by
+// proposal; a write via a backup is forwarded; SIGSTOP/SIGCONT of the primary leaves no divergence.
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -80,14 +81,16 @@ describe("three confide-node processes", () => {
     assert.ok(counter >= 51, `every committed increment is counted (${counter})`);
   });
 
-  it("a fresh node replaces the dead one: it joins, is trusted, catches up; the dead one is retired", async () => {
+  it("a fresh node replaces the dead one while writes run: it joins, is trusted, catches up; the dead one is retired", async () => {
     const current = await cluster.primary(survivors);
     const dead = cluster.nodes.find((node) => !survivors.includes(node))!;
+    const load = writes(survivors, 30);
     const fresh = await cluster.join("n3", current);
     survivors = [...survivors, fresh];
     await cluster.pass(current.client, [{ name: "remove_node", args: { node_id: dead.nodeId } }]);
+    const during = await load;
     const [last] = await writes(survivors, 1);
-    await cluster.committedOn(fresh, last!);
+    for (const node of survivors) for (const id of [...during, last!]) await cluster.committedOn(node, id);
     assert.ok(seqnoOf(last!) > seqnoOf(committedBeforeKill[0]!));
     for (const id of committedBeforeKill) assert.equal(await cluster.status(fresh, id), "Committed");
     const nodes = (await fresh.client.get("/node/network/nodes")).json.nodes as Array<{ node_id: string; status: string }>;
