@@ -16,6 +16,7 @@ import { seqNo, view as toView, type SeqNo, type View } from "../ids.ts";
 import { CONSENSUS_BATCH_BYTES } from "../limits.ts";
 import { SILENT_LOG, type Log } from "../log.ts";
 import { nodeToNodeAddresses, sameNodes, trustedNodes, writesNodes } from "./membership.ts";
+import { Tables } from "../tables.ts";
 import { ConsensusMessageError, decodeMessage, encodeMessage, type EntryMeta, type LogEntry, type NodeId } from "./messages.ts";
 import {
   activeConfigurations,
@@ -81,6 +82,8 @@ export class ConsensusDriver implements CommitSource {
   private readonly log: Log;
   private readonly changes: ConfigurationChange[] = [];
   private peersKey = "";
+  /** The peer ids and the node table's version the peers were last computed from. */
+  private peerInputs = "";
   private readonly knownAddresses: Map<NodeId, string>;
   /** Waiting for this node to become primary (a genesis node elects itself before writing genesis). */
   private primaryWaiters: Array<() => void> = [];
@@ -367,6 +370,10 @@ export class ConsensusDriver implements CommitSource {
     for (const nodes of activeConfigurations(s)) for (const id of nodes) ids.add(id);
     for (const id of Object.keys(s.progress)) ids.add(id);
     ids.delete(this.options.self);
+    // Cheap to compare after every step; the node table is read only when the peers or it changed.
+    const inputs = `${[...ids].sort().join(",")}@${this.history?.store.mapState(Tables.nodesInfo)?.lastWriteVersion ?? 0}`;
+    if (inputs === this.peerInputs) return;
+    this.peerInputs = inputs;
     const addresses = this.addresses();
     const peers = new Map<NodeId, string>();
     for (const id of [...ids].sort()) {
