@@ -6,12 +6,13 @@
 //   BENCH_TXS=50000 npm run bench        smaller ledgers (faster)
 //   npm run bench -- replay receipts     only some
 //   BENCH_RECON_RECORDS=200000 npm run bench -- reconciliation   the issue's full 5 × 200,000 records
+//   BENCH_NET_TXS=5000 npm run bench -- network   fewer writes in the multi-node benchmark
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "fresh-realm", "cold-start", "governance", "sandbox-start", "reconciliation"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "fresh-realm", "cold-start", "governance", "sandbox-start", "reconciliation", "network"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -59,6 +60,7 @@ function main(): void {
   const governance = readResult("governance", since);
   const sandboxStart = readResult("sandbox-start", since);
   const reconciliation = readResult("reconciliation", since);
+  const network = readResult("network", since);
 
   console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
   console.log(`   ${machineLine(machine())}`);
@@ -216,6 +218,25 @@ function main(): void {
       "< 50 ms / < 5 ms",
       `page without summary ${fmtMs(r.firstPageNoSummaryMs.median)}, later page ${fmtMs(r.laterPageMs.median)}, key p99 ${fmtMs(r.keyMs.p99)}`,
     ]);
+  }
+  if (network) {
+    const [one, three] = network.throughput as Json[];
+    rows.push([
+      `network: write tx/s, 3 nodes / 1 node (${network.config.connections} conns on the primary)`,
+      `${fmtInt(three.txPerSecond)} / ${fmtInt(one.txPerSecond)} tx/s = ${network.ratios.threeOverOneNode}×`,
+      "≥ 0.7×",
+      `node CPU per tx ${fmtInt(three.nodeCpuUsPerTx)} / ${fmtInt(one.nodeCpuUsPerTx)} µs; all nodes and the client on ${network.machine.cores} cores`,
+    ]);
+    for (const [name, f] of Object.entries(network.failover as Record<string, Json>)) {
+      rows.push([
+        `network: failover (${f.consensus.message_timeout} / ${f.consensus.election_timeout}), kill → first write Committed (min / median / max)`,
+        `${fmtMs(f.committedMs.min)} / ${fmtMs(f.committedMs.median)} / ${fmtMs(f.committedMs.max)}`,
+        name === "sandbox" ? "< 2 s" : "report",
+        `new primary after ${fmtMs(f.electedMs.median)} (median of ${f.runs.length})`,
+      ]);
+    }
+    const c = network.catchup;
+    rows.push([`network: catch-up of a joiner, ${fmtInt(c.ledgerTxs)} txs of ledger (no snapshot)`, `${fmtInt(c.txPerSecond)} tx/s`, "≥ 100,000 tx/s", `${c.seconds} s from trust accepted; first commit after ${fmtMs(c.firstCommitMs)}, then ${fmtInt(c.afterFirstCommitTxPerSecond)} tx/s; joiner CPU ${c.joinerCpuSeconds} s`]);
   }
   const b = commit?.baselines ?? replay?.baselines;
   if (b) {
