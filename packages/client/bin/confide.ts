@@ -1,8 +1,7 @@
 // confide: the command line of the SDK, for members and users of a service:
 // make identities, ack, propose, vote, withdraw, deploy an app, open the
-// service, read governance state, fetch and verify receipts; an operator's `node list/add/trust/retire`;
-// and `sandbox`,
-// a whole local consortium (npm start).
+// service, read governance state, fetch and verify receipts; for an operator,
+// `node list|add|trust|retire`; and `sandbox`, a whole local consortium (npm start).
 // Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -173,7 +172,9 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 function describeNode(node: NodeInfo): string {
-  return `${node.nodeId}  ${node.status}  ${node.primary ? "primary" : "backup"}  ${node.rpcAddress ?? "-"}`;
+  // Only a Trusted node takes part in consensus: a Pending or Retired one is neither primary nor backup.
+  const role = node.primary ? "primary" : node.status === "Trusted" ? "backup" : "-";
+  return `${node.nodeId}  ${node.status}  ${role}  ${node.rpcAddress ?? "-"}`;
 }
 
 /** `confide node`: an operator's view of the service's nodes, and the members' proposals that trust or retire one. */
@@ -215,10 +216,8 @@ function nodeCommand(program: Command): void {
     .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
     .action(async (nodeId: string, options: VoterOptions) =>
       withClient(options, async (client) => {
-        const result = await retireNode(nodeId, votersOf(options, client), progress(options));
-        const after = (await listNodes(client)).find((n) => n.nodeId === nodeId);
-        const status = after?.status ?? "removed";
-        print(options, { nodeId, status, proposal: result }, () => `node ${nodeId} ${status}: ${describeProposal(result)}`);
+        const { proposal, status } = await retireNode(nodeId, votersOf(options, client), progress(options));
+        print(options, { nodeId, status, proposal }, () => `node ${nodeId} ${status}: ${describeProposal(proposal)}`);
       }),
     );
 }

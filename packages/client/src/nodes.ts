@@ -3,7 +3,7 @@
 // members' proposals that let a joined node in (transition_node_to_trusted) or retire one
 // (remove_node). The checks before proposing give an operator a clear error for a node id that
 // does not exist or is in the wrong state, where the constitution would quietly do nothing.
-import type { ConfideClient } from "./client.ts";
+import { COMMIT_TIMEOUT_MS, type ConfideClient } from "./client.ts";
 import { proposeAndAccept, type AcceptOptions, type Member, type Proposal } from "./governance.ts";
 
 export type NodeStatus = "Pending" | "Trusted" | "Retired";
@@ -73,11 +73,26 @@ export async function pendingNodes(client: ConfideClient): Promise<NodeInfo[]> {
   return (await listNodes(client)).filter((node) => node.status === "Pending");
 }
 
-/** remove_node: a Trusted node is Retired (it stays on record), a Pending one is forgotten, as in CCF. */
-export async function retireNode(nodeId: string, voters: readonly Member[], options: AcceptOptions = {}): Promise<Proposal> {
-  const node = await nodeNamed(clientOf(voters), nodeId);
+/** How often to look again for a retirement to reach the node that answers. */
+const POLL_MS = 100;
+
+/**
+ * remove_node: a Trusted node is Retired (it stays on record), a Pending one is forgotten, as in
+ * CCF. Returns the proposal and the node's status once the node that answers shows the change
+ * (a backup forwards the ballot to the primary and learns the outcome by replication).
+ */
+export async function retireNode(nodeId: string, voters: readonly Member[], options: AcceptOptions = {}): Promise<{ proposal: Proposal; status: "Retired" | "removed" }> {
+  const client = clientOf(voters);
+  const node = await nodeNamed(client, nodeId);
   if (node.status === "Retired") throw new NodeStateError(`node ${nodeId} is already Retired`);
-  return proposeAndAccept([{ name: "remove_node", args: { node_id: nodeId } }], voters, options);
+  const proposal = await proposeAndAccept([{ name: "remove_node", args: { node_id: nodeId } }], voters, options);
+  const deadline = Date.now() + COMMIT_TIMEOUT_MS;
+  for (;;) {
+    const status = (await listNodes(client)).find((n) => n.nodeId === nodeId)?.status ?? "removed";
+    if (status === "Retired" || status === "removed") return { proposal, status };
+    if (Date.now() > deadline) throw new Error(`proposal ${proposal.proposalId} was Accepted, but ${client.url} still shows node ${nodeId} ${status} after ${COMMIT_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }
 
 function clientOf(voters: readonly Member[]): ConfideClient {

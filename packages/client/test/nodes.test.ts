@@ -128,6 +128,8 @@ describe("confide node", () => {
   it("node add: a joined node shows Pending, then is trusted by one proposal that both members vote for", async () => {
     n1 = await joiner("n1", n0);
     const pendingId = await pendingOn(n0, n1);
+    // Not yet in consensus: neither primary nor backup.
+    assert.match((await confide(["node", "list"], env(n0))).stdout, new RegExp(`^${pendingId}  Pending  -  ${n1.rpcAddress}$`, "m"));
     const run = await confide(["node", "add", ...as(0), ...voter(1)], env(n0));
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /ballot by [0-9a-f]{64}: Open\nballot by [0-9a-f]{64}: Accepted\n/);
@@ -169,21 +171,21 @@ describe("confide node", () => {
       return primary !== undefined && primary.nodeId !== n0Id ? seen : undefined;
     });
     assert.equal(listed.find((n) => n.nodeId === n0Id)?.status, "Trusted");
-    const before = await proposalCount(n1);
-    const unknown = await confide(["node", "retire", "cd".repeat(32), ...as(0), ...voter(1)], env(n1));
+    // Retire through the survivor that is a backup: it forwards the ballots and reports the outcome once it has it too.
+    const backup = listed.find((n) => n.primary)!.rpcAddress === n1.rpcAddress ? n2 : n1;
+    const before = await proposalCount(backup);
+    const unknown = await confide(["node", "retire", "cd".repeat(32), ...as(0), ...voter(1)], env(backup));
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /^error: no node cd{1,}.* in this service/);
-    assert.equal(await proposalCount(n1), before);
-    const run = await confide(["node", "retire", n0Id, ...as(0), ...voter(1)], env(n1));
+    assert.match(unknown.stderr, /^error: no node (cd)+ in this service/);
+    assert.equal(await proposalCount(backup), before);
+    const run = await confide(["node", "retire", n0Id, ...as(0), ...voter(1)], env(backup));
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, new RegExp(`node ${n0Id} Retired: proposal [0-9a-f]{64}: Accepted`));
-    const again = await confide(["node", "retire", n0Id, ...as(0), ...voter(1)], env(n1));
+    const again = await confide(["node", "retire", n0Id, ...as(0), ...voter(1)], env(backup));
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`^error: node ${n0Id} is already Retired`));
-    const final = await eventually("n2 sees n0 Retired", async () => {
-      const seen = await nodes(n2);
-      return seen.find((n) => n.nodeId === n0Id)?.status === "Retired" ? seen : undefined;
-    });
+    const final = await nodes(backup);
+    assert.equal(final.find((n) => n.nodeId === n0Id)?.status, "Retired");
     assert.equal(final.filter((n) => n.status === "Trusted").length, 2);
   });
 });
