@@ -42,8 +42,7 @@ export function asn1Time(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace(/[-T:]/g, "")}Z`;
 }
 
-async function nodeNamed(client: ConfideClient, nodeId: string): Promise<NodeInfo> {
-  const nodes = await listNodes(client);
+function nodeNamed(nodes: readonly NodeInfo[], nodeId: string): NodeInfo {
   const node = nodes.find((n) => n.nodeId === nodeId);
   if (node === undefined) throw new NodeStateError(`no node ${nodeId} in this service (known: ${nodes.map((n) => `${n.nodeId.slice(0, 12)}… ${n.status}`).join(", ")})`);
   return node;
@@ -56,8 +55,9 @@ async function nodeNamed(client: ConfideClient, nodeId: string): Promise<NodeInf
 export async function trustNodes(nodeIds: readonly string[], voters: readonly Member[], options: AcceptOptions = {}): Promise<Proposal> {
   const client = clientOf(voters);
   if (nodeIds.length === 0) throw new NodeStateError("no node to trust");
+  const nodes = await listNodes(client);
   for (const nodeId of nodeIds) {
-    const node = await nodeNamed(client, nodeId);
+    const node = nodeNamed(nodes, nodeId);
     if (node.status !== "Pending") throw new NodeStateError(`node ${nodeId} is ${node.status}, not Pending: only a node that has joined and waits can be trusted`);
   }
   const validFrom = asn1Time(new Date());
@@ -83,7 +83,7 @@ const POLL_MS = 100;
  */
 export async function retireNode(nodeId: string, voters: readonly Member[], options: AcceptOptions = {}): Promise<{ proposal: Proposal; status: "Retired" | "removed" }> {
   const client = clientOf(voters);
-  const node = await nodeNamed(client, nodeId);
+  const node = nodeNamed(await listNodes(client), nodeId);
   if (node.status === "Retired") throw new NodeStateError(`node ${nodeId} is already Retired`);
   const proposal = await proposeAndAccept([{ name: "remove_node", args: { node_id: nodeId } }], voters, options);
   const deadline = Date.now() + COMMIT_TIMEOUT_MS;

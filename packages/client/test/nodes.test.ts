@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../../node/test/helpers/free-port.ts";
-import { killAll, NodeProcess, withTimeout, writeCounterApp } from "../../node/test/helpers/node-process.ts";
+import { killAll, NodeProcess, writeCounterApp } from "../../node/test/helpers/node-process.ts";
 import { keygen } from "../src/keys.ts";
 import type { NodeInfo, Proposal } from "../src/index.ts";
 import { confide } from "./helpers/run-confide.ts";
@@ -29,19 +29,17 @@ interface Started {
 
 let root: string;
 let members: MadeIdentity[];
+const started: Started[] = [];
 
+/** Polls `probe` until it gives a value; stops (and fails) at the deadline, so a failed test leaves no poller behind. */
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  return withTimeout(
-    (async () => {
-      for (;;) {
-        const value = await probe().catch(() => undefined);
-        if (value !== undefined) return value;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })(),
-    WAIT_MS,
-    what,
-  );
+  const deadline = Date.now() + WAIT_MS;
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
 }
 
 /** A node's process from a CCF-shaped config; a joiner is not ready (serving) until trusted. */
@@ -59,7 +57,9 @@ async function startNode(name: string, command: unknown): Promise<Started> {
       ...(name === "n0" ? { js_app_bundle: join(root, "app") } : {}),
     }),
   );
-  return { process: new NodeProcess(["start", "--config", config]), rpcAddress: `127.0.0.1:${rpcPort}`, url: `https://127.0.0.1:${rpcPort}` };
+  const node = { process: new NodeProcess(["start", "--config", config]), rpcAddress: `127.0.0.1:${rpcPort}`, url: `https://127.0.0.1:${rpcPort}` };
+  started.push(node);
+  return node;
 }
 
 function joiner(name: string, target: Started): Promise<Started> {
@@ -95,6 +95,8 @@ before(async () => {
 });
 
 after(() => {
+  // CONFIDE_TEST_LOG=1 shows what each node printed.
+  if (process.env.CONFIDE_TEST_LOG) for (const node of started) console.error(`---- ${node.rpcAddress}\n${node.process.stdout}${node.process.stderr}`);
   killAll();
   rmSync(root, { recursive: true, force: true });
 });
@@ -163,6 +165,10 @@ describe("confide node", () => {
   });
 
   it("kill -9 of the primary: node list on a survivor shows another primary; node retire retires the dead node", async () => {
+    // Both survivors must know the three-node configuration first, or the two of them are no majority of it.
+    for (const survivor of [n1, n2]) {
+      await eventually("three Trusted nodes on each survivor", async () => ((await nodes(survivor)).filter((n) => n.status === "Trusted").length === 3 ? true : undefined));
+    }
     n0.process.child.kill("SIGKILL");
     await n0.process.exitCode();
     const listed = await eventually("a new primary", async () => {
