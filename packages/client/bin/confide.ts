@@ -1,7 +1,7 @@
 // confide: the command line of the SDK, for members and users of a service:
 // make identities, ack, propose, vote, withdraw, deploy an app, open the
-// service, read governance state, fetch and verify receipts; and `sandbox`,
-// a whole local consortium (npm start).
+// service, read governance state, fetch and verify receipts; for an operator,
+// `node list|add|trust|retire`; and `sandbox`, a whole local consortium (npm start).
 // Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -22,13 +22,19 @@ import {
   readJwksFile,
   setJwtIssuer,
   keygen,
+  listNodes,
   loadBundle,
+  NodeStateError,
+  pendingNodes,
+  retireNode,
+  trustNodes,
   openService,
   verifyCoseReceipt,
   verifyReceipt,
   type AcceptOptions,
   type Action,
   type Identity,
+  type NodeInfo,
   type MemberSigner,
   type Proposal,
   type ProposalBody,
@@ -163,6 +169,57 @@ function progress(options: ConnectionOptions): AcceptOptions {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+function describeNode(node: NodeInfo): string {
+  // Only a Trusted node takes part in consensus: a Pending or Retired one is neither primary nor backup.
+  const role = node.primary ? "primary" : node.status === "Trusted" ? "backup" : "-";
+  return `${node.nodeId}  ${node.status}  ${role}  ${node.rpcAddress ?? "-"}`;
+}
+
+/** `confide node`: an operator's view of the service's nodes, and the members' proposals that trust or retire one. */
+function nodeCommand(program: Command): void {
+  const node = program.command("node").description("the service's nodes: list them, trust the ones that joined (Pending), retire one");
+  connectionOptions(node.command("list"))
+    .description("list the nodes (id, status, primary or backup, RPC address), as the node at --url sees them")
+    .action(async (options: ConnectionOptions) =>
+      withClient(options, async (client) => {
+        const nodes = await listNodes(client);
+        print(options, nodes, () => nodes.map(describeNode).join("\n"));
+      }),
+    );
+  const trust = (nodeIds: (client: ConfideClient) => Promise<string[]>) => async (options: VoterOptions) =>
+    withClient(options, async (client) => {
+      const voters = votersOf(options, client);
+      const ids = await nodeIds(client);
+      const result = await trustNodes(ids, voters, progress(options));
+      print(options, { nodeIds: ids, proposal: result }, () => `trusted ${ids.join(", ")}: ${describeProposal(result)}`);
+    });
+  connectionOptions(node.command("add"))
+    .description("trust every Pending node (one that has joined and waits) by a transition_node_to_trusted proposal you propose and vote for, then each --voter")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(
+      trust(async (client) => {
+        const pending = await pendingNodes(client);
+        if (pending.length === 0) throw new NodeStateError("no node is Pending: start a node with command.type \"Join\" first (confide node list shows them)");
+        return pending.map((n) => n.nodeId);
+      }),
+    );
+  connectionOptions(node.command("trust"))
+    .description("trust one Pending node by a transition_node_to_trusted proposal you propose and vote for, then each --voter")
+    .argument("<nodeId>", "the node's id (confide node list)")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (nodeId: string, options: VoterOptions) => trust(async () => [nodeId])(options));
+  connectionOptions(node.command("retire"))
+    .description("retire a node by a remove_node proposal you propose and vote for, then each --voter (a Pending node is forgotten)")
+    .argument("<nodeId>", "the node's id (confide node list)")
+    .option("--voter <cert,key>", "another member who votes yes (repeatable)", collect, [])
+    .action(async (nodeId: string, options: VoterOptions) =>
+      withClient(options, async (client) => {
+        const { proposal, status } = await retireNode(nodeId, votersOf(options, client), progress(options));
+        print(options, { nodeId, status, proposal }, () => `node ${nodeId} ${status}: ${describeProposal(proposal)}`);
+      }),
+    );
 }
 
 function portNumber(text: string): number {
@@ -397,6 +454,8 @@ function buildProgram(): Command {
         print(options, result, () => `issuer ${options.issuer} no longer trusted: ${describeProposal(result)}`);
       }),
     );
+
+  nodeCommand(program);
 
   connectionOptions(program.command("receipt"))
     .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")

@@ -10,7 +10,7 @@ import { ConfideClient, loadBundle, readIdentity, verifyCoseReceipt, type DryRun
 import { confide } from "./helpers/run-confide.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
-const COMMANDS = ["keygen", "ack", "propose", "vote", "withdraw", "proposals", "members", "users", "deploy", "open", "receipt"];
+const COMMANDS = ["keygen", "ack", "propose", "vote", "withdraw", "proposals", "members", "users", "deploy", "open", "node", "receipt"];
 
 describe("confide CLI", () => {
   let service: TestService;

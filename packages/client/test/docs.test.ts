@@ -26,7 +26,7 @@ const BLOCK_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 /** Both confide-node and confide sandbox print this once they serve requests. */
 const READY_LINE = "Ctrl-C stops";
-const TOOLS = ["bash", "curl", "jq", "openssl"];
+const TOOLS = ["bash", "curl", "jq", "openssl", "lsof"];
 
 interface Block {
   file: string;
@@ -176,7 +176,8 @@ async function runBlock(session: Session, block: Block, text: string): Promise<v
     const child = session.spawn(text, false);
     const output = collect(child);
     session.background.push({ block, child, output });
-    await waitFor(output, child, READY_LINE, `background block ${where(block)}`);
+    // Ready once it prints its first promised line (a joining node says it is Pending), else the node's ready line.
+    await waitFor(output, child, promised(block)[0] ?? READY_LINE, `background block ${where(block)}`);
     return;
   }
   const child = session.spawn(text, true);
