@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { freePort } from "./free-port.ts";
 import { GovMember } from "./gov-member.ts";
 import { HttpsClient, type ClientIdentity } from "./https-client.ts";
-import { killAll, NodeProcess, withTimeout } from "./node-process.ts";
+import { killAll, NodeProcess } from "./node-process.ts";
 
 /** The sandbox's short timeouts: an election within 1-2 s of losing the primary. */
 const CONSENSUS = { message_timeout: "50ms", election_timeout: "1000ms" };
@@ -21,18 +21,15 @@ export interface ClusterNode {
   nodeId: string;
 }
 
+/** Probes every 50 ms until it answers, for at most WAIT_MS; the polling stops with the wait (a failed wait leaves nothing running). */
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  return withTimeout(
-    (async () => {
-      for (;;) {
-        const value = await probe().catch(() => undefined);
-        if (value !== undefined) return value;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })(),
-    WAIT_MS,
-    what,
-  );
+  const deadline = Date.now() + WAIT_MS;
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
 }
 
 export class ProcessCluster {
