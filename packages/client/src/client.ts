@@ -5,7 +5,7 @@
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ccfError, type Receipt, type TxStatus } from "@confide/sdk";
+import { ccfError, parseJsonOrUndefined, type Receipt, type TxStatus } from "@confide/sdk";
 import type { Identity } from "./keys.ts";
 
 /** A request that gets no answer in this time fails rather than hanging a script. */
@@ -201,14 +201,7 @@ function withBody(body: RequestBody | undefined, headers: Record<string, string>
 
 function toResponse(status: number, headers: IncomingHttpHeaders, body: Buffer): CcfResponse {
   const text = body.toString("utf8");
-  let json: unknown;
-  if (/^application\/(.+\+)?json/i.test(headers["content-type"] ?? "")) {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-  }
+  const json = /^application\/(.+\+)?json/i.test(headers["content-type"] ?? "") ? parseJsonOrUndefined(text) : undefined;
   const txId = headers["x-ms-ccf-transaction-id"];
   return { status, headers, body, text, json, ...(typeof txId === "string" ? { txId } : {}) };
 }

@@ -1,6 +1,7 @@
 // One bounded HTTPS request to a service other than a Confide node (a key
 // service, an identity provider's JWKS), answered as JSON.
 import { request } from "node:https";
+import { parseJsonOrUndefined } from "@confide/sdk";
 
 /** Such answers are a few keys or a signature: a larger body is not the service asked for. */
 const RESPONSE_BYTES_MAX = 1024 * 1024;
@@ -37,12 +38,7 @@ export function httpsJson(url: URL, options: JsonRequest = {}): Promise<JsonRepl
       });
       res.on("end", () => {
         const text = Buffer.concat(chunks).toString("utf8");
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
+        const json = parseJsonOrUndefined(text);
         resolve({ status: res.statusCode ?? 0, json, text });
       });
     });

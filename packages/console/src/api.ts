@@ -1,7 +1,7 @@
 // The page's only way out: the console server in the sandbox process, which
 // passes reads through to the services and signs or authenticates as the
 // identity the person picked. No key ever reaches the page.
-import { ccfError, type ProposalBody } from "@confide/sdk";
+import { ccfError, parseJsonOrUndefined, type ProposalBody } from "@confide/sdk";
 
 export interface Identities {
   services: { name: string }[];
@@ -30,14 +30,7 @@ export function errorText(reply: Reply): string {
 async function toReply(response: Response): Promise<Reply> {
   const bytes = new Uint8Array(await response.arrayBuffer());
   const text = new TextDecoder().decode(bytes);
-  let json: unknown;
-  if (/json/.test(response.headers.get("content-type") ?? "")) {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-  }
+  const json = /json/.test(response.headers.get("content-type") ?? "") ? parseJsonOrUndefined(text) : undefined;
   return { status: response.status, ok: response.ok, text, json, bytes, txId: response.headers.get("x-ms-ccf-transaction-id") ?? undefined };
 }
 

@@ -7,4 +7,5 @@ export { verifyReceipt, verifyClaimsDigest, ReceiptError, type ReceiptStep, type
 export type { ChunkState, LedgerChunk, LedgerPage, LedgerSignature, LedgerTransaction, LedgerWrite, RenderedBytes } from "./ledger-view.ts";
 export { reportPath, type IngestCounts, type ReportQuery, type ReconErrorBody } from "./recon.ts";
 export { toHex, fromHex, toBase64, fromBase64, utf8, sha256, pemToDer } from "./bytes.ts";
+export { parseJsonOrUndefined } from "./json.ts";
 export { encodeCbor, CborTag, type CborValue } from "./cbor.ts";

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { certId, createServiceIdentity, InProcessService, signCoseSign1, type Bundle } from "@confide/node";
+import { parseJsonOrUndefined } from "@confide/sdk";
 
 /** A member's or user's key pair and certificate, and their CCF id (hex SHA-256 of the certificate's DER). */
 export interface TestIdentity {
@@ -69,12 +70,7 @@ export class Caller {
       ...(this.identity ? { clientCertDer: new X509Certificate(this.identity.certPem).raw } : {}),
     });
     const text = response.body.toString("utf8");
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = parseJsonOrUndefined(text);
     return { status: response.status, headers: response.headers, body: response.body, text, json };
   }
 

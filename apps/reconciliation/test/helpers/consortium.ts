@@ -10,6 +10,7 @@ import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { certId, signCoseSign1, startNode, type Bundle, type ServingNode } from "@confide/node";
+import { parseJsonOrUndefined } from "@confide/sdk";
 
 x509.cryptoProvider.set(webcrypto as Crypto);
 
@@ -69,13 +70,7 @@ export class Client {
         res.on("error", reject);
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, text, json: parseJsonOrUndefined(text) });
         });
       });
       req.on("error", reject);

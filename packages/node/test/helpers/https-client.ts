@@ -1,6 +1,7 @@
 // A small HTTPS client for tests: real TLS to a node, trusting only its
 // service certificate, optionally presenting a client certificate.
 import { Agent, request as httpsRequest } from "node:https";
+import { parseJsonOrUndefined } from "@confide/sdk";
 
 export interface ClientIdentity {
   certPem: string;
@@ -40,12 +41,7 @@ export class HttpsClient {
         res.on("end", () => {
           const bytes = Buffer.concat(chunks);
           const text = bytes.toString("utf8");
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
+          const json = parseJsonOrUndefined(text);
           resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: bytes, text, json });
         });
       });
