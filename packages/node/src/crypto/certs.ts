@@ -84,7 +84,15 @@ function assertP384(keyPem: string, what: string): void {
 async function importP384SigningKey(privateKeyPem: string): Promise<CryptoKey> {
   assertP384(privateKeyPem, "signing key");
   const pkcs8 = createPrivateKey(privateKeyPem).export({ type: "pkcs8", format: "der" });
-  const key = await webcrypto.subtle.importKey("pkcs8", toArrayBuffer(pkcs8), EC_P384, false, ["sign"]);
+  return asX509Key(await webcrypto.subtle.importKey("pkcs8", toArrayBuffer(pkcs8), EC_P384, false, ["sign"]));
+}
+
+/**
+ * node:crypto's webcrypto.CryptoKey and the DOM CryptoKey @peculiar/x509's types name are the same
+ * object at run time (x509 is handed node's webcrypto as its provider above) but two TypeScript
+ * types: the one place that says so.
+ */
+function asX509Key(key: webcrypto.CryptoKey): CryptoKey {
   return key as unknown as CryptoKey;
 }
 
@@ -194,7 +202,7 @@ export async function createNodeCertificateRequest(opts: { nodePrivateKeyPem: st
   const sans = opts.subjectAltNames ?? DEFAULT_NODE_SANS;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: NODE_SUBJECT,
-    keys: { privateKey, publicKey: publicKey as unknown as CryptoKey },
+    keys: { privateKey, publicKey: asX509Key(publicKey) },
     signingAlgorithm: ECDSA_SHA384,
     extensions: sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans.map((san) => ({ type: san.type, value: san.value })), false)] : [],
   });

@@ -47,6 +47,9 @@ export interface SimNode {
   lastCommit: SeqNo;
 }
 
+/** What a node keeps across a crash, and its identity: a SimNode without the state boot() derives from it. */
+type NodeDisk = Omit<SimNode, "raft" | "pipeline">;
+
 interface InFlight {
   from: NodeId;
   to: NodeId;
@@ -109,20 +112,18 @@ export class Cluster {
   }
 
   private newNode(id: NodeId, configuration: readonly NodeId[], base: SeqNo, baseChain: string, viewHistory: readonly ViewStart[]): SimNode {
-    const node: SimNode = {
+    const disk: NodeDisk = {
       id, log: [], base, baseChain, baseViewHistory: viewHistory, baseConfiguration: configuration,
       durable: base, syncDueMs: undefined, persisted: { view: view(0), votedFor: undefined },
       alive: true, retired: false, lastCommit: base,
-      raft: undefined as unknown as RaftState, pipeline: undefined as unknown as CommitPipeline,
     };
-    this.boot(node);
-    return node;
+    return { ...disk, ...this.boot(disk) };
   }
 
-  /** (Re)start a node from what its disk holds. */
-  private boot(node: SimNode): void {
+  /** (Re)start a node from what its disk holds: its consensus state and pipeline, everything it holds durable. */
+  private boot(node: NodeDisk): Pick<SimNode, "raft" | "pipeline" | "durable"> {
     const last = node.base + node.log.length;
-    node.raft = initialState({
+    const raft = initialState({
       self: node.id,
       configuration: node.baseConfiguration,
       seed: Math.floor(this.random() * 2 ** 32),
@@ -134,19 +135,19 @@ export class Cluster {
       entries: node.log.map((h) => h.meta),
       commitSeqno: node.lastCommit,
     });
-    node.durable = last;
-    node.pipeline = new CommitPipeline({
-      view: node.raft.view, lastSeqno: seqNo(last), committedSeqno: node.lastCommit,
+    const pipeline = new CommitPipeline({
+      view: raft.view, lastSeqno: seqNo(last), committedSeqno: node.lastCommit,
       signatureIntervalTx: this.options.signatureIntervalTx, snapshotIntervalTx: Infinity, lastSnapshotSeqno: node.base,
       commitSource: { durable: () => undefined },
     });
+    return { raft, pipeline, durable: last };
   }
 
   live(): SimNode[] {
     return [...this.nodes.values()].filter((n) => n.alive && !n.retired);
   }
 
-  /** Members of the newest configuration any live node knows. */
+  /** The live nodes that are primary now. */
   primariesNow(): SimNode[] {
     return this.live().filter((n) => n.raft.role === "primary");
   }
@@ -396,7 +397,7 @@ export class Cluster {
     const node = this.node(id);
     if (node.alive || node.retired) return;
     node.alive = true;
-    this.boot(node);
+    Object.assign(node, this.boot(node));
   }
 }
 
