@@ -13,6 +13,7 @@ import { SimulatedClock } from "../src/clock.ts";
 import { ConsensusDriver } from "../src/consensus/driver.ts";
 import { SimulatedNetwork } from "../src/consensus/simulated-network.ts";
 import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { History } from "../src/history/history.ts";
 import type { TxId } from "../src/ids.ts";
 import { MemoryLedgerStorage } from "../src/ledger/storage.ts";
@@ -58,7 +59,7 @@ async function cluster(seed: number) {
     const history = await History.open({
       ledgerDir: join(dir, `ledger-${i}`),
       storage: new MemoryLedgerStorage(),
-      secret,
+      secrets: LedgerSecrets.first(secret),
       signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
       serviceCertPem: service.certPem,
       signatureIntervalMs: 20,

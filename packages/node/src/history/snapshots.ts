@@ -12,7 +12,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, 
 import { dirname, join } from "node:path";
 import { fsyncDirectory } from "../durable.ts";
 import { sha256 } from "../crypto/hash.ts";
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { seqNo, type SeqNo } from "../ids.ts";
 import { loadMaps, serializeMaps } from "../kv/snapshot.ts";
 import { Store } from "../kv/store.ts";
@@ -37,19 +37,19 @@ export interface SnapshotState {
 export class SnapshotError extends Error {}
 
 /** The snapshot body: header, public maps, sealed private maps, Merkle tree. */
-export function encodeSnapshot(state: SnapshotState, secret: LedgerSecret): Buffer {
+export function encodeSnapshot(state: SnapshotState, secrets: LedgerSecrets): Buffer {
   const header = Buffer.from(JSON.stringify({ seqno: state.seqno, view: state.view, viewStarts: state.viewStarts }));
   const publicMaps = serializeMaps(state.store, isPublicMap);
-  const privateMaps = secret.seal(serializeMaps(state.store, (name) => !isPublicMap(name)), snapshotAad(state.view, state.seqno));
+  const privateMaps = secrets.at(state.seqno).seal(serializeMaps(state.store, (name) => !isPublicMap(name)), snapshotAad(state.view, state.seqno));
   return joinSections([header, publicMaps, privateMaps, state.tree.serialize()]);
 }
 
-export function decodeSnapshot(body: Buffer, secret: LedgerSecret): SnapshotState {
+export function decodeSnapshot(body: Buffer, secrets: LedgerSecrets): SnapshotState {
   const [header, publicMaps, privateMaps, tree] = splitSections(body, 4);
   const { seqno, view, viewStarts } = JSON.parse(header!.toString("utf8")) as Pick<SnapshotState, "seqno" | "view" | "viewStarts">;
   const store = new Store();
   loadMaps(store, publicMaps!);
-  loadMaps(store, secret.open(privateMaps!, snapshotAad(view, seqno)));
+  loadMaps(store, secrets.at(seqno).open(privateMaps!, snapshotAad(view, seqno)));
   store.setVersion(seqNo(seqno));
   const merkle = MerkleTree.deserialize(tree!);
   if (merkle.size !== seqno) throw new SnapshotError(`snapshot tree has ${merkle.size} leaves, expected ${seqno}`);
@@ -101,7 +101,7 @@ export function commitSnapshot(path: string, receipt: Receipt): void {
  */
 export function loadLatestSnapshot(
   dir: string,
-  options: { secret: LedgerSecret; serviceCertPem: string; log: (message: string) => void },
+  options: { secrets: LedgerSecrets; serviceCertPem: string; log: (message: string) => void },
 ): SnapshotState | undefined {
   let names: string[];
   try {
@@ -130,7 +130,7 @@ function readCommittedSnapshot(
   path: string,
   seqno: number,
   evidenceSeqno: number,
-  options: { secret: LedgerSecret; serviceCertPem: string },
+  options: { secrets: LedgerSecrets; serviceCertPem: string },
 ): SnapshotState {
   const bytes = readFileSync(path);
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
@@ -144,7 +144,7 @@ function readCommittedSnapshot(
   if (evidence.claims_digest !== snapshotDigest(body!).toString("hex")) {
     throw new SnapshotError("snapshot bytes do not match the digest its evidence transaction committed");
   }
-  const state = decodeSnapshot(body!, options.secret);
+  const state = decodeSnapshot(body!, options.secrets);
   if (state.seqno !== seqno) throw new SnapshotError(`file name says seqno ${seqno}, content says ${state.seqno}`);
   return state;
 }
