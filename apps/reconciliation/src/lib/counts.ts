@@ -78,12 +78,12 @@ export class CountsDelta {
     return d;
   }
 
-  /** `party` now holds a key it did not hold, with these status codes. */
-  add(party: string, now: readonly number[]): void {
+  /** `party` now holds `keys` keys it did not hold, each with these status codes. */
+  add(party: string, now: readonly number[], keys = 1): void {
     const d = this.of(party);
-    d.keys++;
-    d.status[now[0]!]!++;
-    for (let a = 0; a < d.attributes.length; a++) d.attributes[a]![now[1 + a]!]!++;
+    d.keys += keys;
+    d.status[now[0]!]! += keys;
+    for (let a = 0; a < d.attributes.length; a++) d.attributes[a]![now[1 + a]!]! += keys;
   }
 
   /** A key `party` holds went from status codes `before` to `now`. */

@@ -13,9 +13,9 @@ import type { Config } from "./config.ts";
 import { CountsDelta, CountsStore } from "./counts.ts";
 import type { BatchErrors, SubmittedRecord } from "./records.ts";
 import { fold, roundsClosed, sameValues, visibleState } from "./rounds.ts";
-import { decodeState, plainEntries, plainWidth, PLAIN_VALUES_AT, setPlain, type Flat } from "./state-codec.ts";
+import { appendPlainText, decodeState, plainEntries, plainEntryText, plainWidth, PLAIN_VALUES_AT, setPlain, type Flat } from "./state-codec.ts";
 import { Store, type PartyEntry } from "./store.ts";
-import { stateCodes, statusCodes } from "./verdict.ts";
+import { belowKCodes, stateCodes, statusCodes } from "./verdict.ts";
 
 export interface IngestCounts {
   records: number;
@@ -28,12 +28,16 @@ export interface IngestCounts {
 interface Batch {
   config: Config;
   party: string;
+  /** JSON.stringify(party): how the party's entries begin in the stored text. */
+  partyJson: string;
   store: Store;
   errors: BatchErrors;
   counts: IngestCounts;
   newKeys: string[];
   /** Continuous mode: every holder's summary counts follow the key's statuses (counts.ts). */
   delta: CountsDelta | undefined;
+  /** Keys new to the party that stay below k holders with it: counted once at the end (all NOT_ENOUGH_DATA). */
+  newBelowK: number;
   /** Status codes (verdict.ts statusCodes) before and after the record, reused for every record. */
   before: number[];
   after: number[];
@@ -46,11 +50,13 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   const batch: Batch = {
     config,
     party,
+    partyJson: JSON.stringify(party),
     store,
     errors,
     counts: { records: records.length, added: 0, changed: 0, unchanged: 0 },
     newKeys: [],
     delta: rounds ? undefined : new CountsDelta(config),
+    newBelowK: 0,
     before: new Array<number>(codes),
     after: new Array<number>(codes),
   };
@@ -58,9 +64,10 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
     const record = records[i]!;
     const text = store.keyText(record.key);
     const plain = rounds ? undefined : plainEntries(store.names, text);
-    if (plain !== undefined) storePlain(batch, record, plain);
+    if (plain !== undefined) storePlain(batch, record, text, plain);
     else storeGeneral(batch, record, text === undefined ? undefined : decodeState(store.names, text));
   }
+  if (batch.newBelowK > 0) batch.delta!.add(party, belowKCodes(config.schema), batch.newBelowK);
   if (errors.count === 0) {
     const summaries = new CountsStore(config.dataset);
     // Before appendPartyKeys: a party without keys before this batch may start its counts from zero.
@@ -78,8 +85,8 @@ function revisionLimitReached(batch: Batch, record: SubmittedRecord, revisions: 
   return true;
 }
 
-/** Continuous mode, every entry plain: `flat` is the stored state ([] for a new key). */
-function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
+/** Continuous mode, every entry plain: `flat` is the stored state `text` parsed ([] for a new key). */
+function storePlain(batch: Batch, record: SubmittedRecord, text: string | undefined, flat: Flat): void {
   const { config, party, store } = batch;
   const names = store.names;
   const width = plainWidth(names);
@@ -90,6 +97,15 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
       at = i;
       break;
     }
+  }
+  if (at < 0 && holders + 1 < config.policy.k) {
+    // The usual first submissions of a key: below k holders before and after, every status is
+    // NOT_ENOUGH_DATA and stays so. No other holder's counts move; the submitter's are counted at the end.
+    store.setKeyText(record.key, appendPlainText(text, plainEntryText(batch.partyJson, names, record.values)));
+    batch.newBelowK++;
+    batch.counts.added++;
+    batch.newKeys.push(record.key);
+    return;
   }
   let revisions = 0;
   if (at >= 0) {
@@ -105,7 +121,8 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
   const delta = batch.delta!;
   if (holders > 0) statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, holders, batch.before);
   setPlain(flat, at, party, revisions, names, record.values);
-  store.setKeyText(record.key, JSON.stringify(flat));
+  // A new holder's entry is appended to the stored text as it is; a changed entry is written out anew.
+  store.setKeyText(record.key, at < 0 ? appendPlainText(text, plainEntryText(batch.partyJson, names, record.values)) : JSON.stringify(flat));
   statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, flat.length / width, batch.after);
   // Every other holder held the key before (parties never leave a key); the submitter may be new to it.
   if (at < 0) delta.add(party, batch.after);
