@@ -63,6 +63,10 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     const text = store.keyText(record.key);
+    if (!rounds && surelyBelowKWithParty(batch, text)) {
+      storeNewBelowK(batch, record, text);
+      continue;
+    }
     const plain = rounds ? undefined : plainEntries(store.names, text);
     if (plain !== undefined) storePlain(batch, record, text, plain);
     else storeGeneral(batch, record, text === undefined ? undefined : decodeState(store.names, text));
@@ -99,12 +103,7 @@ function storePlain(batch: Batch, record: SubmittedRecord, text: string | undefi
     }
   }
   if (at < 0 && holders + 1 < config.policy.k) {
-    // The usual first submissions of a key: below k holders before and after, every status is
-    // NOT_ENOUGH_DATA and stays so. No other holder's counts move; the submitter's are counted at the end.
-    store.setKeyText(record.key, appendPlainText(text, plainEntryText(batch.partyJson, names, record.values)));
-    batch.newBelowK++;
-    batch.counts.added++;
-    batch.newKeys.push(record.key);
+    storeNewBelowK(batch, record, text);
     return;
   }
   let revisions = 0;
@@ -136,6 +135,39 @@ function storePlain(batch: Batch, record: SubmittedRecord, text: string | undefi
   } else {
     batch.counts.changed++;
   }
+}
+
+/**
+ * Whether the stored state `text` (undefined: none) surely has fewer than
+ * k - 1 holders and none of them the batch's party, decided without parsing
+ * it: then the key stays below k holders with the record (storeNewBelowK).
+ * The party's JSON string nowhere in the text means it holds no entry. Every
+ * entry has at least plainWidth elements, so fewer than (k - 1) × width
+ * elements (commas + 1) means fewer than k - 1 entries; a comma inside a
+ * string only makes the count larger. "No" sends the record the usual way.
+ */
+function surelyBelowKWithParty(batch: Batch, text: string | undefined): boolean {
+  const k = batch.config.policy.k;
+  if (text === undefined) return k > 1;
+  if (text.charCodeAt(0) !== 0x5b || text.indexOf(batch.partyJson) >= 0) return false; // "[": the flat encoding
+  const commasMax = (k - 1) * plainWidth(batch.store.names) - 1;
+  let commas = 0;
+  for (let at = text.indexOf(","); at >= 0; at = text.indexOf(",", at + 1)) if (++commas >= commasMax) return false;
+  return true;
+}
+
+/**
+ * A key new to the party that stays below k holders with it (the usual first
+ * submissions of a key): every status is NOT_ENOUGH_DATA before and after, so
+ * no other holder's counts move, and the submitter's are added once per batch.
+ * The entry is appended to the stored text as it is (any other entries, even
+ * sealed leftovers of a rounds period, stay as they were).
+ */
+function storeNewBelowK(batch: Batch, record: SubmittedRecord, text: string | undefined): void {
+  batch.store.setKeyText(record.key, appendPlainText(text, plainEntryText(batch.partyJson, batch.store.names, record.values)));
+  batch.newBelowK++;
+  batch.counts.added++;
+  batch.newKeys.push(record.key);
 }
 
 function sameCodes(a: readonly number[], b: readonly number[]): boolean {
