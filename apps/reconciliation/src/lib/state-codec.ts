@@ -45,7 +45,8 @@ export function plainEntries(names: readonly string[], text: string | undefined)
  * element in QuickJS, and a new holder leaves every other entry as it was.
  */
 export function appendPlainText(text: string | undefined, entry: string): string {
-  return text === undefined ? `[${entry}]` : `${text.slice(0, -1)},${entry}]`;
+  // The app never stores an empty array, but an entry after "[" takes no comma.
+  return text === undefined || text === "[]" ? `[${entry}]` : `${text.slice(0, -1)},${entry}]`;
 }
 
 /** A new holder's plain entry as JSON text (without brackets); `partyJson` is JSON.stringify(party), made once per batch. */
