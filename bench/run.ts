@@ -7,12 +7,13 @@
 //   npm run bench -- replay receipts     only some
 //   BENCH_RECON_RECORDS=200000 npm run bench -- reconciliation   the issue's full 5 × 200,000 records
 //   BENCH_NET_TXS=5000 npm run bench -- network   fewer writes in the multi-node benchmark
+//   npm run bench -- recon-ingest        our reconciliation app against the sample-shaped baseline (issue 21)
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, fmtBytes, fmtInt, fmtMs, machine, machineLine, printTable, RESULTS_DIR } from "./lib.ts";
 
-const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "fresh-realm", "cold-start", "governance", "sandbox-start", "reconciliation", "network"] as const;
+const BENCHMARKS = ["commit-throughput", "replay", "receipts", "memory", "https-app", "fresh-realm", "cold-start", "governance", "sandbox-start", "reconciliation", "recon-ingest", "network"] as const;
 
 // Loose views of the result files (written by the benchmark scripts).
 type Json = any;
@@ -60,6 +61,7 @@ function main(): void {
   const governance = readResult("governance", since);
   const sandboxStart = readResult("sandbox-start", since);
   const reconciliation = readResult("reconciliation", since);
+  const reconIngest = readResult("reconciliation-ingest", since);
   const network = readResult("network", since);
 
   console.log(`\n== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ==`);
@@ -217,6 +219,15 @@ function main(): void {
       `${fmtMs(r.firstPageWithSummaryMs.median)} / ${fmtMs(r.keyMs.median)}`,
       "< 50 ms / < 5 ms",
       `page without summary ${fmtMs(r.firstPageNoSummaryMs.median)}, later page ${fmtMs(r.laterPageMs.median)}, key p99 ${fmtMs(r.keyMs.p99)}`,
+    ]);
+  }
+  if (reconIngest) {
+    const x = reconIngest.result;
+    rows.push([
+      `reconciliation ingest vs sample-shaped baseline (${reconIngest.config.parties} × ~${fmtInt(reconIngest.config.recordsPerParty[0])}, JSON batches of ${fmtInt(reconIngest.config.batchRecords)})`,
+      `${fmtInt(x.ours.recordsPerSecond)} / ${fmtInt(x.baseline.recordsPerSecond)} records/s = ${x.rateRatio}×`,
+      "≥ 1.2× the baseline",
+      `node CPU per record ${x.ours.nodeCpuPerRecordMicros} / ${x.baseline.nodeCpuPerRecordMicros} µs = ${x.cpuRatio}× (median of ${reconIngest.config.rounds} rounds)`,
     ]);
   }
   if (network) {

@@ -40,6 +40,55 @@ describe("stored key state", () => {
     await ingest(service, "B", [{ lei: KEY, nace: "C.10.1" }]);
     assert.equal(storedState(service.node, KEY), '["A",1,0,"C.10.1","B",1,1,"C.10.1"]');
   });
+
+  // A new holder's entry is spliced onto the stored text unparsed when the party's name is nowhere in it
+  // and its commas show fewer than k - 1 holders; the text must be what JSON.stringify would write.
+  it("is the same text whether a new holder's entry is spliced on or the state parsed and written again", async () => {
+    const key = "5493000IBP32UQZ0KL30";
+    await ingest(service, "A", [{ lei: key, nace: "B" }]); // "B" is also a party's name: B's submission must parse the state
+    await ingest(service, "B", [{ lei: key, nace: "x,y" }]); // a comma in a value only overstates the holders
+    assert.equal(storedState(service.node, key), '["A",1,0,"B","B",1,0,"x,y"]');
+    await ingest(service, "C", [{ lei: key, nace: 'q"\\u' }]);
+    assert.equal(storedState(service.node, key), JSON.stringify(["A", 1, 0, "B", "B", 1, 0, "x,y", "C", 1, 0, 'q"\\u']));
+    const summary = (await service.as["C"]!.get("/app/report?limit=1")).json.summary;
+    assert.equal(summary.status.LACK_OF_CONSENSUS, 1);
+  });
+});
+
+// Usual JSON batches are checked without walking every record's fields: no field outside the schema when the text
+// has no more colons than the records' schema fields (src/lib/records.ts). Any other batch is checked record by record.
+describe("JSON batches checked at once", () => {
+  let service: ReconciliationService;
+  before(async () => {
+    service = await startReconciliationService(["A", "B", "C"], current, { k: 3 });
+  });
+  after(() => service.close());
+
+  it("values with colons are checked record by record and stored", async () => {
+    await ingest(service, "A", [{ lei: KEY, nace: "12:30" }, { lei: OTHER, nace: "https://x" }]);
+    assert.equal(storedState(service.node, KEY), '["A",1,0,"12:30"]');
+    assert.equal(storedState(service.node, OTHER), '["A",1,0,"https://x"]');
+  });
+
+  it("a field outside the schema is refused by row, wherever the batch's colons are", async () => {
+    const key = "5493000IBP32UQZ0KL31";
+    for (const rows of [
+      [{ lei: key, nace: "A" }, { lei: OTHER, nace: "B", naics: "1" }],
+      [{ lei: key, nace: "A:1" }, { lei: OTHER, nace: "B", naics: "1" }],
+    ]) {
+      const reply = await service.as["B"]!.post("/app/ingest", JSON.stringify(rows));
+      assert.equal(reply.status, 400, reply.text);
+      assert.deepEqual(reply.json.error.details, [{ row: 2, field: "naics", reason: "is not a field of the schema (lei, nace)" }]);
+      assert.equal(storedState(service.node, key), undefined);
+    }
+  });
+
+  it("a member named twice counts once, as JSON.parse reads it (the last value)", async () => {
+    const key = "5493000IBP32UQZ0KL32";
+    const reply = await service.as["C"]!.post("/app/ingest", `[{"lei":"${key}","nace":"A","nace":"B"}]`);
+    assert.equal(reply.status, 200, reply.text);
+    assert.equal(storedState(service.node, key), '["C",1,0,"B"]');
+  });
 });
 
 describe("an app upgraded from the first encoding", () => {

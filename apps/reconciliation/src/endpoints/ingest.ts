@@ -8,7 +8,7 @@ import { parseCsvBatch } from "../lib/csv.ts";
 import { storeBatch } from "../lib/ingest.ts";
 import { partyOf } from "../lib/party.ts";
 import { roundsClosed } from "../lib/rounds.ts";
-import { BatchErrors, checkDuplicateKeys, jsonRecordChecker, type SubmittedRecord } from "../lib/records.ts";
+import { BatchErrors, checkDuplicateKeys, checkJsonRecords, type SubmittedRecord } from "../lib/records.ts";
 import { failed, reply, succeeded } from "../lib/response.ts";
 
 export function ingestJson(request: ccfapp.Request): ccfapp.Response<string> {
@@ -24,18 +24,7 @@ export function ingestJson(request: ccfapp.Request): ccfapp.Response<string> {
       errors.add(0, "*", "the body must be a JSON array of records");
       return [];
     }
-    const records: SubmittedRecord[] = [];
-    const check = jsonRecordChecker(config.schema);
-    for (let i = 0; i < data.length; i++) {
-      const item: unknown = data[i];
-      if (typeof item !== "object" || item === null || Array.isArray(item)) {
-        errors.add(i + 1, "*", "a record must be a JSON object");
-        continue;
-      }
-      const record = check(i + 1, item as Record<string, unknown>, errors);
-      if (record !== undefined) records.push(record);
-    }
-    return records;
+    return checkJsonRecords(config.schema, data, text, errors);
   });
 }
 

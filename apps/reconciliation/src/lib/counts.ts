@@ -62,41 +62,54 @@ export class CountsStore {
   }
 }
 
-/** Per-party changes to counts made by one batch, applied once at its end (one read and write per party touched). */
+/**
+ * Per-party changes to counts made by one batch, applied once at its end (one
+ * read and write per party touched). A party's changes are one flat array of
+ * numbers: [0] keys, then at 1 + 3 × i + s the change in keys whose status
+ * code i (0: the key's, 1 + a: attribute a's; verdict.ts statusCodes) is s.
+ * Flat arrays and plain index arithmetic: each record moves every other
+ * holder's counts, and in QuickJS an object per party per status costs
+ * several times as much to update.
+ */
 export class CountsDelta {
-  // Counts by status code (verdict.ts statusCodes): [status][code] and [attribute][code].
-  private readonly deltas = new Map<string, { keys: number; status: number[]; attributes: number[][] }>();
+  private readonly deltas = new Map<string, number[]>();
+  private readonly width: number;
 
-  constructor(private readonly config: Config) {}
+  constructor(private readonly config: Config) {
+    this.width = 1 + 3 * (1 + config.schema.attributes.length);
+  }
 
-  private of(party: string) {
+  private of(party: string): number[] {
     let d = this.deltas.get(party);
     if (d === undefined) {
-      d = { keys: 0, status: [0, 0, 0], attributes: this.config.schema.attributes.map(() => [0, 0, 0]) };
+      d = [];
+      for (let i = 0; i < this.width; i++) d.push(0);
       this.deltas.set(party, d);
     }
     return d;
   }
 
-  /** `party` now holds a key it did not hold, with these status codes. */
-  add(party: string, now: readonly number[]): void {
+  /** `party` now holds `keys` keys it did not hold, each with these status codes. */
+  add(party: string, now: readonly number[], keys = 1): void {
     const d = this.of(party);
-    d.keys++;
-    d.status[now[0]!]!++;
-    for (let a = 0; a < d.attributes.length; a++) d.attributes[a]![now[1 + a]!]!++;
+    d[0] = d[0]! + keys;
+    for (let i = 0; i < now.length; i++) {
+      const at = 1 + 3 * i + now[i]!;
+      d[at] = d[at]! + keys;
+    }
   }
 
   /** A key `party` holds went from status codes `before` to `now`. */
   move(party: string, before: readonly number[], now: readonly number[]): void {
-    let d: ReturnType<CountsDelta["of"]> | undefined;
+    let d: number[] | undefined;
     for (let i = 0; i < now.length; i++) {
       const b = before[i]!;
       const n = now[i]!;
       if (b === n) continue;
-      d ??= this.of(party);
-      const counts = i === 0 ? d.status : d.attributes[i - 1]!;
-      counts[b]!--;
-      counts[n]!++;
+      if (d === undefined) d = this.of(party);
+      const base = 1 + 3 * i;
+      d[base + b] = d[base + b]! - 1;
+      d[base + n] = d[base + n]! + 1;
     }
   }
 
@@ -110,10 +123,10 @@ export class CountsDelta {
     for (const [party, d] of this.deltas) {
       const current = counts.valid(party, basis) ?? (keysBefore(party) === 0 ? emptyPartyCounts(this.config, basis) : undefined);
       if (current === undefined) continue;
-      current.keys += d.keys;
+      current.keys += d[0]!;
       for (let s = 0; s < STATUSES.length; s++) {
-        current.status[STATUSES[s]!] += d.status[s]!;
-        for (let a = 0; a < attributes.length; a++) (current.attributes[attributes[a]!.name] ??= zeroCounts())[STATUSES[s]!] += d.attributes[a]![s]!;
+        current.status[STATUSES[s]!] += d[1 + s]!;
+        for (let a = 0; a < attributes.length; a++) (current.attributes[attributes[a]!.name] ??= zeroCounts())[STATUSES[s]!] += d[1 + 3 * (1 + a) + s]!;
       }
       counts.set(party, current);
     }

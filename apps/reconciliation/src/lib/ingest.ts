@@ -13,9 +13,9 @@ import type { Config } from "./config.ts";
 import { CountsDelta, CountsStore } from "./counts.ts";
 import type { BatchErrors, SubmittedRecord } from "./records.ts";
 import { fold, roundsClosed, sameValues, visibleState } from "./rounds.ts";
-import { decodeState, plainEntries, plainWidth, PLAIN_VALUES_AT, setPlain, type Flat } from "./state-codec.ts";
+import { appendPlainText, decodeState, plainEntries, plainEntryText, plainWidth, PLAIN_VALUES_AT, setPlain, type Flat } from "./state-codec.ts";
 import { Store, type PartyEntry } from "./store.ts";
-import { stateCodes, statusCodes } from "./verdict.ts";
+import { belowKCodes, stateCodes, statusCodes } from "./verdict.ts";
 
 export interface IngestCounts {
   records: number;
@@ -28,12 +28,16 @@ export interface IngestCounts {
 interface Batch {
   config: Config;
   party: string;
+  /** JSON.stringify(party): how the party's entries begin in the stored text. */
+  partyJson: string;
   store: Store;
   errors: BatchErrors;
   counts: IngestCounts;
   newKeys: string[];
   /** Continuous mode: every holder's summary counts follow the key's statuses (counts.ts). */
   delta: CountsDelta | undefined;
+  /** Keys new to the party that stay below k holders with it: counted once at the end (all NOT_ENOUGH_DATA). */
+  newBelowK: number;
   /** Status codes (verdict.ts statusCodes) before and after the record, reused for every record. */
   before: number[];
   after: number[];
@@ -46,21 +50,28 @@ export function storeBatch(config: Config, party: string, records: SubmittedReco
   const batch: Batch = {
     config,
     party,
+    partyJson: JSON.stringify(party),
     store,
     errors,
     counts: { records: records.length, added: 0, changed: 0, unchanged: 0 },
     newKeys: [],
     delta: rounds ? undefined : new CountsDelta(config),
+    newBelowK: 0,
     before: new Array<number>(codes),
     after: new Array<number>(codes),
   };
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     const text = store.keyText(record.key);
+    if (!rounds && surelyBelowKWithParty(batch, text)) {
+      storeNewBelowK(batch, record, text);
+      continue;
+    }
     const plain = rounds ? undefined : plainEntries(store.names, text);
-    if (plain !== undefined) storePlain(batch, record, plain);
+    if (plain !== undefined) storePlain(batch, record, text, plain);
     else storeGeneral(batch, record, text === undefined ? undefined : decodeState(store.names, text));
   }
+  if (batch.newBelowK > 0) batch.delta!.add(party, belowKCodes(config.schema), batch.newBelowK);
   if (errors.count === 0) {
     const summaries = new CountsStore(config.dataset);
     // Before appendPartyKeys: a party without keys before this batch may start its counts from zero.
@@ -78,8 +89,8 @@ function revisionLimitReached(batch: Batch, record: SubmittedRecord, revisions: 
   return true;
 }
 
-/** Continuous mode, every entry plain: `flat` is the stored state ([] for a new key). */
-function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
+/** Continuous mode, every entry plain: `flat` is the stored state `text` parsed ([] for a new key). */
+function storePlain(batch: Batch, record: SubmittedRecord, text: string | undefined, flat: Flat): void {
   const { config, party, store } = batch;
   const names = store.names;
   const width = plainWidth(names);
@@ -90,6 +101,10 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
       at = i;
       break;
     }
+  }
+  if (at < 0 && holders + 1 < config.policy.k) {
+    storeNewBelowK(batch, record, text);
+    return;
   }
   let revisions = 0;
   if (at >= 0) {
@@ -105,7 +120,8 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
   const delta = batch.delta!;
   if (holders > 0) statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, holders, batch.before);
   setPlain(flat, at, party, revisions, names, record.values);
-  store.setKeyText(record.key, JSON.stringify(flat));
+  // A new holder's entry is appended to the stored text as it is; a changed entry is written out anew.
+  store.setKeyText(record.key, at < 0 ? appendPlainText(text, plainEntryText(batch.partyJson, names, record.values)) : JSON.stringify(flat));
   statusCodes(config.schema, config.policy, flat, PLAIN_VALUES_AT, width, flat.length / width, batch.after);
   // Every other holder held the key before (parties never leave a key); the submitter may be new to it.
   if (at < 0) delta.add(party, batch.after);
@@ -119,6 +135,39 @@ function storePlain(batch: Batch, record: SubmittedRecord, flat: Flat): void {
   } else {
     batch.counts.changed++;
   }
+}
+
+/**
+ * Whether the stored state `text` (undefined: none) surely has fewer than
+ * k - 1 holders and none of them the batch's party, decided without parsing
+ * it: then the key stays below k holders with the record (storeNewBelowK).
+ * The party's JSON string nowhere in the text means it holds no entry. Every
+ * entry has at least plainWidth elements, so fewer than (k - 1) × width
+ * elements (commas + 1) means fewer than k - 1 entries; a comma inside a
+ * string only makes the count larger. "No" sends the record the usual way.
+ */
+function surelyBelowKWithParty(batch: Batch, text: string | undefined): boolean {
+  const k = batch.config.policy.k;
+  if (text === undefined) return k > 1;
+  if (text.charCodeAt(0) !== 0x5b || text.indexOf(batch.partyJson) >= 0) return false; // "[": the flat encoding
+  const commasMax = (k - 1) * plainWidth(batch.store.names) - 1;
+  let commas = 0;
+  for (let at = text.indexOf(","); at >= 0; at = text.indexOf(",", at + 1)) if (++commas >= commasMax) return false;
+  return true;
+}
+
+/**
+ * A key new to the party that stays below k holders with it (the usual first
+ * submissions of a key): every status is NOT_ENOUGH_DATA before and after, so
+ * no other holder's counts move, and the submitter's are added once per batch.
+ * The entry is appended to the stored text as it is (any other entries, even
+ * sealed leftovers of a rounds period, stay as they were).
+ */
+function storeNewBelowK(batch: Batch, record: SubmittedRecord, text: string | undefined): void {
+  batch.store.setKeyText(record.key, appendPlainText(text, plainEntryText(batch.partyJson, batch.store.names, record.values)));
+  batch.newBelowK++;
+  batch.counts.added++;
+  batch.newKeys.push(record.key);
 }
 
 function sameCodes(a: readonly number[], b: readonly number[]): boolean {

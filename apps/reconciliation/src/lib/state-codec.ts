@@ -38,6 +38,27 @@ export function plainEntries(names: readonly string[], text: string | undefined)
   return flat;
 }
 
+/**
+ * The stored text `text` (undefined: none) with a new plain entry for the
+ * party appended: `entry` is plainEntryText's. The same text JSON.stringify
+ * of the flat array gives, made by splicing: JSON.stringify costs ~0.2 µs per
+ * element in QuickJS, and a new holder leaves every other entry as it was.
+ */
+export function appendPlainText(text: string | undefined, entry: string): string {
+  // The app never stores an empty array, but an entry after "[" takes no comma.
+  return text === undefined || text === "[]" ? `[${entry}]` : `${text.slice(0, -1)},${entry}]`;
+}
+
+/** A new holder's plain entry as JSON text (without brackets); `partyJson` is JSON.stringify(party), made once per batch. */
+export function plainEntryText(partyJson: string, names: readonly string[], values: Record<string, Value>): string {
+  let out = `${partyJson},${PUBLISHED},0`;
+  for (let a = 0; a < names.length; a++) {
+    const v = values[names[a]!];
+    out += v === undefined ? ",null" : `,${JSON.stringify(v)}`;
+  }
+  return out;
+}
+
 /** Sets the plain entry at `at` (-1: appends one for `party`) to published `values` with `r` revisions. */
 export function setPlain(flat: Flat, at: number, party: string, r: number, names: readonly string[], values: Record<string, Value>): void {
   if (at < 0) {

@@ -64,6 +64,11 @@ export function keyStatuses(schema: Schema, policy: Policy, state: KeyState): Ke
   return { status: STATUSES[codes[0]!]!, attributes };
 }
 
+/** The status codes (see stateCodes) of a key fewer than k parties hold: not enough data, for the key and every attribute. */
+export function belowKCodes(schema: Schema): number[] {
+  return new Array<number>(1 + schema.attributes.length).fill(NOT_ENOUGH);
+}
+
 /** keyStatuses as codes into `out`: out[0] the key's, out[1 + a] attribute a's. */
 export function stateCodes(schema: Schema, policy: Policy, state: KeyState, out: number[]): void {
   const names = schema.attributes;

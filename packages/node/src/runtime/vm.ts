@@ -21,7 +21,18 @@ export class Vm {
 
   /** A copy of an ArrayBuffer argument; TypeError (as CCF) for anything else. */
   bytes(ref: GuestRef | undefined): Buffer {
-    const bytes = ref === undefined ? undefined : this.engine.withArrayBuffer(ref, (view) => Buffer.from(view));
+    return Buffer.from(this.bytesInPlace(ref));
+  }
+
+  /**
+   * An ArrayBuffer argument's bytes where they lie in the engine's memory, not
+   * copied (TypeError, as CCF, for anything else): for a host function that
+   * reads them, or copies them itself, before the engine runs or allocates again.
+   * Every KV operation passes its key so (and a set its value, which the
+   * transaction copies).
+   */
+  bytesInPlace(ref: GuestRef | undefined): Buffer {
+    const bytes = ref === undefined ? undefined : this.engine.withArrayBuffer(ref, (view) => view);
     if (bytes === undefined) throw new TypeError("Argument must be an ArrayBuffer");
     return bytes;
   }

@@ -128,13 +128,15 @@ export function kvHostFunctions(vm: Vm, call: () => CallState): Record<string, H
       }
       return id;
     },
-    kvHas: (store, id, key) => reader(store, id).get(vm.bytes(key)) !== undefined,
-    kvGet: (store, id, key) => reader(store, id).get(vm.bytes(key)),
-    kvVersion: (store, id, key) => reader(store, id).version(vm.bytes(key)),
+    // Keys and values are read in place (vm.bytesInPlace): a lookup only turns the key into its
+    // map key, and a set copies the value into its write set, before the engine runs again.
+    kvHas: (store, id, key) => reader(store, id).get(vm.bytesInPlace(key)) !== undefined,
+    kvGet: (store, id, key) => reader(store, id).get(vm.bytesInPlace(key)),
+    kvVersion: (store, id, key) => reader(store, id).version(vm.bytesInPlace(key)),
     kvEntries: (store, id) => reader(store, id).entries(),
     kvSize: (store, id) => reader(store, id).size(),
-    kvSet: (store, id, key, value) => void writer(store, id).set(vm.bytes(key), vm.bytes(value)),
-    kvDelete: (store, id, key) => void writer(store, id).delete(vm.bytes(key)),
+    kvSet: (store, id, key, value) => void writer(store, id).set(vm.bytesInPlace(key), vm.bytesInPlace(value)),
+    kvDelete: (store, id, key) => void writer(store, id).delete(vm.bytesInPlace(key)),
     kvClear: (store, id) => void writer(store, id).clear(),
   };
 }
