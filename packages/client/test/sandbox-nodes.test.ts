@@ -1,0 +1,128 @@
+// `confide sandbox --nodes 3` (issue 17): every service runs three nodes, each its own
+// `confide-node` process with its own directory, ledger and ports; the two that join are trusted
+// by the members' proposal (transition_node_to_trusted). sandbox.json lists every node with its
+// address, id and role, one primary per service; a write sent to a backup is forwarded and
+// commits on every node; the sandbox says it uses shorter consensus timeouts than CCF's; a node
+// that dies is reported while the others serve; Ctrl-C leaves no process; and such a workspace is
+// not resumed (a node of a multi-node service cannot restart, as in CCF) but refused with a hint.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ConfideClient } from "../src/index.ts";
+import { TRADES } from "../src/sandbox/demo.ts";
+import type { SandboxDescription, ServiceEntry } from "../src/sandbox/workspace.ts";
+import { isAlive, killNodes, nodePids, SandboxRun, waitGone } from "./helpers/sandbox-run.ts";
+
+/** Six node processes on two cores: ready takes longer than one node per service. */
+const READY_TIMEOUT_MS = 120_000;
+const NODES = 3;
+
+describe("confide sandbox --nodes 3", () => {
+  let root: string;
+  let run: SandboxRun;
+  let description: SandboxDescription;
+  const runs: SandboxRun[] = [];
+  const clients: ConfideClient[] = [];
+  const args = ["--workspace", "workspace", "--nodes", String(NODES), "--port", "0", "--users-per-bank", "1"];
+
+  const clientOf = (service: ServiceEntry, url: string, identity?: { certificate: string; key: string }): ConfideClient => {
+    const client = new ConfideClient({
+      url,
+      serviceCertPem: readFileSync(service.serviceCertificate, "utf8"),
+      ...(identity ? { identity: { certPem: readFileSync(identity.certificate, "utf8"), keyPem: readFileSync(identity.key, "utf8") } } : {}),
+    });
+    clients.push(client);
+    return client;
+  };
+  const service = (name: string) => description.services.find((s) => s.name === name)!;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), "confide-sandbox-nodes-"));
+    run = new SandboxRun(args, root);
+    runs.push(run);
+    await run.waitFor(`Ctrl-C stops all ${2 * NODES} nodes cleanly`, READY_TIMEOUT_MS);
+    description = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
+  });
+
+  after(() => {
+    for (const client of clients) client.close();
+    for (const r of runs) r.kill();
+    if (description) killNodes(nodePids(description));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("runs three node processes per service, listed in sandbox.json with address, id and role: one primary each", async () => {
+    const pids = nodePids(description);
+    assert.equal(new Set(pids).size, 2 * NODES);
+    for (const pid of pids) assert.ok(isAlive(pid) && pid !== run.child.pid, `node process ${pid}`);
+    for (const s of description.services) {
+      assert.equal(s.nodes.length, NODES, s.name);
+      assert.deepEqual(s.nodes.map((n) => n.role).sort(), ["backup", "backup", "primary"], s.name);
+      assert.equal(new Set(s.nodes.map((n) => n.directory)).size, NODES);
+      assert.equal(new Set(s.nodes.map((n) => n.rpcAddress)).size, NODES);
+      assert.equal(s.nodes[0]!.url, s.url);
+      for (const node of s.nodes) {
+        for (const file of ["node.json", "node.log", "service_cert.pem", "ledger"]) assert.ok(existsSync(join(node.directory, file)), `${node.directory}/${file}`);
+        assert.equal(readFileSync(join(node.directory, "service_cert.pem"), "utf8"), readFileSync(s.serviceCertificate, "utf8"), "one service identity");
+        const self = (await clientOf(s, node.url).call("GET", "/node/network/nodes/self")).json as { node_id: string; status: string };
+        assert.deepEqual([self.node_id, self.status], [node.nodeId, "Trusted"]);
+      }
+      // Every node names the same primary, the one sandbox.json calls primary.
+      const primary = s.nodes.find((n) => n.role === "primary")!;
+      for (const node of s.nodes) {
+        assert.equal(((await clientOf(s, node.url).call("GET", "/node/network/nodes/primary")).json as { node_id: string }).node_id, primary.nodeId);
+      }
+    }
+    assert.match(run.stdout, /reconciliation: 2 nodes joined through node 0 and trusted by proposal \w+… \(transition_node_to_trusted\): 3 nodes/);
+  });
+
+  it("says it uses shorter consensus timeouts than CCF's defaults", () => {
+    assert.match(run.stdout, /consensus: the sandbox's short timeouts, election_timeout 1000ms and message_timeout 50ms \(CCF's defaults: 5000ms and 100ms\)/);
+    const config = JSON.parse(readFileSync(join(service("banking").nodes[1]!.directory, "node.json"), "utf8")) as { consensus: unknown; command: { type: string } };
+    assert.deepEqual(config.consensus, { message_timeout: "50ms", election_timeout: "1000ms" });
+    assert.equal(config.command.type, "Join");
+  });
+
+  it("a write sent to a backup is forwarded to the primary and commits on every node", async () => {
+    const banking = service("banking");
+    const backup = banking.nodes.find((n) => n.role === "backup")!;
+    const bank = description.members[0]!;
+    const user = description.users.find((u) => u.party === bank.party)!;
+    const before = ((await clientOf(banking, banking.url, user).get("/balance/checking")).json as { balance: number }).balance;
+    const deposit = await clientOf(banking, backup.url, { certificate: bank.certificate, key: bank.signingKey }).call("POST", `/app/deposit/${user.id}/checking`, { body: { value: 7 } });
+    assert.ok(deposit.txId !== undefined, deposit.text);
+    for (const node of banking.nodes) await clientOf(banking, node.url).waitForCommit(deposit.txId);
+    // Each node answers from its own copy of the store.
+    for (const node of banking.nodes) {
+      assert.equal(((await clientOf(banking, node.url, user).get("/balance/checking")).json as { balance: number }).balance, before + 7, node.url);
+    }
+  });
+
+  it("a node that dies is reported, and the service serves on with the majority left", async () => {
+    const recon = service("reconciliation");
+    const victim = recon.nodes.find((n) => n.role === "backup")!;
+    process.kill(victim.pid, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (!run.stderr.includes(`(pid ${victim.pid}) exited unexpectedly (SIGKILL)`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.match(run.stderr, new RegExp(`error: reconciliation node \\d \\(pid ${victim.pid}\\) exited unexpectedly \\(SIGKILL\\); its log: ${victim.directory}/node.log`));
+    assert.ok(isAlive(run.child.pid!), "the sandbox keeps running");
+    const user = description.users[0]!;
+    const [trade] = TRADES[user.party];
+    const ingest = await clientOf(recon, recon.url, user).call("POST", "/app/ingest", { body: [{ ...trade!, trade_id: "T-9001" }] });
+    await clientOf(recon, recon.url).waitForCommit(ingest.txId!);
+  });
+
+  it("Ctrl-C stops every node process; the workspace is then refused with a hint, not resumed", async () => {
+    assert.deepEqual(await run.interrupt(), { code: 0, signal: null }, run.stderr);
+    assert.match(run.stdout, /SIGINT: stopping all 6 nodes\n[\s\S]*sandbox stopped: ledgers signed and flushed/);
+    await waitGone(nodePids(description));
+
+    const again = new SandboxRun(args.filter((arg, i) => arg !== "--nodes" && args[i - 1] !== "--nodes"), root);
+    runs.push(again);
+    assert.equal((await again.exit()).code, 1);
+    assert.match(again.stderr, /error: the reconciliation service in .* has 3 nodes, and a node of a multi-node service cannot restart from its ledger .*Start over with --fresh/);
+    assert.doesNotMatch(again.stdout, /node at/);
+  });
+});
