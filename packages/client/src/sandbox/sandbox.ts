@@ -16,6 +16,7 @@ import { constitutionWith, reconciliationActions } from "@confide/governance";
 import { IDENTITY_FILES, readBundle, type Bundle } from "@confide/node";
 import { ConfideClient, laterTxId } from "../client.ts";
 import type { Action } from "../governance.ts";
+import type { Jwks } from "../jwt-issuer.ts";
 import { PARTIES, RECONCILIATION_POLICY, RECONCILIATION_SCHEMA } from "./demo.ts";
 import { startConsoleServer, type ConsoleServer } from "./console-server.ts";
 import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
@@ -161,36 +162,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     services.push(...(await Promise.all(SERVICE_NAMES.map((name) => startService(name, ports[name], workspace, consortium, nodeCount > 1, hooksFor(name), options)))));
     idp = await startIdp(workspace, options.idpPort ?? 0);
     const issuer = { issuer: idp.issuer, jwks: idp.jwks };
-    const lastTxIds = new Map<ServiceName, string | undefined>();
-    for (const service of services) {
-      options.signal?.throwIfAborted();
-      const first = service.nodes[0]!;
-      const done = await setUpService({
-        name: service.name,
-        url: first.url,
-        serviceCertPem: first.serviceCertPem,
-        consortium,
-        bundle: bundles[service.name],
-        appActions: appActions(service.name),
-        // The reconciliation app takes JWT callers as parties (jwt_party_claim); the banking app has no jwt endpoints.
-        ...(service.name === "reconciliation" ? { jwtIssuer: issuer } : {}),
-        say: (line) => options.out(`  ${line}`),
-      });
-      if (done.steps.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
-      lastTxIds.set(service.name, done.lastTxId);
-    }
-    options.signal?.throwIfAborted();
-    await Promise.all(
-      services.map(async (service) => {
-        const first = service.nodes[0]!;
-        const joined = await joinNodes(service.name, workspace, first, nodeCount - 1, consortium, hooksFor(service.name));
-        service.nodes.push(...joined.nodes);
-        if (joined.nodes.length > 0) options.out(`  ${service.name}: ${joined.nodes.length} nodes joined through node 0 and trusted by proposal ${joined.proposalId.slice(0, 10)}… (transition_node_to_trusted): ${service.nodes.length} nodes`);
-        const last = joined.lastTxId === undefined ? lastTxIds.get(service.name) : laterTxId(lastTxIds.get(service.name), joined.lastTxId);
-        // Ready means committed: every set-up transaction is signed, on disk and replicated to every node.
-        if (last !== undefined) await Promise.all(service.nodes.map((node) => waitForCommit(node, last)));
-      }),
-    );
+    // Each service is set up, joined by its other nodes and awaited side by side: its nodes are processes of their own.
+    await Promise.all(services.map((service) => setUpAndJoin(service, workspace, nodeCount, consortium, bundles[service.name], issuer, hooksFor(service.name), options)));
     consoleServer = await startConsole(services, consortium, options);
     const description = {
       ...(await describe(workspace, services, consortium)),
@@ -205,6 +178,39 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     await stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** Brings one service to "open, app deployed, demo data loaded" through node 0, then lets its other nodes in. */
+async function setUpAndJoin(
+  service: Service,
+  workspace: string,
+  nodeCount: number,
+  consortium: Consortium,
+  bundle: Bundle,
+  issuer: { issuer: string; jwks: Jwks },
+  hooks: NodeHooks,
+  options: SandboxOptions,
+): Promise<void> {
+  const first = service.nodes[0]!;
+  const done = await setUpService({
+    name: service.name,
+    url: first.url,
+    serviceCertPem: first.serviceCertPem,
+    consortium,
+    bundle,
+    appActions: appActions(service.name),
+    // The reconciliation app takes JWT callers as parties (jwt_party_claim); the banking app has no jwt endpoints.
+    ...(service.name === "reconciliation" ? { jwtIssuer: issuer } : {}),
+    say: (line) => options.out(`  ${line}`),
+  });
+  if (done.steps.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
+  options.signal?.throwIfAborted();
+  const joined = await joinNodes(service.name, workspace, first, nodeCount - 1, consortium, hooks);
+  service.nodes.push(...joined.nodes);
+  if (joined.nodes.length > 0) options.out(`  ${service.name}: ${joined.nodes.length} nodes joined through node 0 and trusted by proposal ${joined.proposalId.slice(0, 10)}… (transition_node_to_trusted): ${service.nodes.length} nodes`);
+  const last = joined.lastTxId === undefined ? done.lastTxId : laterTxId(done.lastTxId, joined.lastTxId);
+  // Ready means committed: every set-up transaction is signed, on disk and replicated to every node.
+  if (last !== undefined) await Promise.all(service.nodes.map((node) => waitForCommit(node, last)));
 }
 
 /**
