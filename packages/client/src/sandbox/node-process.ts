@@ -35,7 +35,7 @@ export interface NodeProcessOptions {
   /** Shows one of the node's warning or error lines. */
   show: (line: string) => void;
   /** Called once if the node exits without being asked to. */
-  onCrash: (node: NodeProcess, why: string) => void;
+  onCrash: (why: string) => void;
 }
 
 export class NodeProcess {
@@ -57,7 +57,7 @@ export class NodeProcess {
     this.child = spawn(process.execPath, ["--import", TSX, "--import", EXIT_WITH_PARENT, CONFIDE_NODE, "start", "--config", options.config], {
       cwd: options.dir,
       stdio: ["pipe", "pipe", "pipe"],
-      // Its own process group: a Ctrl-C at the terminal reaches the sandbox, which stops the nodes in order.
+      // Its own process group: a Ctrl-C at the terminal reaches only the sandbox, which then stops each node once.
       detached: true,
     });
     this.child.stdin!.on("error", () => undefined);
@@ -66,7 +66,7 @@ export class NodeProcess {
     this.exited = new Promise((resolveExit) => {
       // "close": the process has exited and its last output has been read (and logged).
       this.child.once("close", (code, signal) => {
-        if (this.served && !this.stopping) options.onCrash(this, `${options.name} (pid ${this.child.pid}) exited unexpectedly (${signal ?? `code ${code}`}); its log: ${this.logFile}\n${this.logTail()}`);
+        if (this.served && !this.stopping) options.onCrash(`${options.name} (pid ${this.child.pid}) exited unexpectedly (${signal ?? `code ${code}`}); its log: ${this.logFile}\n${this.logTail()}`);
         resolveExit({ code, signal });
       });
     });

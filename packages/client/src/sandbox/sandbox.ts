@@ -123,7 +123,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   const hooksFor = (name: ServiceName): NodeHooks => ({
     spawned: (node) => processes.set(node, name),
     show: (line) => options.err(`  ${line}`),
-    onCrash: (_node, why) => {
+    onCrash: (why) => {
       options.err(`  error: ${why}`);
       const running = [...processes].filter(([node, service]) => service === name && node.running).length;
       if (running <= nodeCount / 2) fail(`the ${name} service has ${running} of its ${nodeCount} node${nodeCount === 1 ? "" : "s"} running: it cannot commit without a majority`);

@@ -44,7 +44,7 @@ export interface NodeHooks {
   /** Every node process as soon as it is spawned, so a failed start can still stop it. */
   spawned: (node: NodeProcess) => void;
   show: (line: string) => void;
-  onCrash: (node: NodeProcess, why: string) => void;
+  onCrash: (why: string) => void;
   signal?: AbortSignal;
 }
 
