@@ -23,7 +23,7 @@ import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
 import type { NodeProcess } from "./node-process.ts";
 import { READY_PREFIX, readyText } from "./output.ts";
 import { startDemoIdp, type DemoIdp } from "./idp.ts";
-import { joinNodes, nodesOnDisk, roles, SANDBOX_CONSENSUS, SANDBOX_SIGNATURE_DELAY, startFirstNode, type NodeHooks, type ServiceNode } from "./service-nodes.ts";
+import { nodesOnDisk, roles, SANDBOX_CONSENSUS, SANDBOX_SIGNATURE_DELAY, startFirstNode, startJoiners, trustJoiners, type NodeHooks, type ServiceNode } from "./service-nodes.ts";
 import { setUpService } from "./setup.ts";
 import {
   IDP_DIR,
@@ -180,7 +180,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   }
 }
 
-/** Brings one service to "open, app deployed, demo data loaded" through node 0, then lets its other nodes in. */
+/** Brings one service to "open, app deployed, demo data loaded" through node 0 while its other nodes start and join; then lets them in. */
 async function setUpAndJoin(
   service: Service,
   workspace: string,
@@ -192,6 +192,7 @@ async function setUpAndJoin(
   options: SandboxOptions,
 ): Promise<void> {
   const first = service.nodes[0]!;
+  const joining = await startJoiners(service.name, workspace, first, nodeCount - 1, hooks);
   const done = await setUpService({
     name: service.name,
     url: first.url,
@@ -205,7 +206,7 @@ async function setUpAndJoin(
   });
   if (done.steps.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
   options.signal?.throwIfAborted();
-  const joined = await joinNodes(service.name, workspace, first, nodeCount - 1, consortium, hooks);
+  const joined = await trustJoiners(first, joining, consortium, options.signal);
   service.nodes.push(...joined.nodes);
   if (joined.nodes.length > 0) options.out(`  ${service.name}: ${joined.nodes.length} nodes joined through node 0 and trusted by proposal ${joined.proposalId.slice(0, 10)}… (transition_node_to_trusted): ${service.nodes.length} nodes`);
   const last = joined.lastTxId === undefined ? done.lastTxId : laterTxId(done.lastTxId, joined.lastTxId);

@@ -90,6 +90,13 @@ export async function startFirstNode(first: FirstNode, hooks: NodeHooks): Promis
   return launch(first.service, 0, dir, `127.0.0.1:${first.port}`, n2n, { type: "Start", start }, hooks);
 }
 
+/** Nodes on their way in: started, joining, not yet trusted. */
+export interface Joining {
+  count: number;
+  /** Resolves once every one serves (after the members trust them). */
+  nodes: Promise<ServiceNode[]>;
+}
+
 export interface Joined {
   nodes: ServiceNode[];
   /** The transition_node_to_trusted proposal that let them in. */
@@ -98,9 +105,11 @@ export interface Joined {
   lastTxId: string | undefined;
 }
 
-/** Starts `count` more nodes that join through `first`, trusts them by one proposal, and waits until each serves. */
-export async function joinNodes(service: ServiceName, workspace: string, first: ServiceNode, count: number, consortium: Consortium, hooks: NodeHooks): Promise<Joined> {
-  if (count === 0) return { nodes: [], proposalId: "", lastTxId: undefined };
+/**
+ * Starts `count` more nodes that join through `first` (they wait, Pending, until trusted); resolves
+ * once each serves. Started early, their start-up overlaps the service's set-up.
+ */
+export async function startJoiners(service: ServiceName, workspace: string, first: ServiceNode, count: number, hooks: NodeHooks): Promise<Joining> {
   const command = {
     type: "Join",
     service_certificate_file: join(first.dir, IDENTITY_FILES.serviceCert),
@@ -112,14 +121,22 @@ export async function joinNodes(service: ServiceName, workspace: string, first: 
     const [rpcPort, n2nPort] = [await freePort(), await freePort()];
     joining.push(launch(service, index, nodeDir(workspace, service, index), `127.0.0.1:${rpcPort}`, `127.0.0.1:${n2nPort}`, command, hooks));
   }
-  const all = Promise.all(joining);
-  all.catch(() => undefined);
+  const nodes = Promise.all(joining);
+  // Awaited by trustJoiners; a failure before then must not go unhandled.
+  nodes.catch(() => undefined);
+  return { count, nodes };
+}
+
+/** Once `count` joiners are Pending on `first`, two members trust them in one proposal (transition_node_to_trusted); resolves once they serve. */
+export async function trustJoiners(first: ServiceNode, joining: Joining, consortium: Consortium, signal?: AbortSignal): Promise<Joined> {
+  const { count, nodes } = joining;
+  if (count === 0) return { nodes: [], proposalId: "", lastTxId: undefined };
   const client = new ConfideClient({ url: first.url, serviceCertPem: first.serviceCertPem });
   try {
     const voters = consortium.members.slice(0, VOTERS_PER_PROPOSAL).map((m) => new Member(client, m.identity));
-    const pending = await waitForPending(client, count, all, hooks.signal);
+    const pending = await waitForPending(client, count, nodes, signal);
     const proposal = await trustNodes(pending, voters);
-    return { nodes: await all, proposalId: proposal.proposalId, lastTxId: client.lastTxId };
+    return { nodes: await nodes, proposalId: proposal.proposalId, lastTxId: client.lastTxId };
   } finally {
     client.close();
   }
