@@ -121,9 +121,18 @@ describe("confide sandbox --nodes 3", () => {
     await clientOf(recon, recon.url).waitForCommit(ingest.txId!);
   });
 
-  it("Ctrl-C stops every node process; the workspace is then refused with a hint, not resumed", async () => {
-    assert.deepEqual(await run.interrupt(), { code: 0, signal: null }, run.stderr);
-    assert.match(run.stdout, /SIGINT: stopping all 6 nodes\n[\s\S]*sandbox stopped: ledgers signed and flushed/);
+  it("Ctrl-C stops every node process, killing one that ignores SIGTERM (SIGSTOPped) after the grace time; the workspace is then refused with a hint", async () => {
+    const frozen = service("banking").nodes[2]!;
+    process.kill(frozen.pid, "SIGSTOP");
+    run.child.kill("SIGINT");
+    // NODE_STOP_GRACE_MS (10 s) for the frozen node, then its SIGKILL.
+    assert.deepEqual(await run.exit(30_000), { code: 1, signal: null }, run.stderr);
+    assert.match(run.stdout, /SIGINT: stopping all 6 nodes/);
+    assert.match(run.stderr, new RegExp(`error: banking node 2 \\(pid ${frozen.pid}\\) did not exit within 10000 ms of SIGTERM: killed \\(SIGKILL\\)`));
+    assert.match(run.stderr, /error: sandbox stopped, but not every node stopped cleanly/);
+    // The four others (six, less the one killed above and the frozen one) stopped cleanly on SIGTERM.
+    const cleanly = description.services.flatMap((s) => s.nodes).filter((node) => readFileSync(join(node.directory, "node.log"), "utf8").includes("Node stopped: ledger signed and flushed"));
+    assert.equal(cleanly.length, 2 * NODES - 2, cleanly.map((node) => node.directory).join(" "));
     await waitGone(nodePids(description));
 
     const again = new SandboxRun(args.filter((arg, i) => arg !== "--nodes" && args[i - 1] !== "--nodes"), root);

@@ -125,13 +125,16 @@ export class NodeProcess {
     });
   }
 
-  /** SIGTERM, then SIGKILL after the grace time; false if it had to be killed or exited with an error (a node already gone: true, its exit was reported). */
-  async stop(): Promise<boolean> {
+  /**
+   * SIGTERM, then SIGKILL after the grace time. Resolves with what went wrong (it had to be killed,
+   * or exited with an error), or undefined for a clean stop; a node already gone had its exit reported.
+   */
+  async stop(): Promise<string | undefined> {
     this.stopping = true;
     if (!this.running) {
       await this.exited;
       await this.closeLog();
-      return true;
+      return undefined;
     }
     this.child.kill("SIGTERM");
     let timer: NodeJS.Timeout | undefined;
@@ -145,7 +148,10 @@ export class NodeProcess {
     clearTimeout(timer);
     const exit = await this.exited;
     await this.closeLog();
-    return outcome !== "killed" && exit.code === 0;
+    const who = `${this.options.name} (pid ${this.child.pid})`;
+    if (outcome === "killed") return `${who} did not exit within ${NODE_STOP_GRACE_MS} ms of SIGTERM: killed (SIGKILL); its log: ${this.logFile}`;
+    if (exit.code !== 0) return `${who} stopped with ${exit.signal ?? `exit code ${exit.code}`}; its log: ${this.logFile}\n${this.logTail()}`;
+    return undefined;
   }
 
   private closeLog(): Promise<void> {

@@ -136,11 +136,12 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     await idp?.close();
     idp = undefined;
     // Every node at once: each signs and flushes its own ledger.
-    const stopped = await Promise.all([...processes.keys()].map((node) => node.stop()));
+    const problems = (await Promise.all([...processes.keys()].map((node) => node.stop()))).filter((problem) => problem !== undefined);
+    for (const problem of problems) options.err(`  error: ${problem}`);
     processes.clear();
     services.length = 0;
     unlock();
-    return stopped.every(Boolean);
+    return problems.length === 0;
   };
   try {
     if (options.fresh) clearWorkspace(workspace);
