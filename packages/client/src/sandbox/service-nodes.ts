@@ -15,8 +15,10 @@ import { freePort, NODE_START_TIMEOUT_MS, NodeProcess } from "./node-process.ts"
 import { serviceDir, type ServiceName } from "./workspace.ts";
 
 /**
- * The sandbox's consensus timeouts, as CCF's sandbox.sh uses: a failover within a second or two.
- * CCF's defaults (consensus.message_timeout 100ms, election_timeout 5000ms) suit real networks.
+ * The sandbox's consensus timeouts (those of the multi-node tests and bench/network.ts's sandbox
+ * case): a failover within a second or two. CCF's defaults (consensus.message_timeout 100ms,
+ * election_timeout 5000ms) suit real networks; on a heavily loaded machine these short ones may
+ * let a backup call an election while the primary is merely slow.
  */
 export const SANDBOX_CONSENSUS = { messageTimeout: "50ms", electionTimeout: "1000ms" } as const;
 /** Signature every 100 ms instead of CCF's 1 s (ledger_signatures.delay), so set-up and demo writes commit without a visible wait. */
