@@ -2,13 +2,16 @@
 // clean clone). Each case starts the real command as a child process, in its
 // own process group, and times from spawn to the sandbox's ready line (after
 // which the printed curl lines work); then Ctrl-C (SIGINT to the group, as a
-// terminal sends it) and the time until the process has exited.
+// terminal sends it) and the time until the process has exited. Each node is a
+// `confide-node` process of its own (in its own group), which the sandbox stops.
 //
 //   npm start, clean clone   CONFIDE_BUILD_APPS=always TSX_DISABLE_CACHE=1 npm start -- --workspace <new temp dir> --port 0
 //                            (prestart rebuilds both app bundles, as a clone without dist/ needs, and
 //                            tsx transpiles every TypeScript file again, as on a clone's first run)
-//   npm start, re-run        npm start -- --workspace <same dir> --port 0 (ledgers replayed, nothing proposed)
+//   npm start -- --recover   npm start -- --recover --workspace <same dir> --port 0 (each service recovered from
+//                            its ledger by two banks' recovery shares, nothing else proposed)
 //   confide sandbox --fresh  node packages/client/bin/confide.js sandbox --fresh ... (no npm, bundles already built)
+//   ... --fresh --nodes 3    the same with three node processes per service (two join each by proposal)
 //
 // `npm install` is not timed: it depends on the network and npm's cache, not on Confide.
 //
@@ -63,7 +66,7 @@ function run(command: string, args: string[], env: Record<string, string>): Prom
       stdout += chunk.toString("utf8");
       if (prestartMs === undefined && /^> start$/m.test(stdout)) prestartMs = msSince(start);
       // The whole ready block has been printed once its last line has.
-      if (ready === undefined && stdout.includes("Ctrl-C stops both nodes")) {
+      if (ready === undefined && /Ctrl-C stops (both|all \d+) nodes/.test(stdout)) {
         const readyMs = msSince(start);
         clearTimeout(readyTimer);
         const reported = new RegExp(`${READY_LINE} ([\\d.]+) s`).exec(stdout);
@@ -110,8 +113,9 @@ async function main(): Promise<void> {
   header(`sandbox start-up: npm start → ready (target < ${TARGET_MS / 1000} s), ${RUNS} rounds`);
   const cases: Case[] = [
     { name: "npm start, clean clone (bundles rebuilt, new workspace)", timings: [] },
-    { name: "npm start, re-run (same workspace)", timings: [] },
+    { name: "npm start -- --recover (same workspace)", timings: [] },
     { name: "confide sandbox --fresh (no npm, bundles built)", timings: [] },
+    { name: "confide sandbox --fresh --nodes 3 (6 node processes)", timings: [] },
   ];
   for (let round = 0; round < RUNS; round++) {
     const workspace = tempDir("sandbox");
@@ -120,8 +124,9 @@ async function main(): Promise<void> {
       const flags = ["--workspace", workspace, "--port", "0"];
       // A clone has no bundles and tsx has not transpiled its files yet.
       cases[0]!.timings.push(await run("npm", ["start", "--", ...flags], { TSX_DISABLE_CACHE: "1", ...(BUILD_APPS ? { CONFIDE_BUILD_APPS: "always" } : {}) }));
-      cases[1]!.timings.push(await run("npm", ["start", "--", ...flags], {}));
+      cases[1]!.timings.push(await run("npm", ["start", "--", "--recover", ...flags], {}));
       cases[2]!.timings.push(await run(process.execPath, [CONFIDE, "sandbox", "--fresh", "--workspace", direct, "--port", "0"], {}));
+      cases[3]!.timings.push(await run(process.execPath, [CONFIDE, "sandbox", "--fresh", "--nodes", "3", "--workspace", direct, "--port", "0"], {}));
     } finally {
       removeDir(workspace);
       removeDir(direct);

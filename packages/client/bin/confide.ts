@@ -41,7 +41,7 @@ import {
   type Proposal,
   type ProposalBody,
 } from "../src/index.ts";
-import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
+import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SANDBOX_NODES_MAX, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
 import type { SandboxDescription } from "../src/sandbox/workspace.ts";
 import { reconCommand } from "../src/recon/cli.ts";
@@ -231,6 +231,12 @@ function portNumber(text: string): number {
   return value;
 }
 
+function nodeCount(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1 || value > SANDBOX_NODES_MAX) throw new InvalidArgumentError(`expected an integer from 1 to ${SANDBOX_NODES_MAX}`);
+  return value;
+}
+
 function usersPerBank(text: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 1 || value > 50) throw new InvalidArgumentError("expected an integer from 1 to 50");
@@ -241,6 +247,7 @@ interface SandboxFlags {
   workspace?: string;
   fresh?: boolean;
   recover?: boolean;
+  nodes: number;
   port: number;
   bankingPort?: number;
   consolePort?: number;
@@ -251,9 +258,11 @@ interface SandboxFlags {
 }
 
 /**
- * Runs the sandbox until SIGINT or SIGTERM, then closes both nodes (ledgers
+ * Runs the sandbox until SIGINT or SIGTERM (or until a service has lost the
+ * majority of its nodes: exit 1), then stops every node process (ledgers
  * signed and flushed) and returns; a signal during start-up stops it between
- * steps. A second Ctrl-C takes Node's default action and ends it at once.
+ * steps. A second Ctrl-C takes Node's default action and ends it at once; its
+ * nodes then see their stdin close and stop themselves.
  */
 async function sandbox(flags: SandboxFlags): Promise<void> {
   // npm runs `npm start` from the repository root and says in INIT_CWD where it was typed: paths are relative to that.
@@ -267,6 +276,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     workspace: flags.workspace === undefined ? DEFAULT_WORKSPACE : resolve(cwd, flags.workspace),
     fresh: flags.fresh === true,
     ...(flags.recover ? { recover: true } : {}),
+    nodes: flags.nodes,
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
     consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
@@ -289,10 +299,19 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
     process.stdout.write("stopped during start-up; nodes closed cleanly\n");
     return;
   }
-  const signal = await signalled;
-  process.stdout.write(`${signal}: stopping both nodes\n`);
-  await running.stop();
-  process.stdout.write("sandbox stopped: ledgers signed and flushed\n");
+  const ended = await Promise.race([signalled.then((signal) => ({ signal })), running.failed.then((why) => ({ why }))]);
+  if ("why" in ended) process.stderr.write(`error: ${ended.why}; stopping the sandbox\n`);
+  else process.stdout.write(`${ended.signal}: stopping ${nodesText(running)}\n`);
+  const clean = await running.stop();
+  if (clean) process.stdout.write("sandbox stopped: ledgers signed and flushed\n");
+  else process.stderr.write("error: sandbox stopped, but not every node stopped cleanly (see above, and its node.log)\n");
+  if ("why" in ended || !clean) process.exitCode = 1;
+}
+
+/** "both nodes" (one per service), or "all 6 nodes". */
+function nodesText(running: RunningSandbox): string {
+  const count = running.description.services.reduce((sum, service) => sum + service.nodes.length, 0);
+  return count === 2 ? "both nodes" : `all ${count} nodes`;
 }
 
 interface RecoveryShareOptions extends ConnectionOptions {
@@ -531,9 +550,10 @@ function buildProgram(): Command {
     )
     .option("--workspace <dir>", "workspace directory, reused on the next start (default: workspace/ at the repository root)")
     .option("--fresh", "start over: delete the workspace's keys/, reconciliation/, banking/ and sandbox.json (nothing else)")
-    .addOption(new Option("--recover", "disaster recovery of a stopped or killed sandbox: each service comes back from its workspace ledger once two of the three banks submit their recovery shares").conflicts("fresh"))
-    .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
-    .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
+    .addOption(new Option("--recover", "disaster recovery of a stopped or killed sandbox: each service comes back from its node 0 ledger once two of the three banks submit their recovery shares (with --nodes, new nodes join it)").conflicts("fresh"))
+    .option("--nodes <n>", `nodes per service, each its own process (1 to ${SANDBOX_NODES_MAX}); the first starts the service, the others join it by proposal`, nodeCount, 1)
+    .option("--port <port>", "port of the reconciliation service's first node (0 picks a free one)", portNumber, DEFAULT_PORT)
+    .option("--banking-port <port>", "port of the banking service's first node (default: --port + 1; 0 picks a free one)", portNumber)
     .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)
     .option("--idp-port <port>", "port of the demo identity provider, a JWT issuer the reconciliation service trusts (default: --port + 3; 0 picks a free one)", portNumber)
     .option("--users-per-bank <n>", "users made for each bank", usersPerBank, DEFAULT_USERS_PER_BANK)

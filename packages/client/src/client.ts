@@ -85,6 +85,7 @@ export class ConfideClient {
   readonly serviceCertPem: string;
   private readonly agent: Agent;
   private readonly requestTimeoutMs: number;
+  private latestTxId: string | undefined;
 
   constructor(options: ClientOptions) {
     this.url = options.url;
@@ -110,12 +111,24 @@ export class ConfideClient {
           else chunks.push(chunk);
         });
         res.on("error", reject);
-        res.on("end", () => resolve(toResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
+        res.on("end", () => {
+          const response = toResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks));
+          if (response.txId !== undefined) this.latestTxId = laterTxId(this.latestTxId, response.txId);
+          resolve(response);
+        });
       });
       req.setTimeout(this.requestTimeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${this.requestTimeoutMs} ms`)));
       req.on("error", reject);
       req.end(payload);
     });
+  }
+
+  /**
+   * The latest transaction id any answer to this client carried (x-ms-ccf-transaction-id): once
+   * it is Committed, so is every write this client made and every state it read.
+   */
+  get lastTxId(): string | undefined {
+    return this.latestTxId;
   }
 
   /** Sends one request; an error status throws CcfClientError. */
@@ -193,6 +206,13 @@ export class ConfideClient {
 
 function appPath(path: string): string {
   return `/app${path.startsWith("/") ? path : `/${path}`}`;
+}
+
+/** The later of two transaction ids ("2.17"): seqnos only grow, so the higher seqno is the later transaction. */
+export function laterTxId(a: string | undefined, b: string): string {
+  if (a === undefined) return b;
+  const seqno = (id: string) => Number(id.slice(id.indexOf(".") + 1));
+  return seqno(b) > seqno(a) ? b : a;
 }
 
 function withBody(body: RequestBody | undefined, headers: Record<string, string> | undefined): RequestOptions {

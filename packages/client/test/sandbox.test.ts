@@ -5,118 +5,23 @@
 // the apps deployed by accepted proposals; Ctrl-C exits 0 with the ledgers
 // flushed; a re-run replays them (same service certificates, nothing proposed
 // twice, ready sooner); --fresh starts over (and deletes nothing it did not make); a taken port or workspace is a
-// clear error with a non-zero exit.
+// clear error with a non-zero exit. Each node is its own OS process, listed in
+// sandbox.json; none is left running after a stop, and one that dies is reported.
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { certId, ConfideClient, Governance } from "../src/index.ts";
 import { OPENING_DEPOSIT, PARTIES, TRADES, TRANSFERS } from "../src/sandbox/demo.ts";
 import { READY_PREFIX } from "../src/sandbox/output.ts";
 import type { SandboxDescription } from "../src/sandbox/workspace.ts";
+import { freePorts, isAlive, killNodes, nodePids, SandboxRun, waitGone } from "./helpers/sandbox-run.ts";
 
-const CONFIDE = fileURLToPath(new URL("../bin/confide.js", import.meta.url));
-/** Fresh start is a few seconds here; the bound leaves room for a loaded machine. */
-const READY_TIMEOUT_MS = 40_000;
-const EXIT_TIMEOUT_MS = 15_000;
 const CURL_TIMEOUT_MS = 10_000;
 const HAVE_CURL = spawnSync("curl", ["--version"]).status === 0;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** One `confide sandbox` child, its output collected as it comes. */
-class SandboxRun {
-  readonly child: ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<Exit>;
-
-  constructor(args: string[], cwd: string) {
-    // Without INIT_CWD (npm sets it when the tests run under npm), printed paths are relative to cwd, where curl runs.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "INIT_CWD" && !name.startsWith("CONFIDE_")));
-    this.child = spawn(process.execPath, [CONFIDE, "sandbox", ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
-    this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));
-    this.exited = new Promise((resolveExit) => this.child.once("exit", (code, signal) => resolveExit({ code, signal })));
-  }
-
-  /** Resolves with stdout once `text` appears; rejects if the child exits first or the time runs out. */
-  async waitFor(text: string, timeoutMs = READY_TIMEOUT_MS): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    let exit: Exit | undefined;
-    void this.exited.then((e) => (exit = e));
-    while (!this.stdout.includes(text)) {
-      if (exit !== undefined) throw new Error(`sandbox exited (${exit.code ?? exit.signal}) before "${text}"\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return this.stdout;
-  }
-
-  async ready(): Promise<number> {
-    await this.waitFor("Ctrl-C stops both nodes");
-    const seconds = /Confide sandbox ready in ([\d.]+) s/.exec(this.stdout);
-    assert.ok(seconds, this.stdout);
-    return Number(seconds[1]);
-  }
-
-  async exit(timeoutMs = EXIT_TIMEOUT_MS): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`sandbox still running after ${timeoutMs} ms\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async interrupt(): Promise<Exit> {
-    this.child.kill("SIGINT");
-    return this.exit();
-  }
-
-  /** Test clean-up only: a child the test failed to stop must not outlive it. */
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
-  }
-
-  /** The curl lines that call an app with a certificate (the token line is tokenLines'). */
-  curlLines(): string[] {
-    return this.lines().filter((line) => line.startsWith("curl ") && !line.includes("$TOKEN"));
-  }
-
-  /** TOKEN=$(curl ... the identity provider ...), then the curl line using $TOKEN. */
-  tokenLines(): string[] {
-    return this.lines().filter((line) => line.startsWith("TOKEN=") || (line.startsWith("curl ") && line.includes("$TOKEN")));
-  }
-
-  private lines(): string[] {
-    return this.stdout.split("\n").map((line) => line.trim());
-  }
-}
-
-/** Two ports free right now, held until both are known so they differ. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  for (let i = 0; i < count; i++) {
-    const server = createServer();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    servers.push(server);
-  }
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 interface HttpResult {
   status: number;
@@ -235,6 +140,13 @@ describe("confide sandbox", () => {
   let freshReadySeconds: number;
   let description: SandboxDescription;
   const runs: SandboxRun[] = [];
+  /** Every node process any run listed, killed in after() if a failed test left one. */
+  const pidsSeen: number[] = [];
+  const readDescription = (): SandboxDescription => {
+    const read = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
+    pidsSeen.push(...nodePids(read));
+    return read;
+  };
   const run = (extra: string[] = [], cwd = root): SandboxRun => {
     const r = new SandboxRun([...args, ...extra], cwd);
     runs.push(r);
@@ -247,11 +159,12 @@ describe("confide sandbox", () => {
     args = ["--workspace", "workspace", "--port", String(ports[0]), "--banking-port", String(ports[1]), "--console-port", String(ports[2]), "--idp-port", String(ports[3])];
     fresh = run();
     freshReadySeconds = await fresh.ready();
-    description = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
+    description = readDescription();
   });
 
   after(() => {
     for (const r of runs) r.kill();
+    killNodes(pidsSeen);
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -339,6 +252,29 @@ describe("confide sandbox", () => {
     }
   });
 
+  it("runs each service's node as its own OS process (confide-node start --config), listed in sandbox.json with its id and role", async () => {
+    for (const service of description.services) {
+      assert.equal(service.nodes.length, 1, service.name);
+      const [node] = service.nodes;
+      assert.ok(node !== undefined);
+      assert.deepEqual([node.url, node.directory, node.role], [service.url, service.nodeDirectory, "primary"]);
+      assert.equal(node.rpcAddress, new URL(node.url).host);
+      assert.notEqual(node.pid, fresh.child.pid);
+      assert.ok(isAlive(node.pid), `${service.name} node ${node.pid} is not running`);
+      const args = readFileSync(`/proc/${node.pid}/cmdline`, "utf8").split("\0");
+      assert.ok(args.some((arg) => arg.endsWith("confide-node.ts")), args.join(" "));
+      assert.deepEqual(args.slice(args.indexOf("start")), ["start", "--config", join(node.directory, "node.json"), ""]);
+      assert.ok(existsSync(join(node.directory, "node.log")));
+      const client = new ConfideClient({ url: node.url, serviceCertPem: readFileSync(service.serviceCertificate, "utf8") });
+      try {
+        assert.equal(((await client.call("GET", "/node/state")).json as { node_id: string }).node_id, node.nodeId);
+      } finally {
+        client.close();
+      }
+    }
+    assert.notEqual(description.services[0]!.nodes[0]!.pid, description.services[1]!.nodes[0]!.pid);
+  });
+
   it("leaves each service as a consortium would: members Active with their party, users added, the app deployed, Open", async () => {
     for (const s of description.services) {
       const client = new ConfideClient({ url: s.url, serviceCertPem: readFileSync(s.serviceCertificate, "utf8") });
@@ -363,6 +299,7 @@ describe("confide sandbox", () => {
     const exit = await fresh.interrupt();
     assert.deepEqual(exit, { code: 0, signal: null }, fresh.stderr);
     assert.match(fresh.stdout, /sandbox stopped: ledgers signed and flushed/);
+    await waitGone(nodePids(description));
     assert.ok(!existsSync(join(root, "workspace", "sandbox.lock")));
   });
 
@@ -380,14 +317,15 @@ describe("confide sandbox", () => {
     const seconds = await again.ready();
     const recovered = servicesCerts();
     assert.ok(recovered.every((cert, i) => cert !== certs[i]), "a recovered service has a new identity");
-    assert.equal((again.stdout.match(/recovering: public state replayed to seqno \d+/g) ?? []).length, 2, again.stdout);
+    assert.equal((again.stdout.match(/recovering: public state replayed \(committed \d+\.\d+\)/g) ?? []).length, 2, again.stdout);
     assert.equal((again.stdout.match(/transition_service_to_open \(previous and next identity\): Accepted/g) ?? []).length, 2, again.stdout);
     assert.equal((again.stdout.match(/Bank A submitted its recovery share: 1\/2 recovery shares/g) ?? []).length, 2, again.stdout);
     assert.equal((again.stdout.match(/Bank B submitted its recovery share: 2\/2 recovery shares successfully submitted; End of recovery procedure initiated/g) ?? []).length, 2, again.stdout);
     assert.equal((again.stdout.match(/nothing to propose/g) ?? []).length, 2, again.stdout);
     assert.doesNotMatch(again.stdout, /made \d+ identities|ingested|accounts opened|set_user|set_js_app/);
-    const reread = JSON.parse(readFileSync(join(root, "workspace", "sandbox.json"), "utf8")) as SandboxDescription;
+    const reread = readDescription();
     assert.deepEqual(reread.services.map((s) => s.url), description.services.map((s) => s.url));
+    assert.ok(reread.services.every((s, i) => s.nodes[0]!.pid !== description.services[i]!.nodes[0]!.pid), "new node processes");
     t.diagnostic(`ready in ${freshReadySeconds} s fresh, ${seconds} s recovered (as the sandbox reports them)`);
     // The demo data came back from the ledger: the printed lines give the same answers.
     for (const line of again.curlLines()) {
@@ -408,6 +346,7 @@ describe("confide sandbox", () => {
     assert.match(workspaceTaken.stderr, new RegExp(`is in use by a sandbox running as pid ${again.child.pid}`));
 
     assert.deepEqual(await again.interrupt(), { code: 0, signal: null }, again.stderr);
+    await waitGone(nodePids(reread));
   });
 
   it("--fresh starts over with new services, leaving files it did not make", async () => {
@@ -419,7 +358,16 @@ describe("confide sandbox", () => {
     assert.match(restarted.stdout, /made 9 identities/);
     const after = servicesCerts();
     assert.ok(after.every((cert, i) => cert !== before[i]), "new service certificates");
-    assert.deepEqual(await restarted.interrupt(), { code: 0, signal: null }, restarted.stderr);
+
+    // A node that dies is reported; a service without its node cannot commit, so the sandbox stops the rest and exits 1.
+    const started = readDescription();
+    const banking = started.services.find((s) => s.name === "banking")!.nodes[0]!;
+    process.kill(banking.pid, "SIGKILL");
+    assert.equal((await restarted.exit()).code, 1, restarted.stdout);
+    assert.match(restarted.stderr, new RegExp(`error: banking node 0 \\(pid ${banking.pid}\\) exited unexpectedly \\(SIGKILL\\); its log: .*banking/node.log`));
+    assert.match(restarted.stderr, /error: the banking service has 0 of its 1 node running: it cannot commit without a majority; stopping the sandbox/);
+    await waitGone(nodePids(started));
+    assert.ok(!existsSync(join(root, "workspace", "sandbox.lock")));
 
     // --fresh deletes only what the sandbox made: other files in the workspace (confide-node's node0/, say) stay.
     assert.ok(existsSync(join(root, "workspace", "notes.txt")));

@@ -230,7 +230,7 @@ function parseConsensus(value: unknown): NonNullable<NonNullable<ServingNodeOpti
 /** command.type "Join": command.join.target_rpc_address, retry_timeout (CCF's default 1000ms) and command.service_certificate_file. */
 function parseJoin(value: unknown, path: (value: string) => string): ParsedConfig["join"] {
   if (value === undefined) return undefined;
-  const command = object(value, "command", ["type", "start", "join", "recover", "service_certificate_file"]);
+  const command = object(value, "command", COMMAND_FIELDS);
   if (command.type !== "Start" && command.type !== "Join" && command.type !== "Recover") {
     throw new ConfigError("command.type", `expected "Start", "Join" or "Recover", got ${JSON.stringify(command.type)}`);
   }
@@ -269,9 +269,12 @@ function parseSubjectAltNames(value: unknown): SubjectAltName[] | undefined {
   });
 }
 
+/** The fields of `command` (CCF's cchost config): one sub-object per command.type. */
+const COMMAND_FIELDS = ["type", "start", "join", "recover", "service_certificate_file"];
+
 function parseMembers(value: unknown, path: (value: string) => string): MemberFiles[] {
   if (value === undefined) return [];
-  const command = object(value, "command", ["type", "start", "join", "service_certificate_file"]);
+  const command = object(value, "command", COMMAND_FIELDS);
   const start = optionalObject(command, "command", "start", ["members", "constitution_files"]);
   if (start.members === undefined) return [];
   return array(start.members, "command.start.members").map((entry, i) => {

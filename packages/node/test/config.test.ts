@@ -280,6 +280,8 @@ describe("loadConfig", () => {
     assert.equal(node.recover, true);
     assert.match(node.ledgerDir!, /old-ledger$/);
     assert.equal(loadConfig(write({ command: { type: "Start" } })).node.recover, undefined);
+    // CCF's own Recover configs carry a command.recover object.
+    assert.equal(loadConfig(write({ command: { type: "Recover", recover: {} } })).node.recover, true);
   });
 
   it("reads the members, users, service data and app the config names", () => {

@@ -53,7 +53,7 @@ export function readyText(description: SandboxDescription, seconds: number, cwd:
     "",
     `${READY_PREFIX} in ${seconds.toFixed(1)} s: ${description.services.length} services, ${description.members.length} members, ${description.users.length} users`,
     "",
-    ...description.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  service certificate ${show(s.serviceCertificate)}`),
+    ...description.services.flatMap((s) => [`  ${s.name.padEnd(width)}  ${s.url}  service certificate ${show(s.serviceCertificate)}`, ...nodeLines(s, width)]),
     ...(description.console ? [`  ${"console".padEnd(width)}  ${description.console.url}  (web console: acts as any member or user of the workspace)`] : []),
     ...(description.identityProvider ? [`  ${"idp".padEnd(width)}  ${description.identityProvider.issuer}  (demo JWT issuer the reconciliation service trusts; CA ${show(description.identityProvider.caCertificate)})`] : []),
     "",
@@ -67,7 +67,20 @@ export function readyText(description: SandboxDescription, seconds: number, cwd:
       ? ["", `Or as ${user.party} with a token from the demo identity provider (its party claim names the bank):`, ...tokenCurlLines(description, user, cwd).map((line) => `  ${line}`)]
       : []),
     "",
-    "Ctrl-C stops both nodes cleanly (ledgers signed and flushed); run it again to resume, with --fresh to start over.",
+    stopLine(description),
   ];
   return lines.join("\n");
+}
+
+/** With several nodes per service, one line per node: where it is, its role, its process and log. */
+function nodeLines(service: ServiceEntry, width: number): string[] {
+  if (service.nodes.length < 2) return [];
+  return service.nodes.map((node, i) => `  ${"".padEnd(width)}    node ${i}  ${node.url}  ${node.role.padEnd(7)}  pid ${node.pid}  ${node.nodeId.slice(0, 12)}…`);
+}
+
+/** One node per service can resume from its ledger; a node of a multi-node service cannot restart (CCF's rule). */
+function stopLine(description: SandboxDescription): string {
+  const count = description.services.reduce((sum, s) => sum + s.nodes.length, 0);
+  if (count === description.services.length) return "Ctrl-C stops both nodes cleanly (ledgers signed and flushed); run it again to resume, with --fresh to start over.";
+  return `Ctrl-C stops all ${count} nodes cleanly (ledgers signed and flushed); a multi-node sandbox does not resume: start the next one with --fresh.`;
 }

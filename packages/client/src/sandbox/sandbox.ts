@@ -1,22 +1,30 @@
 // `confide sandbox`: a whole consortium on this machine, as CCF's sandbox.sh
 // starts one, with two services because CCF runs one app per service:
-// "reconciliation" and "banking". Both nodes run in this process: one Node
-// start-up instead of three, one Ctrl-C that closes both ledgers in order, and
-// a failure in either is reported here rather than by a child left running.
-// A node is single-threaded either way, and the demo's load is a few hundred
-// requests.
-import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from "node:fs";
+// "reconciliation" and "banking". Every node is its own `confide-node`
+// process (service-nodes.ts), as an operator runs it, so a large ingest on
+// one service never delays a request to the other and one runaway handler
+// stalls one node only. This process makes the identities, starts the nodes,
+// sets the services up over HTTPS as members and users would, serves the web
+// console, and stops every node (SIGTERM, then SIGKILL) on Ctrl-C; a node that
+// dies is reported, and the sandbox stops once a service has lost the
+// majority of its nodes. A stopped sandbox comes back only by disaster
+// recovery (--recover): its ledger secrets were never on disk.
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { constitutionWith, reconciliationActions } from "@confide/governance";
-import { readBundle, startNode, type Bundle, type ServingNode } from "@confide/node";
+import { IDENTITY_FILES, readBundle, type Bundle } from "@confide/node";
+import { ConfideClient, laterTxId } from "../client.ts";
 import type { Action } from "../governance.ts";
+import type { Jwks } from "../jwt-issuer.ts";
 import { PARTIES, RECONCILIATION_POLICY, RECONCILIATION_SCHEMA } from "./demo.ts";
 import { startConsoleServer, type ConsoleServer } from "./console-server.ts";
 import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
+import type { NodeProcess } from "./node-process.ts";
 import { READY_PREFIX, readyText } from "./output.ts";
 import { startDemoIdp, type DemoIdp } from "./idp.ts";
+import { nodeDir, nodesOnDisk, roles, SANDBOX_CONSENSUS, SANDBOX_SIGNATURE_DELAY, startFirstNode, startJoiners, trustJoiners, type NodeHooks, type ServiceNode } from "./service-nodes.ts";
 import { recoverService, setUpService } from "./setup.ts";
 import {
   IDP_DIR,
@@ -37,6 +45,8 @@ export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url))
 
 export const DEFAULT_WORKSPACE = join(REPO_ROOT, "workspace");
 export const DEFAULT_PORT = 8000;
+/** --nodes: at most this many nodes per service, each a process of its own (about 100 MB each, on one machine). */
+export const SANDBOX_NODES_MAX = 7;
 export const DEFAULT_BUNDLES: Record<ServiceName, string> = {
   reconciliation: join(REPO_ROOT, "apps", "reconciliation", "dist", "bundle.json"),
   banking: join(REPO_ROOT, "apps", "banking", "dist", "bundle.json"),
@@ -48,9 +58,11 @@ const APP_PACKAGES: Record<ServiceName, string> = { reconciliation: "@confide/ap
 export interface SandboxOptions {
   workspace: string;
   fresh: boolean;
-  /** The reconciliation service's port; 0 picks a free one. */
+  /** Nodes per service (default 1): the first starts the service, the others join it by proposal. */
+  nodes?: number;
+  /** The reconciliation service's port (its node 0); 0 picks a free one. */
   port: number;
-  /** The banking service's port; 0 picks a free one. */
+  /** The banking service's port (its node 0); 0 picks a free one. */
   bankingPort: number;
   /** The web console's port; 0 picks a free one. */
   consolePort: number;
@@ -67,9 +79,10 @@ export interface SandboxOptions {
   /** Ctrl-C during start-up: stop between steps and close what was started. */
   signal?: AbortSignal;
   /**
-   * Disaster recovery of a stopped (or killed) sandbox: each service comes back from its
-   * workspace ledger, opened by the banks and two of them submitting their recovery shares.
-   * Without it, a workspace that holds ledgers is refused (their secrets were never on disk).
+   * Disaster recovery of a stopped (or killed) sandbox: each service comes back from its node 0's
+   * ledger, opened by the banks and two of them submitting their recovery shares; with --nodes N
+   * the other nodes are new nodes joining the recovered service. Without it, a workspace that
+   * holds ledgers is refused (their secrets were never on disk).
    */
   recover?: boolean;
 }
@@ -86,18 +99,19 @@ export class SandboxError extends Error {
   }
 }
 
-/** A started sandbox: ready (services set up, everything committed) until `stop`. */
+/** A started sandbox: ready (services set up, everything committed on every node) until `stop`. */
 export interface RunningSandbox {
   description: SandboxDescription;
   readyMs: number;
-  /** Closes both nodes (ledgers signed and flushed) and releases the workspace. */
-  stop(): Promise<void>;
+  /** Resolves, with why, once a service has lost the majority of its nodes: it can no longer commit. */
+  failed: Promise<string>;
+  /** Stops every node (SIGTERM: ledgers signed and flushed; SIGKILL past a grace time) and releases the workspace; false if a node had to be killed or failed to stop. */
+  stop(): Promise<boolean>;
 }
 
 interface Service {
   name: ServiceName;
-  node: ServingNode;
-  log: FileLog;
+  nodes: ServiceNode[];
   /** The identity of the service its ledger held, for a recovered one. */
   previousServiceCertPem?: string;
 }
@@ -105,24 +119,39 @@ interface Service {
 export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
   const started = process.hrtime.bigint();
   const workspace = resolve(options.workspace);
+  const nodeCount = options.nodes ?? 1;
+  if (!Number.isSafeInteger(nodeCount) || nodeCount < 1 || nodeCount > SANDBOX_NODES_MAX) throw new SandboxError(`--nodes must be 1 to ${SANDBOX_NODES_MAX}, got ${nodeCount}`, 2);
   const bundles = loadBundles(options.bundles);
   mkdirSync(workspace, { recursive: true });
   const unlock = lockWorkspace(workspace);
+  const processes = new Map<NodeProcess, ServiceName>();
   const services: Service[] = [];
   let consoleServer: ConsoleServer | undefined;
   let idp: DemoIdp | undefined;
-  const stop = async () => {
+  let fail: (why: string) => void = () => undefined;
+  const failed = new Promise<string>((resolveFailed) => (fail = resolveFailed));
+  const hooksFor = (name: ServiceName): NodeHooks => ({
+    spawned: (node) => processes.set(node, name),
+    show: (line) => options.err(`  ${line}`),
+    onCrash: (why) => {
+      options.err(`  error: ${why}`);
+      const running = [...processes].filter(([node, service]) => service === name && node.running).length;
+      if (running <= nodeCount / 2) fail(`the ${name} service has ${running} of its ${nodeCount} node${nodeCount === 1 ? "" : "s"} running: it cannot commit without a majority`);
+    },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const stop = async (): Promise<boolean> => {
     await consoleServer?.close();
     consoleServer = undefined;
     await idp?.close();
     idp = undefined;
-    // Reverse order of start; each close signs and flushes that node's ledger.
-    for (const service of services.reverse()) {
-      await service.node.close();
-      await service.log.close();
-    }
+    // Every node at once: each signs and flushes its own ledger.
+    const problems = (await Promise.all([...processes.keys()].map((node) => node.stop()))).filter((problem) => problem !== undefined);
+    for (const problem of problems) options.err(`  error: ${problem}`);
+    processes.clear();
     services.length = 0;
     unlock();
+    return problems.length === 0;
   };
   try {
     if (options.fresh) clearWorkspace(workspace);
@@ -135,52 +164,100 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (consortium.created > 0) {
       options.out(`  keys: made ${consortium.created} identities (${PARTIES.join(", ")} as members with signing and encryption keys; ${options.usersPerBank} users per bank)`);
     }
-    for (const name of SERVICE_NAMES) {
-      options.signal?.throwIfAborted();
-      services.push(await startService(name, ports[name], workspace, consortium, options));
-    }
-    idp = await startIdp(workspace, options.idpPort ?? 0);
-    const issuer = { issuer: idp.issuer, jwks: idp.jwks };
-    for (const service of services) {
-      options.signal?.throwIfAborted();
-      if (service.previousServiceCertPem !== undefined) {
-        await recoverService(
-          { name: service.name, url: service.node.url, serviceCertPem: service.node.core.identity.serviceCertPem, consortium, say: (line) => options.out(`  ${line}`) },
-          service.previousServiceCertPem,
-        );
-      }
-      const done = await setUpService({
-        name: service.name,
-        url: service.node.url,
-        serviceCertPem: service.node.core.identity.serviceCertPem,
-        consortium,
-        bundle: bundles[service.name],
-        appActions: appActions(service.name),
-        // The reconciliation app takes JWT callers as parties (jwt_party_claim); the banking app has no jwt endpoints.
-        ...(service.name === "reconciliation" ? { jwtIssuer: issuer } : {}),
-        say: (line) => options.out(`  ${line}`),
-      });
-      if (done.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
+    options.out(`  nodes: ${nodeCount} per service, each its own confide-node process; ledger signature every ${SANDBOX_SIGNATURE_DELAY} (CCF's default: 1s)`);
+    if (nodeCount > 1) {
+      options.out(`  consensus: the sandbox's short timeouts, election_timeout ${SANDBOX_CONSENSUS.electionTimeout} and message_timeout ${SANDBOX_CONSENSUS.messageTimeout} (CCF's defaults: 5000ms and 100ms), so a failover takes a second or two`);
     }
     options.signal?.throwIfAborted();
-    // Ready means committed: every set-up transaction is signed and on disk.
-    for (const { node } of services) {
-      const history = node.core.history;
-      if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
-    }
+    // Both services' first nodes start side by side: each is its own process.
+    services.push(...(await Promise.all(SERVICE_NAMES.map((name) => startService(name, ports[name], workspace, consortium, nodeCount > 1, hooksFor(name), options)))));
+    idp = await startIdp(workspace, options.idpPort ?? 0);
+    const issuer = { issuer: idp.issuer, jwks: idp.jwks };
+    // Each service is set up, joined by its other nodes and awaited side by side: its nodes are processes of their own.
+    await Promise.all(services.map((service) => setUpAndJoin(service, workspace, nodeCount, consortium, bundles[service.name], issuer, hooksFor(service.name), options)));
     consoleServer = await startConsole(services, consortium, options);
     const description = {
-      ...describe(workspace, services, consortium),
+      ...(await describe(workspace, services, consortium)),
       console: { url: consoleServer.url },
       identityProvider: { issuer: idp.issuer, jwksUrl: idp.jwksUrl, tokenUrl: idp.tokenUrl, caCertificate: idp.caCertFile },
     };
     writeDescription(workspace, description);
     const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
     options.out(readyText(description, readyMs / 1000, options.displayCwd));
-    return { description, readyMs, stop };
+    return { description, readyMs, failed, stop };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
+  }
+}
+
+/** Brings one service to "open, app deployed, demo data loaded" through node 0 while its other nodes start and join; then lets them in. */
+async function setUpAndJoin(
+  service: Service,
+  workspace: string,
+  nodeCount: number,
+  consortium: Consortium,
+  bundle: Bundle,
+  issuer: { issuer: string; jwks: Jwks },
+  hooks: NodeHooks,
+  options: SandboxOptions,
+): Promise<void> {
+  const first = service.nodes[0]!;
+  if (service.previousServiceCertPem !== undefined) {
+    await recoverService({ name: service.name, url: first.url, serviceCertPem: first.serviceCertPem, consortium, say: (line) => options.out(`  ${line}`) }, service.previousServiceCertPem);
+  }
+  const joining = await startJoiners(service.name, workspace, first, nodeCount - 1, hooks);
+  const done = await setUpService({
+    name: service.name,
+    url: first.url,
+    serviceCertPem: first.serviceCertPem,
+    consortium,
+    bundle,
+    appActions: appActions(service.name),
+    // The reconciliation app takes JWT callers as parties (jwt_party_claim); the banking app has no jwt endpoints.
+    ...(service.name === "reconciliation" ? { jwtIssuer: issuer } : {}),
+    say: (line) => options.out(`  ${line}`),
+  });
+  if (done.steps.length === 0) options.out(`  ${service.name}: members Active, users added, app deployed, service open, demo data loaded: nothing to propose`);
+  options.signal?.throwIfAborted();
+  const joined = await trustJoiners(first, joining, consortium, options.signal);
+  service.nodes.push(...joined.nodes);
+  if (joined.nodes.length > 0) options.out(`  ${service.name}: ${joined.nodes.length} nodes joined through node 0 and trusted by proposal ${joined.proposalId.slice(0, 10)}… (transition_node_to_trusted): ${service.nodes.length} nodes`);
+  const last = joined.lastTxId === undefined ? done.lastTxId : laterTxId(done.lastTxId, joined.lastTxId);
+  // Ready means committed: every set-up transaction is signed, on disk and replicated to every node.
+  if (last !== undefined) await Promise.all(service.nodes.map((node) => waitForCommit(node, last)));
+}
+
+/**
+ * A workspace's ledgers come back only by recovery (their secrets were never on disk), and
+ * --recover needs ledgers to recover. Recovery starts from node 0's ledger; the other nodes of a
+ * --nodes service are replaced by new ones (as in CCF: a node never restarts from its ledger
+ * into a multi-node service), so their directories are cleared.
+ */
+function checkRecovery(workspace: string, recover: boolean): void {
+  const withLedgers = SERVICE_NAMES.filter((name) => hasLedger(workspace, name));
+  if (!recover && withLedgers.length > 0) {
+    throw new SandboxError(
+      `${workspace} holds the ledgers of a sandbox that stopped. Their ledger secrets were never written to disk, so bringing the services back is a disaster recovery by the members: \`npm start -- --recover\` (two of the three banks submit their recovery shares), or \`npm start -- --fresh\` for a new consortium`,
+      2,
+    );
+  }
+  if (!recover) return;
+  if (withLedgers.length < SERVICE_NAMES.length) {
+    throw new SandboxError(`--recover: ${workspace} holds no ledger of ${SERVICE_NAMES.filter((name) => !withLedgers.includes(name)).join(" and ")} to recover (start without --recover for a new consortium)`, 2);
+  }
+  for (const name of SERVICE_NAMES) {
+    const onDisk = nodesOnDisk(workspace, name);
+    for (let index = 1; index < onDisk; index++) rmSync(nodeDir(workspace, name, index), { recursive: true, force: true });
+  }
+}
+
+async function waitForCommit(node: ServiceNode, txId: string): Promise<void> {
+  const client = new ConfideClient({ url: node.url, serviceCertPem: node.serviceCertPem });
+  try {
+    await client.waitForCommit(txId);
+  } finally {
+    client.close();
   }
 }
 
@@ -222,45 +299,31 @@ function portError(error: NodeJS.ErrnoException, port: number, service: ServiceN
   return error;
 }
 
-/** A workspace's ledgers come back only by recovery (their secrets were never on disk); --recover needs ledgers to recover. */
-function checkRecovery(workspace: string, recover: boolean): void {
-  const withLedgers = SERVICE_NAMES.filter((name) => hasLedger(workspace, name));
-  if (!recover && withLedgers.length > 0) {
-    throw new SandboxError(
-      `${workspace} holds the ledgers of a sandbox that stopped. Their ledger secrets were never written to disk, so bringing the services back is a disaster recovery by the members: \`npm start -- --recover\` (two of the three banks submit their recovery shares), or \`npm start -- --fresh\` for a new consortium`,
-      2,
-    );
-  }
-  if (recover && withLedgers.length < SERVICE_NAMES.length) {
-    throw new SandboxError(`--recover: ${workspace} holds no ledger of ${SERVICE_NAMES.filter((name) => !withLedgers.includes(name)).join(" and ")} to recover (start without --recover for a new consortium)`, 2);
-  }
-}
-
-async function startService(name: ServiceName, port: number, workspace: string, consortium: Consortium, options: SandboxOptions): Promise<Service> {
-  const dir = serviceDir(workspace, name);
+async function startService(name: ServiceName, port: number, workspace: string, consortium: Consortium, multiNode: boolean, hooks: NodeHooks, options: SandboxOptions): Promise<Service> {
   const recovering = options.recover === true;
-  // The node makes a new service identity to recover with: the old one is read first.
+  // The recovering node makes a new service identity: the old one is read first.
   const previousServiceCertPem = recovering ? readFileSync(serviceCertFile(workspace, name), "utf8") : undefined;
-  mkdirSync(dir, { recursive: true });
-  const log = new FileLog(join(dir, "node.log"), (line) => options.err(`  [${name}] ${line}`));
-  let node: ServingNode;
-  try {
-    node = await startNode({
-      dir,
+  const first = await startFirstNode(
+    {
+      service: name,
+      workspace,
       port,
-      log,
-      ...(recovering ? { recover: true } : {}),
-      // Used only when the ledger is new (genesis); a replayed ledger already holds its members and constitution.
-      members: consortium.members.map((m) => ({ certPem: m.identity.certPem, encryptionPublicKeyPem: m.encryptionPublicKeyPem, data: { party: m.party } })),
+      multiNode,
+      consortium,
+      recover: recovering,
+      // Used only for a new service (genesis); a recovered ledger already holds its members and constitution.
       ...(name === "reconciliation" ? { constitution: constitutionWith(reconciliationActions()) } : {}),
-    });
-  } catch (error) {
-    await log.close();
-    throw portError(error as NodeJS.ErrnoException, port, name);
+    },
+    hooks,
+  );
+  let state = "new service";
+  if (recovering) {
+    const client = new ConfideClient({ url: first.url, serviceCertPem: first.serviceCertPem });
+    const committed = await client.commit().finally(() => client.close());
+    state = `recovering: public state replayed (committed ${committed}), new service identity, status Recovering`;
   }
-  const replayedTo = node.core.history.ledgerSecrets.latest.version - 1;
-  options.out(`  ${name}: node at ${node.url}, ${recovering ? `recovering: public state replayed to seqno ${replayedTo}, new service identity, status Recovering` : "new service"}`);
-  return { name, node, log, ...(previousServiceCertPem !== undefined ? { previousServiceCertPem } : {}) };
+  options.out(`  ${name}: node at ${first.url} (pid ${first.process.pid}), ${state}`);
+  return { name, nodes: [first], ...(previousServiceCertPem !== undefined ? { previousServiceCertPem } : {}) };
 }
 
 /** The demo identity provider, on 127.0.0.1 only; its keys persist in the workspace's idp/. */
@@ -273,16 +336,18 @@ async function startIdp(workspace: string, port: number): Promise<DemoIdp> {
   }
 }
 
-/** The console, served with the reconciliation node's TLS identity (its certificate chains to that service's). */
+/** The console, served with the reconciliation service's node 0 TLS identity (its certificate chains to that service's), read from its files. */
 async function startConsole(services: Service[], consortium: Consortium, options: SandboxOptions): Promise<ConsoleServer> {
-  const identity = services[0]!.node.core.identity;
+  const dir = services[0]!.nodes[0]!.dir;
+  const tls = { keyPem: readFileSync(join(dir, IDENTITY_FILES.nodeKey), "utf8"), certPem: readFileSync(join(dir, IDENTITY_FILES.nodeCert), "utf8") };
   try {
     return await startConsoleServer({
       port: options.consolePort,
       staticDir: options.consoleDir ?? DEFAULT_CONSOLE_DIR,
-      services: services.map(({ name, node }) => ({ name, url: node.url, serviceCertPem: node.core.identity.serviceCertPem, ledgerDir: node.core.ledgerDir })),
+      // The ledger explorer reads node 0's ledger files: every node holds the same committed ledger.
+      services: services.map(({ name, nodes: [first] }) => ({ name, url: first!.url, serviceCertPem: first!.serviceCertPem, ledgerDir: join(first!.dir, "ledger") })),
       consortium,
-      tls: { keyPem: identity.nodePrivateKeyPem, certPem: identity.nodeCertPem },
+      tls,
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") throw new SandboxError(`port ${options.consolePort} (the web console) is in use; choose another with --console-port <port>`);
@@ -290,10 +355,23 @@ async function startConsole(services: Service[], consortium: Consortium, options
   }
 }
 
-function describe(workspace: string, services: Service[], consortium: Consortium): SandboxDescription {
+async function describe(workspace: string, services: Service[], consortium: Consortium): Promise<SandboxDescription> {
+  const described = await Promise.all(
+    services.map(async ({ name, nodes }) => {
+      const role = await roles(nodes[0]!);
+      return {
+        name,
+        app: APP_PACKAGES[name],
+        url: nodes[0]!.url,
+        serviceCertificate: serviceCertFile(workspace, name),
+        nodeDirectory: serviceDir(workspace, name),
+        nodes: nodes.map((node) => ({ nodeId: node.nodeId, url: node.url, rpcAddress: node.rpcAddress, role: role.get(node.nodeId) ?? ("backup" as const), directory: node.dir, pid: node.process.pid })),
+      };
+    }),
+  );
   return {
     workspace,
-    services: services.map(({ name, node }) => ({ name, app: APP_PACKAGES[name], url: node.url, serviceCertificate: serviceCertFile(workspace, name), nodeDirectory: serviceDir(workspace, name) })),
+    services: described,
     members: consortium.members.map((m) => ({
       name: m.name,
       party: m.party,
@@ -305,40 +383,6 @@ function describe(workspace: string, services: Service[], consortium: Consortium
     })),
     users: consortium.users.map((u) => ({ name: u.name, party: u.party, id: u.id, certificate: u.files.cert, key: u.files.privateKey })),
   };
-}
-
-/** A node's log in <service>/node.log (CCF's sandbox keeps each node's `out`); warnings and errors are also shown. */
-class FileLog {
-  private readonly stream: WriteStream;
-
-  constructor(
-    path: string,
-    private readonly show: (line: string) => void,
-  ) {
-    this.stream = createWriteStream(path, { flags: "a" });
-    // Losing the log file must not stop the node.
-    this.stream.on("error", () => undefined);
-  }
-
-  private write(level: string, message: string): void {
-    if (!this.stream.writableEnded) this.stream.write(`${new Date().toISOString()} [${level}] node | ${message}\n`);
-  }
-
-  debug = (message: string): void => this.write("debug", message);
-  info = (message: string): void => this.write("info ", message);
-  warn = (message: string): void => {
-    this.write("warn ", message);
-    this.show(`warning: ${message}`);
-  };
-  error = (message: string): void => {
-    this.write("fail ", message);
-    this.show(`error: ${message}`);
-  };
-
-  close(): Promise<void> {
-    if (this.stream.writableEnded) return Promise.resolve();
-    return new Promise((resolveClose) => this.stream.end(() => resolveClose()));
-  }
 }
 
 export { READY_PREFIX };

@@ -6,7 +6,7 @@
 // twice. recoverService is the members' part in a disaster recovery.
 import { readFileSync } from "node:fs";
 import type { Bundle } from "@confide/node";
-import { ConfideClient, type CcfResponse } from "../client.ts";
+import { ConfideClient, laterTxId, type CcfResponse } from "../client.ts";
 import { Member, openService, proposeAndAccept, type Action, type Proposal } from "../governance.ts";
 import { submitRecoveryShare } from "../recovery.ts";
 import { ACCOUNT_NAMES, OPENING_DEPOSIT, PARTIES, TRADES, TRANSFERS, VOTERS_PER_PROPOSAL, tradesCsv, type Party } from "./demo.ts";
@@ -33,8 +33,15 @@ export class SetupError extends Error {
   override name = "SetupError";
 }
 
-/** Runs every missing step; returns the names of the steps that did something. */
-export async function setUpService(setup: ServiceSetup): Promise<string[]> {
+export interface SetupDone {
+  /** The steps that did something (none on a restart). */
+  steps: string[];
+  /** The latest transaction the set-up wrote or read: the service is set up once it is Committed. */
+  lastTxId: string | undefined;
+}
+
+/** Runs every missing step. */
+export async function setUpService(setup: ServiceSetup): Promise<SetupDone> {
   const session = new Session(setup);
   try {
     const done: string[] = [];
@@ -45,7 +52,7 @@ export async function setUpService(setup: ServiceSetup): Promise<string[]> {
     if (await session.trustJwtIssuer()) done.push("jwt");
     if (await session.open()) done.push("open");
     if (await (setup.name === "reconciliation" ? session.ingestTrades() : session.openAccounts())) done.push("data");
-    return done;
+    return { steps: done, lastTxId: session.lastTxId() };
   } finally {
     session.close();
   }
@@ -85,8 +92,16 @@ class Session {
     for (const u of setup.consortium.users) this.userClients.set(u.id, new ConfideClient({ url, serviceCertPem, identity: u.identity }));
   }
 
+  private clients(): ConfideClient[] {
+    return [this.gov, ...this.memberClients.values(), ...this.userClients.values()];
+  }
+
   close(): void {
-    for (const client of [this.gov, ...this.memberClients.values(), ...this.userClients.values()]) client.close();
+    for (const client of this.clients()) client.close();
+  }
+
+  lastTxId(): string | undefined {
+    return this.clients().reduce<string | undefined>((latest, client) => (client.lastTxId === undefined ? latest : laterTxId(latest, client.lastTxId)), undefined);
   }
 
   private say(line: string): void {

@@ -1,7 +1,8 @@
 // The sandbox's workspace on disk, as CCF's sandbox.sh lays out its own
 // (sandbox_common/ for identities, one directory per node):
 //   keys/            every member's and user's certificate and keys (private ones mode 0600)
-//   <service>/       one node: service_cert.pem, its identity, ledger/, snapshots/, node.log
+//   <service>/       its node 0: node.json (its config), service_cert.pem, its identity, ledger/, snapshots/, node.log
+//   <service>/node<i>/  with --nodes N, each further node of the service, laid out the same way
 //   sandbox.json     what scripts need: services, members, users and their file paths
 //   sandbox.lock     the pid of the sandbox running on this workspace
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,10 +25,26 @@ export interface ServiceEntry {
   name: ServiceName;
   /** The app it runs (CCF runs one app per service). */
   app: string;
+  /** Node 0's URL (any node serves: a backup forwards writes to the primary). */
   url: string;
   serviceCertificate: string;
-  /** The node's directory: identity, ledger/, snapshots/, node.log. */
+  /** Node 0's directory: identity, ledger/, snapshots/, node.log. */
   nodeDirectory: string;
+  /** Every node of the service, each its own process (one unless --nodes). */
+  nodes: NodeEntry[];
+}
+
+export interface NodeEntry {
+  nodeId: string;
+  url: string;
+  /** host:port, as the node publishes it in public:ccf.gov.nodes.info. */
+  rpcAddress: string;
+  /** Its role when the sandbox became ready; GET /node/network/nodes/primary says who is primary now. */
+  role: "primary" | "backup";
+  /** Its directory: node.json (its config), identity, ledger/, snapshots/, node.log. */
+  directory: string;
+  /** The node's process, e.g. to kill the primary and watch the failover. */
+  pid: number;
 }
 
 export interface MemberEntry {
