@@ -29,7 +29,7 @@ import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 import { joinRouter } from "./network/join.ts";
 import { certId } from "./crypto/keys.ts";
-import { previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
+import { endorsePreviousIdentity, previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
 import { RecoverySharesKeeper } from "./recovery/refresh.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
@@ -379,8 +379,10 @@ export async function createOrOpenService(
  */
 async function startRecovery(core: NodeCore, rpcAddress: string, log: Log, nodeToNodeAddress?: string): Promise<void> {
   const { identity, history } = core;
+  const previousIdentityEndorsementPem = await endorsePreviousIdentity(history.store.beginReadOnly(), identity);
   const tx = history.begin();
   const previous = writeRecoveryStart(tx, {
+    previousIdentityEndorsementPem,
     serviceCertPem: identity.serviceCertPem,
     nodeId: identity.nodeId,
     nodeCertPem: identity.nodeCertPem,

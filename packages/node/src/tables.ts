@@ -36,6 +36,8 @@ export const Tables = {
   encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
   /** Sentinel → every earlier service identity of this ledger (PEMs, oldest first): their nodes signed its older entries. */
   previousServiceIdentities: "public:ccf.internal.previous_service_identities",
+  /** Sentinel → for each earlier identity (same order), its endorsement by the identity after it (recovery/service-endorsements.ts). */
+  previousServiceIdentityEndorsements: "public:ccf.internal.previous_service_identity_endorsements",
 } as const;
 
 /** Keys of id-keyed tables (members, users, nodes, issuers) are the id string's UTF-8 bytes. */

@@ -82,6 +82,7 @@ interface LostService {
   serviceCertPem: string;
   /** A receipt issued before the disaster, and the value its transaction wrote. */
   receipt: Receipt;
+  receiptTxId: string;
   records: number;
 }
 
@@ -104,11 +105,11 @@ async function loseAService(options: { rekeys?: number; records?: number } = {})
       return shares.every((s) => s.status === 200) && readRecord(node).threshold === 2 ? true : undefined;
     });
     const records = options.records ?? 6;
-    let receiptSeqno = 0;
+    let receiptTxId = "";
     for (let i = 0; i < records; i++) {
       const put = await client.post("/app/records", { id: `r${i}`, value: SECRET_VALUE(i) });
       assert.equal(put.status, 204, put.text);
-      if (i === 0) receiptSeqno = Number(put.headers["x-ms-ccf-transaction-id"]!.split(".")[1]);
+      if (i === 0) receiptTxId = String(put.headers["x-ms-ccf-transaction-id"]);
       // Rekeys between the writes: each later record is sealed with a newer ledger secret.
       if (i > 0 && i <= (options.rekeys ?? 0)) {
         const before = node.core.history.ledgerSecrets.all().length;
@@ -118,11 +119,11 @@ async function loseAService(options: { rekeys?: number; records?: number } = {})
     }
     const history = node.core.history;
     await history.waitForCommit(history.emitSignature());
-    const receipt = history.receipt(receiptSeqno);
+    const receipt = history.receipt(Number(receiptTxId.split(".")[1]));
     verifyReceipt(receipt, node.core.identity.serviceCertPem);
     const ledgerCopy = join(tempDir("copy"), "ledger");
     cpSync(node.core.ledgerDir, ledgerCopy, { recursive: true });
-    return { members, ledgerCopy, serviceCertPem: node.core.identity.serviceCertPem, receipt, records };
+    return { members, ledgerCopy, serviceCertPem: node.core.identity.serviceCertPem, receipt, receiptTxId, records };
   } finally {
     client.close();
     await node.close();
@@ -148,6 +149,14 @@ async function openWithShares(lost: LostService, node: ServingNode, client: Http
     assert.equal(submitted.status, 200, submitted.text);
   }
   await eventually("the service to open", async () => ((await serviceStatus(client)) === "Open" ? true : undefined));
+}
+
+/** GET /node/receipt, asked again while the node fetches it (202). */
+async function receiptOf(client: HttpsClient, txId: string): Promise<Receipt> {
+  return eventually(`the receipt of ${txId}`, async () => {
+    const got = await client.get(`/node/receipt?transaction_id=${txId}`);
+    return got.status === 200 ? (got.json as Receipt) : undefined;
+  });
 }
 
 describe("disaster recovery from a ledger copy with the members' shares", () => {
@@ -223,8 +232,22 @@ describe("disaster recovery from a ledger copy with the members' shares", () => 
       const previous = (await client.get("/node/service/previous_identity")).json as { previous_service_identity: string };
       assert.equal(previous.previous_service_identity, lost.serviceCertPem);
       verifyReceipt(lost.receipt, previous.previous_service_identity);
+      // And against the recovered service's own certificate: its receipt for that transaction is the
+      // same signature, with the new identity's endorsement of the old one (CCF's service_endorsements).
+      const newCert = node.core.identity.serviceCertPem;
+      assert.throws(() => verifyReceipt(lost.receipt, newCert), /not endorsed by the service certificate/);
+      const reissued = await receiptOf(client, lost.receiptTxId);
+      assert.deepEqual({ cert: reissued.cert, signature: reissued.signature }, { cert: lost.receipt.cert, signature: lost.receipt.signature });
+      assert.equal(reissued.service_endorsements?.length, 1);
+      verifyReceipt(reissued, newCert);
+      verifyReceipt({ ...lost.receipt, service_endorsements: reissued.service_endorsements! }, newCert);
+      assert.throws(() => verifyReceipt(reissued, lost.serviceCertPem), /not endorsed by the service certificate/, "the endorsement chains to the new identity only");
       // The service works, and its shares were re-issued for every secret (the old shares are spent).
-      assert.equal((await client.post("/app/records", { id: "after", value: "recovered" })).status, 204);
+      const after = await client.post("/app/records", { id: "after", value: "recovered" });
+      assert.equal(after.status, 204);
+      const fresh = await receiptOf(client, String(after.headers["x-ms-ccf-transaction-id"]));
+      assert.equal(fresh.service_endorsements, undefined, "the current identity issued its node certificate");
+      verifyReceipt(fresh, newCert);
       const newShare = await a.recoveryShare(client);
       assert.notDeepEqual(newShare, shareA);
       const late = await a.submitShare(client, newShare);
@@ -232,6 +255,42 @@ describe("disaster recovery from a ledger copy with the members' shares", () => 
     } finally {
       client.close();
       await node.close();
+    }
+  });
+
+  it("recovered twice: a receipt from before the first recovery verifies against the latest identity through both endorsements", async () => {
+    const lost = await loseAService({ records: 2 });
+    const first = await startRecovery(lost);
+    let betweenTxId: string;
+    try {
+      await openWithShares(lost, first.node, first.client, [lost.members[0]!, lost.members[1]!]);
+      const between = await first.client.post("/app/records", { id: "between", value: "recovered once" });
+      assert.equal(between.status, 204, between.text);
+      betweenTxId = String(between.headers["x-ms-ccf-transaction-id"]);
+      await first.node.core.history.waitForCommit(first.node.core.history.emitSignature());
+    } finally {
+      first.client.close();
+      await first.node.close();
+    }
+    // Lost again: its ledger (recovered in place) is all that remains.
+    const lostAgain = { ...lost, serviceCertPem: first.node.core.identity.serviceCertPem };
+    const second = await startRecovery(lostAgain);
+    try {
+      await openWithShares(lostAgain, second.node, second.client, [lost.members[1]!, lost.members[2]!]);
+      const latest = second.node.core.identity.serviceCertPem;
+      const oldest = await receiptOf(second.client, lost.receiptTxId);
+      assert.equal(oldest.service_endorsements?.length, 2);
+      verifyReceipt(oldest, latest);
+      verifyReceipt({ ...lost.receipt, service_endorsements: oldest.service_endorsements! }, latest);
+      const middle = await receiptOf(second.client, betweenTxId);
+      assert.equal(middle.service_endorsements?.length, 1);
+      verifyReceipt(middle, latest);
+      // An endorsement chain out of order does not verify.
+      assert.throws(() => verifyReceipt({ ...oldest, service_endorsements: [...oldest.service_endorsements!].reverse() }, latest), /not endorsed/);
+      assert.equal((await second.client.get("/app/records?id=between")).text, "recovered once");
+    } finally {
+      second.client.close();
+      await second.node.close();
     }
   });
 

@@ -171,6 +171,41 @@ export async function createNodeCertificate(opts: NodeCertificateOptions): Promi
 }
 
 /**
+ * A recovered service's endorsement of its previous identity: a CA certificate for the previous
+ * service key, with that identity's subject, key identifier and validity, issued by the current
+ * service key. Placed between a node certificate the previous identity issued and the current
+ * service certificate, it chains receipts signed before the recovery to the recovered service
+ * (CCF's service_endorsements).
+ */
+export async function createServiceEndorsement(opts: { previousServiceCertPem: string; servicePrivateKeyPem: string; serviceCertPem: string }): Promise<string> {
+  const previous = new x509.X509Certificate(opts.previousServiceCertPem);
+  const current = new x509.X509Certificate(opts.serviceCertPem);
+  const signingKey = await importP384SigningKey(opts.servicePrivateKeyPem);
+  if (!new NodeX509Certificate(opts.serviceCertPem).checkPrivateKey(createPrivateKey(opts.servicePrivateKeyPem))) {
+    throw new Error("service private key does not match the service certificate");
+  }
+  const previousSki = previous.getExtension(x509.SubjectKeyIdentifierExtension);
+  const currentSki = current.getExtension(x509.SubjectKeyIdentifierExtension);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerialHex(),
+    subject: previous.subjectName,
+    issuer: current.subjectName,
+    notBefore: previous.notBefore,
+    notAfter: previous.notAfter,
+    publicKey: previous.publicKey,
+    signingKey,
+    signingAlgorithm: ECDSA_SHA384,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      previousSki ?? (await x509.SubjectKeyIdentifierExtension.create(previous.publicKey)),
+      currentSki ? new x509.AuthorityKeyIdentifierExtension(currentSki.keyId) : await x509.AuthorityKeyIdentifierExtension.create(current.publicKey),
+    ],
+  });
+  return withTrailingNewline(cert.toString("pem"));
+}
+
+/**
  * A node's self-signed certificate for its own key: what a joining node presents as TLS client
  * certificate before the service endorses it (its node id is its key's, whoever signed the cert).
  */

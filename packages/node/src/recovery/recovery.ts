@@ -22,6 +22,8 @@ import type { Log } from "../log.ts";
 import { idKey, SENTINEL_KEY, Tables } from "../tables.ts";
 import { issueRecoveryShares, serviceStatus } from "./refresh.ts";
 import { readRecoveryShares, restoreLedgerSecrets, shareDigest } from "./shares.ts";
+import { appendServiceEndorsement } from "./service-endorsements.ts";
+import { certPublicKeyPem, createServiceEndorsement } from "../crypto/certs.ts";
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
@@ -39,6 +41,19 @@ export interface RecoveringNode {
   nodeCertPem: string;
   rpcAddress: string;
   nodeToNodeAddress?: string;
+  /** The new identity's endorsement of the previous one (endorsePreviousIdentity). */
+  previousIdentityEndorsementPem: string;
+}
+
+function serviceToRecover(tx: Tx): ServiceInfo {
+  const info = readJson<ServiceInfo>(tx, Tables.serviceInfo, SENTINEL_KEY);
+  if (info === undefined) throw new Error("the ledger holds no service (no public:ccf.gov.service.info): there is nothing to recover");
+  return info;
+}
+
+/** The recovering identity's endorsement of the identity of the service whose ledger `tx` reads. */
+export function endorsePreviousIdentity(tx: Tx, identity: { serviceCertPem: string; servicePrivateKeyPem: string }): Promise<string> {
+  return createServiceEndorsement({ previousServiceCertPem: serviceToRecover(tx).cert, ...identity });
 }
 
 /**
@@ -46,13 +61,14 @@ export interface RecoveringNode {
  * previous identity, the old nodes retired and this one trusted. Returns the previous identity.
  */
 export function writeRecoveryStart(tx: Tx, node: RecoveringNode): string {
-  const info = readJson<ServiceInfo>(tx, Tables.serviceInfo, SENTINEL_KEY);
-  if (info === undefined) throw new Error("the ledger holds no service (no public:ccf.gov.service.info): there is nothing to recover");
+  const info = serviceToRecover(tx);
   const previous = info.cert;
+  if (certPublicKeyPem(node.previousIdentityEndorsementPem) !== certPublicKeyPem(previous)) throw new Error("the endorsement given is not of the previous service identity");
   tx.map(Tables.serviceInfo).set(SENTINEL_KEY, json({ ...info, cert: node.serviceCertPem, status: "Recovering" }));
   tx.map(Tables.previousServiceIdentity).set(SENTINEL_KEY, Buffer.from(previous));
   const earlier = readJson<string[]>(tx, Tables.previousServiceIdentities, SENTINEL_KEY) ?? [];
   tx.map(Tables.previousServiceIdentities).set(SENTINEL_KEY, json([...earlier, previous]));
+  appendServiceEndorsement(tx, node.previousIdentityEndorsementPem);
   const nodes = tx.map(Tables.nodesInfo);
   const retired: Array<[Buffer, Record<string, unknown>]> = [];
   nodes.forEach((value, id) => {

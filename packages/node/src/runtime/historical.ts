@@ -10,6 +10,7 @@ import type { History } from "../history/history.ts";
 import type { WriteSet } from "../kv/write-set.ts";
 import { HISTORICAL_CACHE_ENTRIES } from "../limits.ts";
 import type { Receipt } from "../merkle/receipt.ts";
+import { serviceEndorsementsFor } from "../recovery/service-endorsements.ts";
 
 export interface HistoricalTx {
   seqno: number;
@@ -95,10 +96,14 @@ export class HistoricalStates {
 
   private load(seqno: number): HistoricalTx {
     const view = this.history.viewOf(seqno)!;
+    const { receipt, coseReceipt } = this.history.receipts(seqno);
+    // Signed before a recovery: the endorsements chain it to the current service identity.
+    const endorsements = serviceEndorsementsFor(this.history.store.beginReadOnly(), receipt.cert);
     return {
       seqno,
       transactionId: formatTxId({ view, seqno } as TxId),
-      ...this.history.receipts(seqno),
+      receipt: endorsements.length === 0 ? receipt : { ...receipt, service_endorsements: endorsements },
+      coseReceipt,
       writes: this.history.writesAt(seqno),
     };
   }
