@@ -23,6 +23,10 @@ import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { createRecoveryIdentity, loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { LedgerSecrets } from "./crypto/ledger-secrets.ts";
+import { LedgerSecret } from "./crypto/ledger-secret.ts";
+import { NodeEncryptionKey } from "./crypto/node-encryption-key.ts";
+import { keyString } from "./kv/write-set.ts";
+import { idKey, Tables } from "./tables.ts";
 import { listChunks } from "./ledger/chunk-files.ts";
 import { FileLedgerStorage } from "./ledger/storage.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
@@ -75,6 +79,8 @@ export interface NetworkOptions {
 
 export interface NodeCore {
   identity: NodeIdentity;
+  /** Made at this start, in memory only: a rekey seals the new ledger secret to it. */
+  encryptionKey: NodeEncryptionKey;
   history: History;
   ledgerDir: string;
   close(): Promise<void>;
@@ -83,12 +89,22 @@ export interface NodeCore {
 /** A ledger this node holds no secrets for, and was not told to recover. */
 export class LedgerSecretsMissingError extends Error {}
 
-export async function startNodeCore(options: NodeOptions, hooks: { identity?: NodeIdentity; onAppended?: HistoryOptions["onAppended"] } = {}): Promise<NodeCore> {
+export async function startNodeCore(
+  options: NodeOptions,
+  hooks: { identity?: NodeIdentity; encryptionKey?: NodeEncryptionKey; onAppended?: HistoryOptions["onAppended"] } = {},
+): Promise<NodeCore> {
   mkdirSync(options.dir, { recursive: true });
   const ledgerDir = options.ledgerDir ?? join(options.dir, "ledger");
   const secrets = options.ledgerSecrets ?? (options.recover ? new LedgerSecrets([]) : newServiceSecrets(ledgerDir));
   const identity = hooks.identity ?? (options.recover ? await createRecoveryIdentity(options.dir, options.subjectAltNames) : await loadOrCreateIdentity(options.dir, options.subjectAltNames));
+  const encryptionKey = hooks.encryptionKey ?? NodeEncryptionKey.generate();
+  const ownSecretKey = keyString(idKey(identity.nodeId));
   const historyOptions: HistoryOptions = {
+    // A rekey's transaction seals the new secret to each trusted node: this node's part is ours to open.
+    rekeyedBy: (writes) => {
+      const sealed = writes.get(Tables.ledgerSecretsForNodes)?.get(ownSecretKey);
+      return sealed ? new LedgerSecret(encryptionKey.open(sealed)) : undefined;
+    },
     ledgerDir,
     secrets,
     ...(options.recover ? { recovering: true } : {}),
@@ -103,7 +119,7 @@ export async function startNodeCore(options: NodeOptions, hooks: { identity?: No
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);
-  return { identity, history, ledgerDir, close: () => history.close() };
+  return { identity, encryptionKey, history, ledgerDir, close: () => history.close() };
 }
 
 /** The first ledger secret of a new service; refuses a ledger that already has entries (its secrets are not on disk). */
@@ -120,6 +136,7 @@ function newServiceSecrets(ledgerDir: string): LedgerSecrets {
 async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
   const { network } = options;
   let joined: JoinedService | undefined;
+  const encryptionKey = NodeEncryptionKey.generate();
   if (network.join !== undefined) {
     if (hasIdentity(options.dir)) {
       throw new Error(
@@ -129,6 +146,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
     joined = await joinAndWriteIdentity(options.dir, network.join, {
       rpcAddress,
       nodeToNodeAddress: network.nodeToNodeAddress,
+      encryptionPublicKeyPem: encryptionKey.publicKeyPem,
       log: (message) => log.info(message),
       ...(options.subjectAltNames ? { subjectAltNames: options.subjectAltNames } : {}),
     });
@@ -151,7 +169,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   try {
     core = await startNodeCore(
       { ...options, startAs: "backup", commitSource: consensus, ...(joined ? { ledgerSecrets: joined.secrets } : {}) },
-      { identity, onAppended: consensus.appended },
+      { identity, encryptionKey, onAppended: consensus.appended },
     );
   } catch (error) {
     await consensus.close();
@@ -354,6 +372,7 @@ export async function createOrOpenService(
       nodeCertPem: identity.nodeCertPem,
       rpcAddress,
       ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+      nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
       members: options.members ?? [],
       users: options.users ?? [],
       serviceData: options.serviceData,
@@ -386,6 +405,7 @@ async function startRecovery(core: NodeCore, rpcAddress: string, log: Log, nodeT
     nodeCertPem: identity.nodeCertPem,
     rpcAddress,
     ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+    nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
   });
   history.commit(tx);
   await history.waitForCommit(history.emitSignature());

@@ -85,6 +85,11 @@ export interface HistoryOptions {
    * members approve the previous identity), and the entries this node appends get a new secret.
    */
   recovering?: boolean;
+  /**
+   * The new ledger secret a replicated entry hands this node (a rekey on the primary), if any: the
+   * entries after it are sealed with it.
+   */
+  rekeyedBy?: (writes: WriteSet) => LedgerSecret | undefined;
   /** Told of every entry this node appends as primary (transactions, signatures, snapshot evidence), once it is applied: consensus replicates them. */
   onAppended?: (entry: AppendedEntry) => void;
 }
@@ -262,6 +267,8 @@ export class History {
     const effects = this.pipeline.rollback(seqno, lastSignature);
     if (effects.length === 0) return; // nothing after seqno
     this.perform(effects);
+    // A rekey among the entries taken back is taken back with them.
+    this.options.secrets.dropVersionsAfter(seqno + 1);
     // Past a rollback the node is in a later view, so the rolled-back tx ids read Invalid (a primary
     // of that view, or this node elected, then takes it; views never go back).
     this.pipeline.startView(toView(this.view + 1));
@@ -336,6 +343,9 @@ export class History {
       throw error;
     }
     this.store.apply(writes, entry.seqno);
+    const rekeyedTo = this.options.rekeyedBy?.(writes);
+    // A node that joined after the rekey was handed the new secret with the others.
+    if (rekeyedTo !== undefined && this.options.secrets.latest.version <= entry.seqno) this.options.secrets.add(entry.seqno + 1, rekeyedTo);
     if (this.viewStarts.at(-1)?.view !== entry.view) this.viewStarts.push({ view: entry.view, seqno: entry.seqno });
     this.perform(this.pipeline.appended(frame.length, entry.isSignature, { signWhenDue: false }));
     return { view: entry.view, seqno: entry.seqno, isSignature: entry.isSignature };

@@ -39,6 +39,7 @@ export interface RecoveringNode {
   nodeCertPem: string;
   rpcAddress: string;
   nodeToNodeAddress?: string;
+  nodeEncryptionPublicKeyPem: string;
 }
 
 /**
