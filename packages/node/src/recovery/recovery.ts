@@ -111,8 +111,7 @@ export class ServiceRecovery {
     const submitted = tx.map(Tables.encryptedSubmittedShares);
     if (submitted.has(idKey(memberId))) throw new CcfError(400, ErrorCode.InvalidInput, `Member ${memberId} has already submitted its recovery share.`);
     submitted.set(idKey(memberId), this.sealShare(share, memberId));
-    let count = 0;
-    submitted.forEach(() => void count++);
+    const count = submitted.size;
     const fullKeySubmitted = share.length === 32;
     let message = fullKeySubmitted ? "Full recovery key successfully submitted" : `${count}/${record.threshold} recovery shares successfully submitted`;
     if (count >= record.threshold || fullKeySubmitted) {
