@@ -23,9 +23,7 @@ import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { createRecoveryIdentity, loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { LedgerSecrets } from "./crypto/ledger-secrets.ts";
-import { LedgerSecret } from "./crypto/ledger-secret.ts";
 import { NodeEncryptionKey } from "./crypto/node-encryption-key.ts";
-import { keyString } from "./kv/write-set.ts";
 import { idKey, Tables } from "./tables.ts";
 import { listChunks } from "./ledger/chunk-files.ts";
 import { FileLedgerStorage } from "./ledger/storage.ts";
@@ -35,6 +33,7 @@ import { joinRouter } from "./network/join.ts";
 import { certId } from "./crypto/keys.ts";
 import { previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
 import { RecoverySharesKeeper } from "./recovery/refresh.ts";
+import { ledgerSecretHandedTo, rekeyRecipients } from "./recovery/rekey.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
 export interface NodeOptions {
@@ -98,13 +97,9 @@ export async function startNodeCore(
   const secrets = options.ledgerSecrets ?? (options.recover ? new LedgerSecrets([]) : newServiceSecrets(ledgerDir));
   const identity = hooks.identity ?? (options.recover ? await createRecoveryIdentity(options.dir, options.subjectAltNames) : await loadOrCreateIdentity(options.dir, options.subjectAltNames));
   const encryptionKey = hooks.encryptionKey ?? NodeEncryptionKey.generate();
-  const ownSecretKey = keyString(idKey(identity.nodeId));
   const historyOptions: HistoryOptions = {
     // A rekey's transaction seals the new secret to each trusted node: this node's part is ours to open.
-    rekeyedBy: (writes) => {
-      const sealed = writes.get(Tables.ledgerSecretsForNodes)?.get(ownSecretKey);
-      return sealed ? new LedgerSecret(encryptionKey.open(sealed)) : undefined;
-    },
+    rekeyedBy: (writes) => ledgerSecretHandedTo(writes, identity.nodeId, encryptionKey),
     ledgerDir,
     secrets,
     ...(options.recover ? { recovering: true } : {}),
@@ -316,7 +311,7 @@ export function serviceFrontend(
     serviceCertPem: identity.serviceCertPem,
     servicePrivateKeyPem: identity.servicePrivateKeyPem,
     log,
-    node: { refreshRecoveryShares: () => shares.refresh(), rekeyLedger: () => shares.rekey() },
+    node: { refreshRecoveryShares: () => shares.refresh(), checkLedgerRekey: (tx) => void rekeyRecipients(tx), rekeyLedger: () => shares.rekey() },
   });
   const onGovCommit = () => {
     shares.check();
@@ -380,6 +375,8 @@ export async function createOrOpenService(
     });
     history.commit(tx);
     log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+  } else {
+    recordOwnEncryptionKey(core);
   }
   if (options.appBundle !== undefined) {
     const tx = history.begin();
@@ -390,6 +387,24 @@ export async function createOrOpenService(
   }
   // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
   if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+}
+
+/**
+ * A restarted node's encryption key is new (it is never written to disk): its record in the node
+ * table is brought up to date, so that a later rekey seals the new secret to a key it holds.
+ */
+function recordOwnEncryptionKey(core: NodeCore): void {
+  const { identity, history, encryptionKey } = core;
+  const tx = history.begin();
+  const nodes = tx.map(Tables.nodesInfo);
+  const stored = nodes.get(idKey(identity.nodeId));
+  const info = stored === undefined ? undefined : (JSON.parse(stored.toString("utf8")) as { encryption_pub_key?: string });
+  if (info === undefined || info.encryption_pub_key === encryptionKey.publicKeyPem) {
+    tx.abort();
+    return;
+  }
+  nodes.set(idKey(identity.nodeId), Buffer.from(JSON.stringify({ ...info, encryption_pub_key: encryptionKey.publicKeyPem })));
+  history.commit(tx);
 }
 
 /**

@@ -29,6 +29,19 @@ export class NodeEncryptionKey {
   }
 }
 
+export class NodeEncryptionKeyError extends Error {}
+
+/** Checks that `pem` is a node encryption key (an X25519 public key in PEM), as a join request must give. */
+export function checkNodeEncryptionKey(pem: string): void {
+  let type: string | undefined;
+  try {
+    type = createPublicKey(pem).asymmetricKeyType;
+  } catch {
+    throw new NodeEncryptionKeyError("not a PEM public key");
+  }
+  if (type !== "x25519") throw new NodeEncryptionKeyError(`a ${type ?? "unknown"} key, not an X25519 key`);
+}
+
 /** Seals `plaintext` to the node whose encryption_pub_key is `publicKeyPem`. */
 export function sealForNode(publicKeyPem: string, plaintext: Uint8Array): Buffer {
   const ephemeral = generateKeyPairSync("x25519");

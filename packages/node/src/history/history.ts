@@ -87,7 +87,7 @@ export interface HistoryOptions {
   recovering?: boolean;
   /**
    * The new ledger secret a replicated entry hands this node (a rekey on the primary), if any: the
-   * entries after it are sealed with it.
+   * entries after it are sealed with it. Throws if the entry hands one that does not open: the entry is refused.
    */
   rekeyedBy?: (writes: WriteSet) => LedgerSecret | undefined;
   /** Told of every entry this node appends as primary (transactions, signatures, snapshot evidence), once it is applied: consensus replicates them. */
@@ -267,8 +267,6 @@ export class History {
     const effects = this.pipeline.rollback(seqno, lastSignature);
     if (effects.length === 0) return; // nothing after seqno
     this.perform(effects);
-    // A rekey among the entries taken back is taken back with them.
-    this.options.secrets.dropVersionsAfter(seqno + 1);
     // Past a rollback the node is in a later view, so the rolled-back tx ids read Invalid (a primary
     // of that view, or this node elected, then takes it; views never go back).
     this.pipeline.startView(toView(this.view + 1));
@@ -335,6 +333,13 @@ export class History {
       if (detail === undefined) throw error;
       throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${detail}`);
     }
+    let rekeyedTo: LedgerSecret | undefined;
+    try {
+      rekeyedTo = this.options.rekeyedBy?.(writes);
+    } catch (error) {
+      // Before anything is applied: the entries after a rekey this node cannot open could not be read.
+      throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${(error as Error).message}`);
+    }
     if (entry.view > this.pipeline.view) this.pipeline.startView(entry.view);
     try {
       this.ledger.append(seqno, entry.isSignature, frame.length, (target) => frame.copy(target));
@@ -343,7 +348,6 @@ export class History {
       throw error;
     }
     this.store.apply(writes, entry.seqno);
-    const rekeyedTo = this.options.rekeyedBy?.(writes);
     // A node that joined after the rekey was handed the new secret with the others.
     if (rekeyedTo !== undefined && this.options.secrets.latest.version <= entry.seqno) this.options.secrets.add(entry.seqno + 1, rekeyedTo);
     if (this.viewStarts.at(-1)?.view !== entry.view) this.viewStarts.push({ view: entry.view, seqno: entry.seqno });
@@ -361,6 +365,8 @@ export class History {
   private takeBack(seqno: SeqNo): void {
     this.rollbacks++;
     this.store.rollback(seqno);
+    // A rekey among the entries taken back is taken back with them (its secret starts at its seqno + 1).
+    this.options.secrets.dropVersionsAfter(seqno + 1);
     this.tree.truncate(seqno);
     while ((this.signatureSeqnos.at(-1) ?? 0) > seqno) this.signatureSeqnos.pop();
     while ((this.viewStarts.at(-1)?.seqno ?? 0) > seqno) this.viewStarts.pop();
