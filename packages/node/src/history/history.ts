@@ -322,23 +322,18 @@ export class History {
     const lastView = this.viewOf(this.lastSeqno) ?? 0;
     if (entry.view < lastView) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: its view is below the last entry's view ${lastView}`);
     let writes: WriteSet;
+    let rekeyedTo: LedgerSecret | undefined;
     const secret = this.options.secrets.find(seqno);
     try {
       if (secret === undefined) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: this node holds no ledger secret for it`);
       if (entry.isSignature || seqno === 1) checkCommitEvidence(entry, secret);
       writes = entryWrites(entry, secret);
+      rekeyedTo = this.rekeyedBy(entry, writes);
       this.verifier.add(entry);
     } catch (error) {
       const detail = entryCheckFailure(error, secret);
       if (detail === undefined) throw error;
       throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${detail}`);
-    }
-    let rekeyedTo: LedgerSecret | undefined;
-    try {
-      rekeyedTo = this.options.rekeyedBy?.(writes);
-    } catch (error) {
-      // Before anything is applied: the entries after a rekey this node cannot open could not be read.
-      throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${(error as Error).message}`);
     }
     if (entry.view > this.pipeline.view) this.pipeline.startView(entry.view);
     try {
@@ -353,6 +348,15 @@ export class History {
     if (this.viewStarts.at(-1)?.view !== entry.view) this.viewStarts.push({ view: entry.view, seqno: entry.seqno });
     this.perform(this.pipeline.appended(frame.length, entry.isSignature, { signWhenDue: false }));
     return { view: entry.view, seqno: entry.seqno, isSignature: entry.isSignature };
+  }
+
+  /** The new secret a rekey entry hands this node; before anything of the entry is kept: a part that does not open refuses it. */
+  private rekeyedBy(entry: DecodedEntry, writes: WriteSet): LedgerSecret | undefined {
+    try {
+      return this.options.rekeyedBy?.(writes);
+    } catch (error) {
+      throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${(error as Error).message}`);
+    }
   }
 
   /** The ledger frames of entries `first..last`, as stored: what a primary replicates. */
