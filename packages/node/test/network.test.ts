@@ -274,4 +274,20 @@ describe("a three-node service", () => {
       assertSealedFrom(node, rekeyed.version, rekeyed.secret, first!.secret);
     }
   });
+
+  it("refuses a rekey while a trusted node has no encryption key (a ledger from before nodes had one): the proposal fails saying so", async () => {
+    const primary = primaryOf();
+    const keyless = nodes.find((n) => n !== primary)!.core.identity.nodeId;
+    const tx = primary.core.history.begin();
+    const info = JSON.parse(tx.map(Tables.nodesInfo).get(idKey(keyless))!.toString()) as Record<string, unknown>;
+    tx.map(Tables.nodesInfo).set(idKey(keyless), Buffer.from(JSON.stringify({ ...info, encryption_pub_key: "" })));
+    await primary.core.history.waitForCommit(primary.core.history.commit(tx)!.seqno);
+    const secretsBefore = primary.core.history.ledgerSecrets.all().length;
+    const via = clientOf(primary);
+    const created = await member.propose(via, [{ name: "trigger_ledger_rekey" }]);
+    const voted = await member.vote(via, created.json.proposalId);
+    assert.equal(voted.json.proposalState, "Failed", voted.text);
+    assert.match(JSON.stringify(voted.json.failure), new RegExp(`ledger rekey refused: trusted node ${keyless} has no encryption_pub_key`));
+    assert.equal(primary.core.history.ledgerSecrets.all().length, secretsBefore);
+  });
 });
