@@ -26,6 +26,8 @@ export interface GenesisOptions {
   rpcAddress: string;
   /** Where the node takes node-to-node channels (a node of a multi-node service). */
   nodeToNodeAddress?: string;
+  /** The node's encryption key (PEM), to which a rekey seals the new ledger secret. */
+  nodeEncryptionPublicKeyPem?: string;
   members: InitialMember[];
   users: InitialUser[];
   serviceData?: unknown;
@@ -62,14 +64,14 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
 }
 
 /** A service's own node, Trusted, with its endorsed certificate and addresses (genesis, and a recovered service's start). */
-export function writeNodeInfo(tx: Tx, node: Pick<GenesisOptions, "nodeId" | "nodeCertPem" | "rpcAddress" | "nodeToNodeAddress">): void {
+export function writeNodeInfo(tx: Tx, node: Pick<GenesisOptions, "nodeId" | "nodeCertPem" | "rpcAddress" | "nodeToNodeAddress" | "nodeEncryptionPublicKeyPem">): void {
   tx.map(Tables.nodesInfo).set(
     idKey(node.nodeId),
     json({
       status: "Trusted",
       cert: node.nodeCertPem,
       quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
-      encryption_pub_key: "",
+      encryption_pub_key: node.nodeEncryptionPublicKeyPem ?? "",
       rpc_interfaces: { primary_rpc_interface: { bind_address: node.rpcAddress, published_address: node.rpcAddress } },
       ...(node.nodeToNodeAddress === undefined ? {} : { node_to_node_interface: { bind_address: node.nodeToNodeAddress, published_address: node.nodeToNodeAddress } }),
       node_data: null,

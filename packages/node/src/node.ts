@@ -23,6 +23,8 @@ import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
 import { createRecoveryIdentity, loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { LedgerSecrets } from "./crypto/ledger-secrets.ts";
+import { NodeEncryptionKey } from "./crypto/node-encryption-key.ts";
+import { idKey, Tables } from "./tables.ts";
 import { listChunks } from "./ledger/chunk-files.ts";
 import { FileLedgerStorage } from "./ledger/storage.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
@@ -31,6 +33,7 @@ import { joinRouter } from "./network/join.ts";
 import { certId } from "./crypto/keys.ts";
 import { endorsePreviousIdentity, previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
 import { RecoverySharesKeeper } from "./recovery/refresh.ts";
+import { ledgerSecretHandedTo, rekeyRecipients } from "./recovery/rekey.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
 export interface NodeOptions {
@@ -75,6 +78,8 @@ export interface NetworkOptions {
 
 export interface NodeCore {
   identity: NodeIdentity;
+  /** Made at this start, in memory only: a rekey seals the new ledger secret to it. */
+  encryptionKey: NodeEncryptionKey;
   history: History;
   ledgerDir: string;
   close(): Promise<void>;
@@ -83,12 +88,18 @@ export interface NodeCore {
 /** A ledger this node holds no secrets for, and was not told to recover. */
 export class LedgerSecretsMissingError extends Error {}
 
-export async function startNodeCore(options: NodeOptions, hooks: { identity?: NodeIdentity; onAppended?: HistoryOptions["onAppended"] } = {}): Promise<NodeCore> {
+export async function startNodeCore(
+  options: NodeOptions,
+  hooks: { identity?: NodeIdentity; encryptionKey?: NodeEncryptionKey; onAppended?: HistoryOptions["onAppended"] } = {},
+): Promise<NodeCore> {
   mkdirSync(options.dir, { recursive: true });
   const ledgerDir = options.ledgerDir ?? join(options.dir, "ledger");
   const secrets = options.ledgerSecrets ?? (options.recover ? new LedgerSecrets([]) : newServiceSecrets(ledgerDir));
   const identity = hooks.identity ?? (options.recover ? await createRecoveryIdentity(options.dir, options.subjectAltNames) : await loadOrCreateIdentity(options.dir, options.subjectAltNames));
+  const encryptionKey = hooks.encryptionKey ?? NodeEncryptionKey.generate();
   const historyOptions: HistoryOptions = {
+    // A rekey's transaction seals the new secret to each trusted node: this node's part is ours to open.
+    rekeyedBy: (writes) => ledgerSecretHandedTo(writes, identity.nodeId, encryptionKey),
     ledgerDir,
     secrets,
     ...(options.recover ? { recovering: true } : {}),
@@ -103,7 +114,7 @@ export async function startNodeCore(options: NodeOptions, hooks: { identity?: No
     if (options[key] !== undefined) Object.assign(historyOptions, { [key]: options[key] });
   }
   const history = await History.open(historyOptions);
-  return { identity, history, ledgerDir, close: () => history.close() };
+  return { identity, encryptionKey, history, ledgerDir, close: () => history.close() };
 }
 
 /** The first ledger secret of a new service; refuses a ledger that already has entries (its secrets are not on disk). */
@@ -120,6 +131,7 @@ function newServiceSecrets(ledgerDir: string): LedgerSecrets {
 async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
   const { network } = options;
   let joined: JoinedService | undefined;
+  const encryptionKey = NodeEncryptionKey.generate();
   if (network.join !== undefined) {
     if (hasIdentity(options.dir)) {
       throw new Error(
@@ -129,6 +141,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
     joined = await joinAndWriteIdentity(options.dir, network.join, {
       rpcAddress,
       nodeToNodeAddress: network.nodeToNodeAddress,
+      encryptionPublicKeyPem: encryptionKey.publicKeyPem,
       log: (message) => log.info(message),
       ...(options.subjectAltNames ? { subjectAltNames: options.subjectAltNames } : {}),
     });
@@ -151,7 +164,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   try {
     core = await startNodeCore(
       { ...options, startAs: "backup", commitSource: consensus, ...(joined ? { ledgerSecrets: joined.secrets } : {}) },
-      { identity, onAppended: consensus.appended },
+      { identity, encryptionKey, onAppended: consensus.appended },
     );
   } catch (error) {
     await consensus.close();
@@ -298,7 +311,7 @@ export function serviceFrontend(
     serviceCertPem: identity.serviceCertPem,
     servicePrivateKeyPem: identity.servicePrivateKeyPem,
     log,
-    node: { refreshRecoveryShares: () => shares.refresh(), rekeyLedger: () => shares.rekey() },
+    node: { refreshRecoveryShares: () => shares.refresh(), checkLedgerRekey: (tx) => void rekeyRecipients(tx), rekeyLedger: () => shares.rekey() },
   });
   const onGovCommit = () => {
     shares.check();
@@ -354,6 +367,7 @@ export async function createOrOpenService(
       nodeCertPem: identity.nodeCertPem,
       rpcAddress,
       ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+      nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
       members: options.members ?? [],
       users: options.users ?? [],
       serviceData: options.serviceData,
@@ -361,6 +375,8 @@ export async function createOrOpenService(
     });
     history.commit(tx);
     log.info(`Created a new service on node ${identity.nodeId.slice(0, 16)}…: genesis at ${history.view}.${history.lastSeqno}`);
+  } else {
+    recordOwnEncryptionKey(core);
   }
   if (options.appBundle !== undefined) {
     const tx = history.begin();
@@ -371,6 +387,24 @@ export async function createOrOpenService(
   }
   // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
   if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+}
+
+/**
+ * A restarted node's encryption key is new (it is never written to disk): its record in the node
+ * table is brought up to date, so that a later rekey seals the new secret to a key it holds.
+ */
+function recordOwnEncryptionKey(core: NodeCore): void {
+  const { identity, history, encryptionKey } = core;
+  const tx = history.begin();
+  const nodes = tx.map(Tables.nodesInfo);
+  const stored = nodes.get(idKey(identity.nodeId));
+  const info = stored === undefined ? undefined : (JSON.parse(stored.toString("utf8")) as { encryption_pub_key?: string });
+  if (info === undefined || info.encryption_pub_key === encryptionKey.publicKeyPem) {
+    tx.abort();
+    return;
+  }
+  nodes.set(idKey(identity.nodeId), Buffer.from(JSON.stringify({ ...info, encryption_pub_key: encryptionKey.publicKeyPem })));
+  history.commit(tx);
 }
 
 /**
@@ -388,6 +422,7 @@ async function startRecovery(core: NodeCore, rpcAddress: string, log: Log, nodeT
     nodeCertPem: identity.nodeCertPem,
     rpcAddress,
     ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+    nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
   });
   history.commit(tx);
   await history.waitForCommit(history.emitSignature());

@@ -30,6 +30,8 @@ export const Tables = {
   constitution: "public:ccf.gov.constitution",
   /** The previous service identity's certificate (PEM), written when a recovered service starts. */
   previousServiceIdentity: "public:ccf.gov.service.previous_service_identity",
+  /** Sentinel → node id → [a rekey's new ledger secret sealed to that node's encryption key] (CCF's LedgerSecretsForNodes; recovery/rekey.ts). */
+  encryptedLedgerSecrets: "public:ccf.internal.encrypted_ledger_secrets",
   /** Sentinel → the recovery shares and the wrapped ledger secrets (recovery/shares.ts). */
   recoveryShares: "public:ccf.internal.recovery_shares",
   /** Member id → its submitted share, sealed with the recovering service's ledger secret. */

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createNodeCertificateRequest, createSelfSignedNodeCertificate, isCertIssuedBy } from "../src/crypto/certs.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
+import { NodeEncryptionKey } from "../src/crypto/node-encryption-key.ts";
 import type { JoinRequest } from "../src/network/join.ts";
 import { ledgerSecretsForJoiner } from "../src/network/join-identity.ts";
 import { JoinRefusedError, joinService } from "../src/network/joiner.ts";
@@ -42,6 +43,7 @@ async function newJoiner(): Promise<Joiner> {
         rpc_interfaces: { primary_rpc_interface: { bind_address: "127.0.0.1:9100", published_address: "127.0.0.1:9100" } },
         node_to_node_interface: { bind_address: "127.0.0.1:9101" },
       },
+      public_encryption_key: NodeEncryptionKey.generate().publicKeyPem,
       certificate_signing_request: await createNodeCertificateRequest({ nodePrivateKeyPem: keys.privateKeyPem }),
       node_data: { operator: "Bank B ops" },
     },
@@ -92,6 +94,8 @@ describe("joining a node to the service", () => {
     assert.equal(pending.status, "Pending");
     assert.deepEqual(pending.node_data, { operator: "Bank B ops" });
     assert.equal(pending.certificate_signing_request, joiner.request.certificate_signing_request);
+    // A rekey seals the new ledger secret to this key (CCF's NodeInfo.encryption_pub_key).
+    assert.equal(pending.encryption_pub_key, joiner.request.public_encryption_key);
     // Asking again changes nothing while it is Pending.
     const again = await clientOf(joiner).post("/node/join", JSON.stringify(joiner.request), { "content-type": "application/json" });
     assert.deepEqual(again.json, first.json);
@@ -141,7 +145,7 @@ describe("joining a node to the service", () => {
     );
   });
 
-  it("refuses a request without a client certificate, a malformed body, or a CSR for another key, recording nothing", async () => {
+  it("refuses a request without a client certificate, a malformed body, a CSR for another key or a malformed encryption key, recording nothing", async () => {
     const joiner = await newJoiner();
     const other = await newJoiner();
     const lastSeqno = node.core.history.lastSeqno;
@@ -153,6 +157,9 @@ describe("joining a node to the service", () => {
       [clientOf(joiner), JSON.stringify({ ...joiner.request, certificate_signing_request: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----" }), 400, "InvalidInput", /malformed certificate signing request/],
       [clientOf(joiner), JSON.stringify({ ...joiner.request, node_info_network: {} }), 400, "InvalidInput", /rpc_interfaces/],
       [clientOf(joiner), JSON.stringify({ ...joiner.request, certificate_signing_request: other.request.certificate_signing_request }), 400, "InvalidInput", /another key/],
+      [clientOf(joiner), JSON.stringify({ ...joiner.request, public_encryption_key: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----" }), 400, "InvalidInput", /public_encryption_key: not a PEM public key/],
+      [clientOf(joiner), JSON.stringify({ ...joiner.request, public_encryption_key: generateP384KeyPair().publicKeyPem }), 400, "InvalidInput", /public_encryption_key: a ec key, not an X25519 key/],
+      [clientOf(joiner), JSON.stringify({ ...joiner.request, public_encryption_key: 7 }), 400, "InvalidInput", /public_encryption_key must be a PEM string/],
     ];
     for (const [c, body, status, code, message] of cases) {
       const reply = await post(c, body);

@@ -1,13 +1,18 @@
 // A three-node service in one process, through real TLS sockets and real files: a node starts a
 // service with node-to-node channels, two more join it (command Join) and are trusted by
-// proposal, every write on the primary is replicated and committed on every node; stopping the
-// primary elects another, writes resume, and nothing committed is lost.
+// proposal, every write on the primary is replicated and committed on every node; a ledger rekey
+// hands the new secret to every node, which seals and reads what follows with it; stopping the
+// primary elects another, writes resume (sealed with the new secret), and nothing committed is lost.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { DecryptionError, type LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { checkCommitEvidence } from "../src/history/replay.ts";
 import { formatTxId, type TxId } from "../src/ids.ts";
+import { txIdBytes } from "../src/ledger/entry.ts";
+import { readLedger } from "../src/ledger/reader.ts";
 import type { Log } from "../src/log.ts";
 import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
 import { idKey, Tables } from "../src/tables.ts";
@@ -60,6 +65,41 @@ async function writeRecord(node: ServingNode, value: string): Promise<TxId> {
   const id = node.core.history.commit(tx)!;
   await node.core.history.waitForCommit(id.seqno);
   return id;
+}
+
+/** Writes `value` at the private map "records", keyed by nothing in particular, on the primary; waits for it to commit there. */
+async function writePrivate(node: ServingNode, value: string): Promise<TxId> {
+  const tx = node.core.history.begin();
+  tx.map("records").set(Buffer.from(value), Buffer.from(value));
+  const id = node.core.history.commit(tx)!;
+  await node.core.history.waitForCommit(id.seqno);
+  return id;
+}
+
+/** The node's private "records", as seqno of their write → value. */
+function privateRecords(node: ServingNode): Record<number, string> {
+  const out: Record<number, string> = {};
+  const map = node.core.history.store.beginReadOnly().map("records");
+  map.forEach((value, key) => (out[map.getVersionOfPreviousWrite(key)!] = value.toString()));
+  return out;
+}
+
+/** Every entry of the node's ledger files from `version` on is sealed with `secret`, not with `old` (private writes and commit evidence). */
+function assertSealedFrom(node: ServingNode, version: number, secret: LedgerSecret, old: LedgerSecret): void {
+  let checked = 0;
+  for (const { entry } of readLedger(node.core.ledgerDir)) {
+    if (entry.seqno < version) continue;
+    if (entry.isSignature) {
+      checkCommitEvidence(entry, secret);
+      assert.throws(() => checkCommitEvidence(entry, old));
+    }
+    if (entry.privateSealed.length > 0) {
+      secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno));
+      assert.throws(() => old.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno)), DecryptionError);
+      checked++;
+    }
+  }
+  assert.ok(checked > 0, "a private entry after the rekey");
 }
 
 const recordOn = (node: ServingNode) => node.core.history.store.beginReadOnly().map("public:records").get(Buffer.from("k"))?.toString();
@@ -193,6 +233,24 @@ describe("a three-node service", () => {
     assert.equal(primary.core.history.lastSeqno, before);
   });
 
+  it("trigger_ledger_rekey hands the new ledger secret to every node: each seals and reads what follows with it", async () => {
+    const primary = primaryOf();
+    const before = await writePrivate(primary, "before the rekey");
+    const [first] = primary.core.history.ledgerSecrets.all();
+    await passProposal(clientOf(primary), [{ name: "trigger_ledger_rekey" }]);
+    const rekeyed = await waitFor("the rekey on the primary", () => primary.core.history.ledgerSecrets.all()[1]);
+    const after = await writePrivate(primary, "after the rekey");
+    for (const node of nodes) {
+      await waitFor("the rekey's entries on every node", () => node.core.history.lastCommitted.seqno >= after.seqno);
+      const held = node.core.history.ledgerSecrets.all();
+      assert.deepEqual(held.map((v) => [v.version, v.secret.fingerprint]), [[first!.version, first!.secret.fingerprint], [rekeyed.version, rekeyed.secret.fingerprint]]);
+      assert.deepEqual(privateRecords(node), { [before.seqno]: "before the rekey", [after.seqno]: "after the rekey" });
+    }
+    // Each node's ledger files: every entry from the rekey's version on opens with the new secret only.
+    for (const node of nodes) assertSealedFrom(node, rekeyed.version, rekeyed.secret, first!.secret);
+    assert.ok(after.seqno >= rekeyed.version);
+  });
+
   it("when the primary stops, another is elected, writes resume and nothing committed is lost", async () => {
     const old = primaryOf();
     const committed = old.core.history.lastCommitted;
@@ -206,5 +264,30 @@ describe("a three-node service", () => {
       assert.equal(node.core.history.txStatus(committed), "Committed");
       assert.equal(recordOn(node), "v2");
     }
+    // The new primary, a backup at the rekey, seals with the new secret; the other backup reads it.
+    const [first, rekeyed] = next.core.history.ledgerSecrets.all();
+    assert.ok(rekeyed !== undefined && id.seqno > rekeyed.version);
+    const written = await writePrivate(next, "after the failover");
+    for (const node of nodes) {
+      await waitFor("the private write after failover", () => node.core.history.lastCommitted.seqno >= written.seqno);
+      assert.equal(privateRecords(node)[written.seqno], "after the failover");
+      assertSealedFrom(node, rekeyed.version, rekeyed.secret, first!.secret);
+    }
+  });
+
+  it("refuses a rekey while a trusted node has no encryption key (a ledger from before nodes had one): the proposal fails saying so", async () => {
+    const primary = primaryOf();
+    const keyless = nodes.find((n) => n !== primary)!.core.identity.nodeId;
+    const tx = primary.core.history.begin();
+    const info = JSON.parse(tx.map(Tables.nodesInfo).get(idKey(keyless))!.toString()) as Record<string, unknown>;
+    tx.map(Tables.nodesInfo).set(idKey(keyless), Buffer.from(JSON.stringify({ ...info, encryption_pub_key: "" })));
+    await primary.core.history.waitForCommit(primary.core.history.commit(tx)!.seqno);
+    const secretsBefore = primary.core.history.ledgerSecrets.all().length;
+    const via = clientOf(primary);
+    const created = await member.propose(via, [{ name: "trigger_ledger_rekey" }]);
+    const voted = await member.vote(via, created.json.proposalId);
+    assert.equal(voted.json.proposalState, "Failed", voted.text);
+    assert.match(JSON.stringify(voted.json.failure), new RegExp(`ledger rekey refused: trusted node ${keyless} has no encryption_pub_key`));
+    assert.equal(primary.core.history.ledgerSecrets.all().length, secretsBefore);
   });
 });

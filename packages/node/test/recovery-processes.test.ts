@@ -1,5 +1,6 @@
 // Disaster recovery of a three-node service of real confide-node processes: three members hold
-// recovery shares (threshold 2); every node is killed (SIGKILL) with writes in flight; a new node
+// recovery shares (threshold 2); the service rekeys (every node takes the new ledger secret) and
+// fails over to a backup; every node is killed (SIGKILL) with writes in flight; a new node
 // started with command.type "Recover" on a copy of one backup's ledger files replays the public
 // state, the members open it by proposal and two of them submit their shares; every transaction
 // committed before the disaster is back, private state included, and the app serves again.
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GovMember } from "./helpers/gov-member.ts";
 import { writeCounterApp } from "./helpers/node-process.ts";
-import { eventually, ProcessCluster } from "./helpers/process-cluster.ts";
+import { eventually, ProcessCluster, type ClusterNode } from "./helpers/process-cluster.ts";
 
 let cluster: ProcessCluster;
 
@@ -24,7 +25,7 @@ before(async () => {
 after(() => cluster.dispose());
 
 describe("a three-node service, all nodes killed, recovered from one node's ledger", () => {
-  it("comes back with every committed write once 2 of 3 members submit their shares", async () => {
+  it("rekeyed, failed over, then lost: comes back with every committed write once 2 of 3 members submit their shares", async () => {
     const n0 = await cluster.start();
     await cluster.pass(n0.client, [{ name: "set_recovery_threshold", args: { recovery_threshold: 2 } }]);
     await cluster.join("n1", n0);
@@ -36,19 +37,37 @@ describe("a three-node service, all nodes killed, recovered from one node's ledg
     });
 
     const committed: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      const reply = await n0.client.post("/app/counter");
-      assert.equal(reply.status, 200, reply.text);
-      committed.push(reply.headers["x-ms-ccf-transaction-id"]!);
-    }
+    const increment = async (via: ClusterNode, times: number) => {
+      for (let i = 0; i < times; i++) {
+        const reply = await via.client.post("/app/counter");
+        assert.equal(reply.status, 200, reply.text);
+        committed.push(reply.headers["x-ms-ccf-transaction-id"]!);
+      }
+    };
+    await increment(n0, 15);
+    // A rekey of the three-node service: the primary hands the new ledger secret to every trusted node.
+    await cluster.pass(n0.client, [{ name: "trigger_ledger_rekey" }]);
+    await eventually("the rekey on the primary", async () => (/ledger rekeyed: .* handed to 3 trusted nodes/.test(n0.process.stdout + n0.process.stderr) ? true : undefined));
+    await increment(n0, 10);
     for (const node of cluster.nodes) await cluster.committedOn(node, committed.at(-1)!);
+    // Each backup reads the private counter across the rekey, with the secret the rekey handed it.
+    for (const node of cluster.nodes) assert.equal((await node.client.get("/app/counter")).json.n, committed.length, node.name);
+    // The primary dies: a backup, which took the new secret from the replicated rekey, seals what follows with it.
+    n0.process.child.kill("SIGKILL");
+    await n0.process.exitCode();
+    const survivors = cluster.nodes.filter((node) => node !== n0);
+    const newPrimary = await cluster.primary(survivors);
+    await increment(newPrimary, 5);
+    for (const node of survivors) await cluster.committedOn(node, committed.at(-1)!);
+    for (const node of survivors) assert.equal((await node.client.get("/app/counter")).json.n, committed.length, node.name);
     const oldServiceCert = cluster.serviceCert;
     // Writes in flight when every node dies: they may or may not survive; the committed ones must.
-    const inFlight = Array.from({ length: 10 }, () => n0.client.post("/app/counter").catch(() => undefined));
-    for (const node of cluster.nodes) node.process.child.kill("SIGKILL");
-    await Promise.all([...cluster.nodes.map((node) => node.process.exitCode()), ...inFlight]);
+    const inFlight = Array.from({ length: 10 }, () => newPrimary.client.post("/app/counter").catch(() => undefined));
+    for (const node of survivors) node.process.child.kill("SIGKILL");
+    await Promise.all([...survivors.map((node) => node.process.exitCode()), ...inFlight]);
 
-    const recovered = await cluster.recover("r0", "n1");
+    // From the ledger of the node that was not primary at the end: the shares issued with the rekey cover both secrets.
+    const recovered = await cluster.recover("r0", survivors.find((node) => node !== newPrimary)!.name);
     const client = recovered.client;
     assert.notEqual(cluster.serviceCert, oldServiceCert);
     assert.equal((await client.get("/node/network")).json.service_status, "Recovering");

@@ -14,6 +14,11 @@ import { seqNo, view, type TxId } from "../src/ids.ts";
 import { IDENTITY_FILES } from "../src/identity.ts";
 import type { Store } from "../src/kv/store.ts";
 import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
+import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
+import { decodeFrame, txIdBytes } from "../src/ledger/entry.ts";
+import { writeLedgerSecretsForNodes } from "../src/recovery/rekey.ts";
+import { idKey, SENTINEL_KEY, Tables } from "../src/tables.ts";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -55,6 +60,10 @@ function serviceMemberDir(primaryDir: string): string {
 
 function start(dir: string, extra: Partial<NodeOptions> = {}): Promise<NodeCore> {
   return startNodeCore({ dir, ...OPTIONS, ...extra });
+}
+
+function readLedgerEntries(core: NodeCore, seqno: number) {
+  return core.history.frames(seqno, seqno).map((frame) => decodeFrame(frame));
 }
 
 /** Ships the primary's entries the backup lacks, as replication does. */
@@ -157,6 +166,65 @@ describe("a backup appends replicated entries", () => {
     assert.equal(dump(a.history.store), dump(b.history.store));
     assert.equal(a.history.viewOf(firstSignature), newView);
     assert.throws(() => a.history.emitSignature(), /only the primary signs/);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("a rekey entry hands a backup the new secret sealed to it; one that does not open is refused; a rolled-back rekey is forgotten", async () => {
+    const aDir = tempDir();
+    const a = await start(aDir);
+    // Its own copy of the secrets, as a joiner's: what a rekey adds on the primary is not in it.
+    const b = await start(serviceMemberDir(aDir), { startAs: "backup", ledgerSecrets: new LedgerSecrets([...a.history.ledgerSecrets.all()]) });
+    const first = a.history.ledgerSecrets.latest;
+    const trust = a.history.begin();
+    for (const node of [a, b]) {
+      trust.map(Tables.nodesInfo).set(idKey(node.identity.nodeId), Buffer.from(JSON.stringify({ status: "Trusted", encryption_pub_key: node.encryptionKey.publicKeyPem })));
+    }
+    a.history.commit(trust);
+    for (let i = 0; i < 3; i++) write(a, i);
+    const signed = seqNo(a.history.emitSignature());
+    replicate(a, b);
+
+    // An altered part: the backup stops at that entry with a clear error and keeps nothing of it.
+    const altered = LedgerSecret.generate();
+    const bad = a.history.begin();
+    writeLedgerSecretsForNodes(bad, altered);
+    const record = JSON.parse(bad.map(Tables.encryptedLedgerSecrets).get(SENTINEL_KEY)!.toString()) as Record<string, Array<{ encrypted_secret: string }>>;
+    const sealed = Buffer.from(record[b.identity.nodeId]![0]!.encrypted_secret, "base64");
+    sealed[sealed.length - 1]! ^= 0x01;
+    record[b.identity.nodeId]![0]!.encrypted_secret = sealed.toString("base64");
+    bad.map(Tables.encryptedLedgerSecrets).set(SENTINEL_KEY, Buffer.from(JSON.stringify(record)));
+    a.history.commit(bad, { rekeyTo: altered });
+    const before = dump(b.history.store);
+    assert.throws(
+      () => replicate(a, b),
+      (error: Error) => error instanceof ReplicationError && /new ledger secret sealed to this node does not open with its encryption key/.test(error.message),
+    );
+    assert.equal(b.history.lastSeqno, signed);
+    assert.equal(dump(b.history.store), before);
+    assert.deepEqual(b.history.ledgerSecrets.all(), [first]);
+    // The primary takes the bad entry back as consensus would (a deposed primary, then elected again).
+    a.history.becomeBackup();
+    await a.history.rollback(signed);
+    a.history.becomePrimary(a.history.view);
+
+    // A good rekey: the backup takes its part and reads the entries after it, sealed with the new secret.
+    const secret = LedgerSecret.generate();
+    const rekey = a.history.begin();
+    writeLedgerSecretsForNodes(rekey, secret);
+    const rekeyId = a.history.commit(rekey, { rekeyTo: secret })!;
+    write(a, 10);
+    replicate(a, b);
+    assert.deepEqual(b.history.ledgerSecrets.all().map((v) => [v.version, v.secret.fingerprint]), [[first.version, first.secret.fingerprint], [rekeyId.seqno + 1, secret.fingerprint]]);
+    assert.equal(dump(b.history.store), dump(a.history.store));
+
+    // Consensus takes the rekey back (never committed): the backup forgets its secret, and seals with the old one as primary.
+    await b.history.rollback(signed);
+    assert.deepEqual(b.history.ledgerSecrets.all(), [first]);
+    b.history.becomePrimary(view(b.history.view + 1));
+    const after = write(b, 20);
+    assert.equal(after.seqno, rekeyId.seqno);
+    const [entry] = [...readLedgerEntries(b, after.seqno)];
+    first.secret.open(entry!.privateSealed, txIdBytes(entry!.view, entry!.seqno));
     await Promise.all([a.close(), b.close()]);
   });
 });

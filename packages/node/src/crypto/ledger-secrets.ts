@@ -33,6 +33,11 @@ export class LedgerSecrets {
     this.versions.push({ version, secret });
   }
 
+  /** Forgets the secrets of versions after `version` (the rekeys a rollback took back). */
+  dropVersionsAfter(version: number): void {
+    while (this.versions.length > 1 && this.versions.at(-1)!.version > version) this.versions.pop();
+  }
+
   /** Adds older secrets (those the recovery shares give back) below the known ones. */
   addOlder(older: LedgerSecretVersion[]): void {
     const first = this.versions[0]?.version ?? Infinity;

@@ -20,6 +20,8 @@ interface Jwk {
 /** What a proposal may ask of the node, once its transaction commits (CCF's ccf.node.trigger*). */
 export interface NodeOperations {
   refreshRecoveryShares(): void;
+  /** Throws if the service cannot rekey now (a trusted node without an encryption key): the proposal fails, saying why. */
+  checkLedgerRekey(tx: CallState["tx"]): void;
   rekeyLedger(): void;
 }
 
@@ -74,7 +76,9 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
     },
     getLatestLedgerSecretSeqno: () => history.ledgerSecrets.latest.version,
     triggerLedgerRekey: () => {
-      writable().onCommit(() => node.rekeyLedger());
+      const tx = writable();
+      node.checkLedgerRekey(tx);
+      tx.onCommit(() => node.rekeyLedger());
     },
     triggerRecoverySharesRefresh: () => {
       writable().onCommit(() => node.refreshRecoveryShares());

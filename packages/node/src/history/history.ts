@@ -85,6 +85,11 @@ export interface HistoryOptions {
    * members approve the previous identity), and the entries this node appends get a new secret.
    */
   recovering?: boolean;
+  /**
+   * The new ledger secret a replicated entry hands this node (a rekey on the primary), if any: the
+   * entries after it are sealed with it. Throws if the entry hands one that does not open: the entry is refused.
+   */
+  rekeyedBy?: (writes: WriteSet) => LedgerSecret | undefined;
   /** Told of every entry this node appends as primary (transactions, signatures, snapshot evidence), once it is applied: consensus replicates them. */
   onAppended?: (entry: AppendedEntry) => void;
 }
@@ -317,11 +322,13 @@ export class History {
     const lastView = this.viewOf(this.lastSeqno) ?? 0;
     if (entry.view < lastView) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: its view is below the last entry's view ${lastView}`);
     let writes: WriteSet;
+    let rekeyedTo: LedgerSecret | undefined;
     const secret = this.options.secrets.find(seqno);
     try {
       if (secret === undefined) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: this node holds no ledger secret for it`);
       if (entry.isSignature || seqno === 1) checkCommitEvidence(entry, secret);
       writes = entryWrites(entry, secret);
+      rekeyedTo = this.rekeyedBy(entry, writes);
       this.verifier.add(entry);
     } catch (error) {
       const detail = entryCheckFailure(error, secret);
@@ -336,9 +343,20 @@ export class History {
       throw error;
     }
     this.store.apply(writes, entry.seqno);
+    // A node that joined after the rekey was handed the new secret with the others.
+    if (rekeyedTo !== undefined && this.options.secrets.latest.version <= entry.seqno) this.options.secrets.add(entry.seqno + 1, rekeyedTo);
     if (this.viewStarts.at(-1)?.view !== entry.view) this.viewStarts.push({ view: entry.view, seqno: entry.seqno });
     this.perform(this.pipeline.appended(frame.length, entry.isSignature, { signWhenDue: false }));
     return { view: entry.view, seqno: entry.seqno, isSignature: entry.isSignature };
+  }
+
+  /** The new secret a rekey entry hands this node; before anything of the entry is kept: a part that does not open refuses it. */
+  private rekeyedBy(entry: DecodedEntry, writes: WriteSet): LedgerSecret | undefined {
+    try {
+      return this.options.rekeyedBy?.(writes);
+    } catch (error) {
+      throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${(error as Error).message}`);
+    }
   }
 
   /** The ledger frames of entries `first..last`, as stored: what a primary replicates. */
@@ -351,6 +369,8 @@ export class History {
   private takeBack(seqno: SeqNo): void {
     this.rollbacks++;
     this.store.rollback(seqno);
+    // A rekey among the entries taken back is taken back with them (its secret starts at its seqno + 1).
+    this.options.secrets.dropVersionsAfter(seqno + 1);
     this.tree.truncate(seqno);
     while ((this.signatureSeqnos.at(-1) ?? 0) > seqno) this.signatureSeqnos.pop();
     while ((this.viewStarts.at(-1)?.seqno ?? 0) > seqno) this.viewStarts.pop();

@@ -40,7 +40,7 @@ export function hasIdentity(dir: string): boolean {
 export async function joinAndWriteIdentity(
   dir: string,
   target: JoinTarget,
-  self: { rpcAddress: string; nodeToNodeAddress: string; subjectAltNames?: SubjectAltName[]; log: (message: string) => void; signal?: AbortSignal },
+  self: { rpcAddress: string; nodeToNodeAddress: string; encryptionPublicKeyPem: string; subjectAltNames?: SubjectAltName[]; log: (message: string) => void; signal?: AbortSignal },
 ): Promise<JoinedService> {
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, IDENTITY_FILES.nodeKey);
@@ -59,6 +59,7 @@ export async function joinAndWriteIdentity(
         node_to_node_interface: { bind_address: self.nodeToNodeAddress, published_address: self.nodeToNodeAddress },
       },
       quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
+      public_encryption_key: self.encryptionPublicKeyPem,
       certificate_signing_request: csrPem,
     },
     retryMs: target.retryMs,

@@ -10,6 +10,7 @@ import { X509Certificate } from "node:crypto";
 import { CcfError, ErrorCode } from "../errors.ts";
 import { certificateRequestPublicKeyPem, CertificateRequestError } from "../crypto/endorse-csr.ts";
 import { nodeIdOf } from "../crypto/keys.ts";
+import { checkNodeEncryptionKey, NodeEncryptionKeyError } from "../crypto/node-encryption-key.ts";
 import { nodeToNodeAddresses, trustedNodes } from "../consensus/membership.ts";
 import { parseJson } from "../governance/operations.ts";
 import type { History } from "../history/history.ts";
@@ -127,6 +128,14 @@ function checkJoinRequest(value: unknown): JoinRequest {
   if (n2n !== undefined && (typeof n2n !== "object" || n2n === null || typeof n2n.bind_address !== "string")) {
     throw invalid("node_info_network.node_to_node_interface.bind_address must be a host:port string");
   }
-  if (body.public_encryption_key !== undefined && typeof body.public_encryption_key !== "string") throw invalid("public_encryption_key must be a PEM string");
+  if (body.public_encryption_key !== undefined) {
+    if (typeof body.public_encryption_key !== "string") throw invalid("public_encryption_key must be a PEM string");
+    try {
+      checkNodeEncryptionKey(body.public_encryption_key);
+    } catch (error) {
+      if (error instanceof NodeEncryptionKeyError) throw invalid(`public_encryption_key: ${error.message}`);
+      throw error;
+    }
+  }
   return body as JoinRequest;
 }

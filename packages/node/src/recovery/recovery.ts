@@ -43,6 +43,8 @@ export interface RecoveringNode {
   nodeToNodeAddress?: string;
   /** The new identity's endorsement of the previous one (endorsePreviousIdentity). */
   previousIdentityEndorsementPem: string;
+  /** The node's encryption key (PEM), to which a rekey seals the new ledger secret. */
+  nodeEncryptionPublicKeyPem: string;
 }
 
 function serviceToRecover(tx: Tx): ServiceInfo {

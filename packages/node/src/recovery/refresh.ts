@@ -1,7 +1,8 @@
 // Keeps the recovery shares issued for the service as it is now: after any
 // governance change (a member activated or removed, an encryption key or
-// recovery role changed, the threshold set) and after a rekey, the primary
-// issues new shares of a new wrapping key in a transaction of their own. The
+// recovery role changed, the threshold set) and at a rekey, the primary
+// issues new shares of a new wrapping key in a transaction of their own (a
+// rekey's also hands the new secret to every trusted node: rekey.ts). The
 // Shamir split is asynchronous, so the shares are prepared first and written
 // only if what they were prepared for is still current.
 import type { History } from "../history/history.ts";
@@ -10,7 +11,7 @@ import type { Log } from "../log.ts";
 import { readJson } from "../governance/operations.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 import { LedgerSecret } from "../crypto/ledger-secret.ts";
-import { trustedNodes } from "../consensus/membership.ts";
+import { RekeyRefusedError, rekeyRecipients, writeLedgerSecretsForNodes } from "./rekey.ts";
 import { prepareRecoveryShares, type SecretToWrap, readRecoveryShares, recoveryMembers, recoveryThreshold, sharesAreCurrent, sharesIssuedFor, writeRecoveryShares } from "./shares.ts";
 
 /** Statuses in which the shares on record are those the members are recovering with: they stay. */
@@ -105,13 +106,17 @@ export class RecoverySharesKeeper {
     if (RECOVERY_STATUSES.has(serviceStatus(tx) ?? "")) return;
     if (job === "check" && sharesAreCurrent(tx, this.history.ledgerSecrets.all().length)) return;
     if (job === "rekey") {
-      const trusted = trustedNodes(this.history.store).length;
-      if (trusted > 1) {
-        this.log.warn(`ledger rekey skipped: handing a new ledger secret to the other ${trusted - 1} nodes is not built yet`);
+      const secret = LedgerSecret.generate();
+      try {
+        // In the transaction of the shares covering it: every trusted node gets the new secret sealed to its key.
+        await issueRecoveryShares(this.history, (rekeyTx) => writeLedgerSecretsForNodes(rekeyTx, secret), secret);
+      } catch (error) {
+        if (!(error instanceof RekeyRefusedError)) throw error;
+        this.log.error(error.message);
         return;
       }
-      await issueRecoveryShares(this.history, () => {}, LedgerSecret.generate());
-      this.log.info(`ledger rekeyed: a new ledger secret from seqno ${this.history.ledgerSecrets.latest.version}`);
+      const nodes = rekeyRecipients(this.history.store.beginReadOnly()).length;
+      this.log.info(`ledger rekeyed: a new ledger secret from seqno ${this.history.ledgerSecrets.latest.version}, handed to ${nodes} trusted node${nodes === 1 ? "" : "s"}`);
     } else {
       await issueRecoveryShares(this.history);
     }

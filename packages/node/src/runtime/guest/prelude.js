@@ -130,7 +130,6 @@
       triggerLedgerChunk: () => gov.triggerLedgerChunk(),
       triggerSnapshot: () => gov.triggerSnapshot(),
       transitionServiceToOpen: (previous, next) => gov.transitionServiceToOpen(optionalBuffer(previous), arrayBuffer(next)),
-      // One ledger secret and no recovery shares yet: nothing to rekey or refresh.
       triggerLedgerRekey: () => gov.triggerLedgerRekey(),
       triggerRecoverySharesRefresh: () => gov.triggerRecoverySharesRefresh(),
       triggerACMERefresh: () => gov.notSupported("triggerACMERefresh"),
