@@ -87,7 +87,7 @@ interface LostService {
 }
 
 /** A service with 3 recovery members (threshold 2), some private records, then lost: only a copy of its ledger remains. */
-async function loseAService(options: { rekeys?: number; records?: number } = {}): Promise<LostService> {
+async function loseAService(options: { rekeys?: number; records?: number; owner?: GovMember } = {}): Promise<LostService> {
   const members = await Promise.all([0, 1, 2].map(() => GovMember.create({ encryption: true })));
   const dir = tempDir("lost");
   const node = await startNode({
@@ -100,8 +100,14 @@ async function loseAService(options: { rekeys?: number; records?: number } = {})
   try {
     for (const member of members) await member.activate(client);
     await pass(client, members[0]!, members.slice(1), [{ name: "set_recovery_threshold", args: { recovery_threshold: 2 } }]);
+    const { owner } = options;
+    if (owner !== undefined) {
+      // A fourth member, recovery_role Owner: its share is the whole wrapping key (CCF's full share).
+      await pass(client, members[0]!, members.slice(1), [{ name: "set_member", args: { cert: owner.certPem, encryption_pub_key: owner.encryption!.publicKeyPem, recovery_role: "Owner" } }]);
+      await owner.activate(client);
+    }
     await eventually("shares for 3 members at threshold 2", async () => {
-      const shares = await Promise.all(members.map((m) => client.get(`/gov/recovery/encrypted-shares/${m.id}`)));
+      const shares = await Promise.all([...members, ...(owner ? [owner] : [])].map((m) => client.get(`/gov/recovery/encrypted-shares/${m.id}`)));
       return shares.every((s) => s.status === 200) && readRecord(node).threshold === 2 ? true : undefined;
     });
     const records = options.records ?? 6;
@@ -141,9 +147,9 @@ async function startRecovery(lost: LostService): Promise<{ node: ServingNode; cl
   return { node, client: new HttpsClient(node.url, node.core.identity.serviceCertPem) };
 }
 
-async function openWithShares(lost: LostService, node: ServingNode, client: HttpsClient, submitters: GovMember[]): Promise<void> {
+async function openWithShares(lost: LostService, node: ServingNode, client: HttpsClient, submitters: GovMember[], otherVoters: GovMember[] = []): Promise<void> {
   const [a, b, c] = lost.members as [GovMember, GovMember, GovMember];
-  await pass(client, a, [b, c], [{ name: "transition_service_to_open", args: { previous_service_identity: lost.serviceCertPem, next_service_identity: node.core.identity.serviceCertPem } }]);
+  await pass(client, a, [b, c, ...otherVoters], [{ name: "transition_service_to_open", args: { previous_service_identity: lost.serviceCertPem, next_service_identity: node.core.identity.serviceCertPem } }]);
   for (const member of submitters) {
     const submitted = await member.submitShare(client, await member.recoveryShare(client));
     assert.equal(submitted.status, 200, submitted.text);
@@ -291,6 +297,25 @@ describe("disaster recovery from a ledger copy with the members' shares", () => 
     } finally {
       second.client.close();
       await second.node.close();
+    }
+  });
+
+  it("a member whose recovery_role is Owner recovers the service alone (its share is the whole key); a Participant's is one of two", async () => {
+    const owner = await GovMember.create({ encryption: true });
+    const lost = await loseAService({ records: 2, owner });
+    const { node, client } = await startRecovery(lost);
+    try {
+      const participantShare = await lost.members[0]!.recoveryShare(client);
+      const ownerShare = await owner.recoveryShare(client);
+      assert.ok(ownerShare.length < participantShare.length, `a full share is the bare key (${ownerShare.length} bytes), a Shamir share more (${participantShare.length})`);
+      await openWithShares(lost, node, client, [owner], [owner]);
+      for (let i = 0; i < lost.records; i++) assert.equal((await client.get(`/app/records?id=r${i}`)).text, SECRET_VALUE(i));
+      // The submitted shares were kept sealed in the ledger until the threshold; opening clears them.
+      const sealedTable = node.core.history.store.beginReadOnly().map("public:ccf.internal.encrypted_submitted_shares");
+      assert.equal(sealedTable.size, 0);
+    } finally {
+      client.close();
+      await node.close();
     }
   });
 
