@@ -25,6 +25,7 @@ import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 import { joinRouter } from "./network/join.ts";
+import { fetchLatestSnapshot, snapshotRouter } from "./network/snapshot-transfer.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
 export interface NodeOptions {
@@ -75,7 +76,7 @@ export async function startNodeCore(options: NodeOptions, hooks: { identity?: No
     secret: identity.ledgerSecret,
     serviceCertPem: identity.serviceCertPem,
     serviceKey: { privateKeyPem: identity.servicePrivateKeyPem },
-    snapshotsDir: options.snapshotsDir ?? join(options.dir, "snapshots"),
+    snapshotsDir: snapshotsDirOf(options),
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
     ...(hooks.onAppended ? { onAppended: hooks.onAppended } : {}),
@@ -87,12 +88,35 @@ export async function startNodeCore(options: NodeOptions, hooks: { identity?: No
   return { identity, history, ledgerDir, close: () => history.close() };
 }
 
+function snapshotsDirOf(options: Pick<NodeOptions, "dir" | "snapshotsDir">): string {
+  return options.snapshotsDir ?? join(options.dir, "snapshots");
+}
+
+/** CCF's join.fetch_recent_snapshot: the target's latest committed snapshot, verified, into this node's snapshots directory. */
+async function fetchJoinSnapshot(target: JoinTarget, identity: NodeIdentity, snapshotsDir: string, log: Log): Promise<void> {
+  mkdirSync(snapshotsDir, { recursive: true });
+  try {
+    const fetched = await fetchLatestSnapshot(
+      { targetRpcAddress: target.targetRpcAddress, serviceCertPem: target.serviceCertPem, nodePrivateKeyPem: identity.nodePrivateKeyPem, nodeCertPem: identity.nodeCertPem },
+      snapshotsDir,
+      { secret: identity.ledgerSecret, serviceCertPem: identity.serviceCertPem },
+    );
+    if (fetched) log.info(`join: fetched snapshot ${fetched.name} from ${target.targetRpcAddress}: replicating only the ledger after seqno ${fetched.seqno}`);
+    else log.info(`join: ${target.targetRpcAddress} has no committed snapshot: replicating the whole ledger`);
+  } catch (error) {
+    // Refused, not kept: the node starts from what it verified itself (a local snapshot, or the ledger from seqno 1).
+    log.error(`join: ${(error as Error).message}`);
+  }
+}
+
 /** A network node's consensus, started over its history: a new service's node elects itself; a joiner waits for its primary. */
 async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
   const { network } = options;
   let joined: JoinedService | undefined;
+  let joinedNow = false;
   if (network.join !== undefined) {
     if (!hasIdentity(options.dir)) {
+      joinedNow = true;
       joined = await joinAndWriteIdentity(options.dir, network.join, {
         rpcAddress,
         nodeToNodeAddress: network.nodeToNodeAddress,
@@ -105,6 +129,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   }
   mkdirSync(options.dir, { recursive: true });
   const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
+  if (joinedNow && network.join!.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join!, identity, snapshotsDirOf(options), log);
   const channels = await NodeChannels.listen({ identity, listenAddress: network.nodeToNodeAddress, log, ...(options.clock ? { clock: options.clock } : {}) });
   const consensus = new ConsensusDriver({
     self: identity.nodeId,
@@ -126,7 +151,8 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   }
   const { history } = core;
   const trusted = trustedNodes(history.store);
-  if (history.lastSeqno > 0 && !sameNodes(trusted, [identity.nodeId])) {
+  // A joiner that installed a snapshot holds no ledger entry yet: it is starting, not restarting.
+  if (history.holdsLedgerEntries && !sameNodes(trusted, [identity.nodeId])) {
     // As CCF: a node of a multi-node service does not restart from its own ledger (its unsigned
     // suffix may have been acknowledged, or rolled back by the others); it is replaced.
     await consensus.close();
@@ -138,7 +164,9 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   if (joined) {
     const configuration = [...joined.nodes.keys()].filter((id) => id !== identity.nodeId);
     if (configuration.length === 0) throw new Error("the join response named no trusted node to replicate from");
-    consensus.start(history, { configuration, fromHistory: false });
+    // From a snapshot, the log starts after it, in the configuration its state holds; else empty.
+    if (history.lastSeqno > 0) consensus.start(history, { configuration: trusted, fromHistory: true });
+    else consensus.start(history, { configuration, fromHistory: false });
   } else {
     consensus.start(history, { configuration: trusted.length > 0 ? trusted : [identity.nodeId], fromHistory: true });
     await consensus.campaign();
@@ -264,6 +292,7 @@ export function serviceFrontend(core: NodeCore, log: Log, rpcAddress: () => stri
     ...(network.forwarder ? { forwarder: network.forwarder } : {}),
     // A deployment by proposal loads the new app right after it commits, not on its first request.
     routers: [
+      snapshotRouter(history),
       joinRouter({
         history,
         secrets: () => ({ service_certificate: identity.serviceCertPem, service_private_key: identity.servicePrivateKeyPem, ledger_secret: identity.ledgerSecret.key.toString("hex") }),

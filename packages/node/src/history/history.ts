@@ -16,7 +16,7 @@ import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { decodeFrame, encodeFrameInto, type DecodedEntry, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
-import { Ledger } from "../ledger/ledger.ts";
+import { EntryNotHeldError, Ledger } from "../ledger/ledger.ts";
 import { FileLedgerStorage, type LedgerStorage } from "../ledger/storage.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
 import { serviceKeyId, signMerkleRoot } from "../merkle/cose-receipt.ts";
@@ -219,6 +219,10 @@ export class History {
 
   /** Starts the background check of entries 1..snapshotSeqno, which replay skipped. */
   private checkBeforeSnapshot(snapshotSeqno: number, snapshotFrontier: Buffer, log: (message: string) => void): void {
+    if (this.ledger.firstSeqno > snapshotSeqno) {
+      this.preSnapshot = { state: "notHeld", snapshotSeqno };
+      return;
+    }
     this.preSnapshot = { state: "checking" };
     this.preSnapshotPass = checkBeforeSnapshot(this.storage, {
       secret: this.options.secret,
@@ -363,6 +367,16 @@ export class History {
     return this.store.lastSeqno;
   }
 
+  /** The first seqno whose entry this node's ledger holds (1, or the one after the snapshot it joined from). */
+  get firstLedgerSeqno(): number {
+    return this.ledger.firstSeqno;
+  }
+
+  /** Whether the ledger holds any entry (a node that only installed a snapshot holds none yet). */
+  get holdsLedgerEntries(): boolean {
+    return this.ledger.firstSeqno <= this.ledger.lastSeqno;
+  }
+
   get lastCommitted(): TxId {
     const committed = this.pipeline.committedSeqno;
     return { view: toView(this.viewOf(committed) ?? 0), seqno: committed };
@@ -483,6 +497,11 @@ export class History {
     });
   }
 
+  /** Where this node's snapshots are (undefined: it takes none). */
+  get snapshotsDir(): string | undefined {
+    return this.options.snapshotsDir;
+  }
+
   /** Whether this node writes snapshots (a snapshots directory is configured). */
   get takesSnapshots(): boolean {
     return this.options.snapshotsDir !== undefined;
@@ -582,6 +601,7 @@ export class History {
   /** Its JSON receipt and its COSE receipt (undefined for a signature transaction or one whose signature has no COSE signature). */
   receipts(seqno: number): Receipts {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < this.ledger.firstSeqno) throw new EntryNotHeldError(seqno, this.ledger.firstSeqno);
     return buildReceipts(seqno, {
       ledger: this.ledger,
       tree: this.tree,
@@ -599,6 +619,7 @@ export class History {
   /** The writes of a committed transaction, read back from its ledger entry (private ones decrypted). */
   writesAt(seqno: number): WriteSet {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < this.ledger.firstSeqno) throw new EntryNotHeldError(seqno, this.ledger.firstSeqno);
     return entryWrites(this.ledger.readEntry(seqno), this.options.secret);
   }
 

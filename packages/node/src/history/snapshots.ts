@@ -94,6 +94,31 @@ export function commitSnapshot(path: string, receipt: Receipt): void {
   fsyncDirectory(dirname(path));
 }
 
+/** A committed snapshot file in a snapshots directory, by its name snapshot_<seqno>_<evidenceSeqno>.committed. */
+export interface SnapshotFile {
+  name: string;
+  seqno: number;
+  evidenceSeqno: number;
+}
+
+/** The name's seqnos if it names a committed snapshot, else undefined. */
+export function parseCommittedSnapshotName(name: string): SnapshotFile | undefined {
+  const match = SNAPSHOT_NAME.exec(name);
+  if (match?.[3] === undefined) return undefined;
+  return { name, seqno: Number(match[1]), evidenceSeqno: Number(match[2]) };
+}
+
+/** The committed snapshots in `dir`, newest first (none if there is no such directory). */
+export function committedSnapshots(dir: string): SnapshotFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => parseCommittedSnapshotName(name) ?? []).sort((a, b) => b.seqno - a.seqno);
+}
+
 /**
  * The newest committed snapshot that verifies, or undefined. A snapshot that
  * fails to verify is reported through `log` and the next older one is tried:
@@ -103,20 +128,9 @@ export function loadLatestSnapshot(
   dir: string,
   options: { secret: LedgerSecret; serviceCertPem: string; log: (message: string) => void },
 ): SnapshotState | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
-  const committed = names
-    .map((name) => ({ name, match: SNAPSHOT_NAME.exec(name) }))
-    .filter((s) => s.match?.[3] !== undefined)
-    .map((s) => ({ name: s.name, seqno: Number(s.match![1]), evidence: Number(s.match![2]) }))
-    .sort((a, b) => b.seqno - a.seqno);
-  for (const snapshot of committed) {
+  for (const snapshot of committedSnapshots(dir)) {
     try {
-      const state = readCommittedSnapshot(join(dir, snapshot.name), snapshot.seqno, snapshot.evidence, options);
+      const state = verifySnapshotFile(readFileSync(join(dir, snapshot.name)), snapshot, options);
       options.log(`snapshot: starting from ${snapshot.name}, replaying the ledger after seqno ${snapshot.seqno}`);
       return state;
     } catch (error) {
@@ -126,26 +140,30 @@ export function loadLatestSnapshot(
   return undefined;
 }
 
-function readCommittedSnapshot(
-  path: string,
-  seqno: number,
-  evidenceSeqno: number,
-  options: { secret: LedgerSecret; serviceCertPem: string },
-): SnapshotState {
-  const bytes = readFileSync(path);
+/**
+ * Checks a committed snapshot file's bytes (its evidence receipt against the service certificate,
+ * the digest that evidence committed against the bytes, the seqno its name says) and decodes it.
+ * Throws SnapshotError (or the receipt's or decryption's error) for any mismatch.
+ */
+export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secret: LedgerSecret; serviceCertPem: string }): SnapshotState {
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
   const [body, receiptJson] = splitSections(bytes.subarray(MAGIC.length), 2);
-  const receipt = JSON.parse(receiptJson!.toString("utf8")) as Receipt;
+  let receipt: Receipt;
+  try {
+    receipt = JSON.parse(receiptJson!.toString("utf8")) as Receipt;
+  } catch {
+    throw new SnapshotError("its evidence receipt is not JSON");
+  }
   verifyReceipt(receipt, options.serviceCertPem);
   const evidence = receipt.leaf_components;
-  if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(evidenceSeqno)) {
-    throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${evidenceSeqno}`);
+  if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(file.evidenceSeqno)) {
+    throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${file.evidenceSeqno}`);
   }
   if (evidence.claims_digest !== snapshotDigest(body!).toString("hex")) {
     throw new SnapshotError("snapshot bytes do not match the digest its evidence transaction committed");
   }
   const state = decodeSnapshot(body!, options.secret);
-  if (state.seqno !== seqno) throw new SnapshotError(`file name says seqno ${seqno}, content says ${state.seqno}`);
+  if (state.seqno !== file.seqno) throw new SnapshotError(`file name says seqno ${file.seqno}, content says ${state.seqno}`);
   return state;
 }
 

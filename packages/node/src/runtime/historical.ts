@@ -7,6 +7,7 @@
 // and every time, never "not yet" forever.
 import { formatTxId, type TxId } from "../ids.ts";
 import type { History } from "../history/history.ts";
+import { EntryNotHeldError } from "../ledger/ledger.ts";
 import type { WriteSet } from "../kv/write-set.ts";
 import { HISTORICAL_CACHE_ENTRIES } from "../limits.ts";
 import type { Receipt } from "../merkle/receipt.ts";
@@ -57,6 +58,9 @@ export class HistoricalStates {
   }
 
   private range(start: number, end: number): HistoricalTx[] | undefined {
+    // Behind the snapshot this node joined from there is no entry to fetch: say so now, not "not yet" forever.
+    const held = this.history.firstLedgerSeqno;
+    if (start < held) throw new EntryNotHeldError(start, held);
     const states: HistoricalTx[] = [];
     for (let seqno = start; seqno <= end; seqno++) {
       const damage = this.damaged.get(seqno);
