@@ -218,7 +218,8 @@ export class ConsensusDriver implements CommitSource {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running || this.state === undefined) return;
+    // Stopped or failed: inputs left in the queue are never stepped (rescheduling them would spin forever).
+    if (this.scheduled || this.running || this.state === undefined || this.stopped || this.failure) return;
     this.scheduled = true;
     // A microtask later: the inputs of one turn of the event loop (a burst of commits) are stepped together.
     queueMicrotask(() => {
