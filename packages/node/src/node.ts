@@ -92,15 +92,11 @@ function snapshotsDirOf(options: Pick<NodeOptions, "dir" | "snapshotsDir">): str
   return options.snapshotsDir ?? join(options.dir, "snapshots");
 }
 
-/** CCF's join.fetch_recent_snapshot: the target's latest committed snapshot, verified, into this node's snapshots directory. */
-async function fetchJoinSnapshot(target: JoinTarget, identity: NodeIdentity, snapshotsDir: string, log: Log): Promise<void> {
+/** CCF's join.fetch_recent_snapshot: the target's latest committed snapshot, checked, into this node's snapshots directory. */
+async function fetchJoinSnapshot(target: JoinTarget, snapshotsDir: string, log: Log): Promise<void> {
   mkdirSync(snapshotsDir, { recursive: true });
   try {
-    const fetched = await fetchLatestSnapshot(
-      { targetRpcAddress: target.targetRpcAddress, serviceCertPem: target.serviceCertPem, nodePrivateKeyPem: identity.nodePrivateKeyPem, nodeCertPem: identity.nodeCertPem },
-      snapshotsDir,
-      { secret: identity.ledgerSecret, serviceCertPem: identity.serviceCertPem },
-    );
+    const fetched = await fetchLatestSnapshot({ targetRpcAddress: target.targetRpcAddress, serviceCertPem: target.serviceCertPem }, snapshotsDir);
     if (fetched) log.info(`join: fetched snapshot ${fetched.name} from ${target.targetRpcAddress}: replicating only the ledger after seqno ${fetched.seqno}`);
     else log.info(`join: ${target.targetRpcAddress} has no committed snapshot: replicating the whole ledger`);
   } catch (error) {
@@ -113,10 +109,9 @@ async function fetchJoinSnapshot(target: JoinTarget, identity: NodeIdentity, sna
 async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
   const { network } = options;
   let joined: JoinedService | undefined;
-  let joinedNow = false;
   if (network.join !== undefined) {
     if (!hasIdentity(options.dir)) {
-      joinedNow = true;
+      if (network.join.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join, snapshotsDirOf(options), log);
       joined = await joinAndWriteIdentity(options.dir, network.join, {
         rpcAddress,
         nodeToNodeAddress: network.nodeToNodeAddress,
@@ -129,7 +124,6 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   }
   mkdirSync(options.dir, { recursive: true });
   const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
-  if (joinedNow && network.join!.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join!, identity, snapshotsDirOf(options), log);
   const channels = await NodeChannels.listen({ identity, listenAddress: network.nodeToNodeAddress, log, ...(options.clock ? { clock: options.clock } : {}) });
   const consensus = new ConsensusDriver({
     self: identity.nodeId,

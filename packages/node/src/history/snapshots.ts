@@ -141,11 +141,11 @@ export function loadLatestSnapshot(
 }
 
 /**
- * Checks a committed snapshot file's bytes (its evidence receipt against the service certificate,
- * the digest that evidence committed against the bytes, the seqno its name says) and decodes it.
- * Throws SnapshotError (or the receipt's or decryption's error) for any mismatch.
+ * Checks a committed snapshot file's bytes against the service certificate alone (what a joiner can
+ * check before it holds the ledger secret): its evidence receipt, and the digest that evidence
+ * committed against the bytes. Returns the snapshot body; throws SnapshotError (or the receipt's error).
  */
-export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secret: LedgerSecret; serviceCertPem: string }): SnapshotState {
+export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, serviceCertPem: string): Buffer {
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
   const [body, receiptJson] = splitSections(bytes.subarray(MAGIC.length), 2);
   let receipt: Receipt;
@@ -154,7 +154,7 @@ export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: {
   } catch {
     throw new SnapshotError("its evidence receipt is not JSON");
   }
-  verifyReceipt(receipt, options.serviceCertPem);
+  verifyReceipt(receipt, serviceCertPem);
   const evidence = receipt.leaf_components;
   if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(file.evidenceSeqno)) {
     throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${file.evidenceSeqno}`);
@@ -162,7 +162,12 @@ export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: {
   if (evidence.claims_digest !== snapshotDigest(body!).toString("hex")) {
     throw new SnapshotError("snapshot bytes do not match the digest its evidence transaction committed");
   }
-  const state = decodeSnapshot(body!, options.secret);
+  return body!;
+}
+
+/** Checks a committed snapshot file (checkSnapshotEvidence, then the seqno its name says) and decodes it with the ledger secret. */
+export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secret: LedgerSecret; serviceCertPem: string }): SnapshotState {
+  const state = decodeSnapshot(checkSnapshotEvidence(bytes, file, options.serviceCertPem), options.secret);
   if (state.seqno !== file.seqno) throw new SnapshotError(`file name says seqno ${file.seqno}, content says ${state.seqno}`);
   return state;
 }

@@ -1,16 +1,16 @@
 // Committed snapshots moving between nodes, as CCF's joiners get them (command.join.fetch_recent_snapshot):
 // a node serves GET /node/snapshot (a redirect to its latest committed snapshot, optionally only one
-// newer than ?since=) and GET /node/snapshot/{name} (the file); a joiner fetches the latest from its
-// target, verifies it (evidence receipt against the service certificate, digest, seqno) before it
-// keeps it, and then starts from it: its ledger begins after the snapshot's seqno.
+// newer than ?since=) and GET /node/snapshot/{name} (the file). A joiner fetches the latest from its
+// target before it asks to join (as CCF 5 and 6 do at start-up), checks it against the service
+// certificate (evidence receipt, digest) before it keeps it, and once trusted starts from it (History
+// decodes it with the ledger secret): its ledger begins after the snapshot's seqno.
 import { readFileSync, statSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
 import { replaceFileDurably } from "../durable.ts";
 import { CcfError, ErrorCode } from "../errors.ts";
 import type { History } from "../history/history.ts";
-import { committedSnapshots, parseCommittedSnapshotName, verifySnapshotFile, type SnapshotFile } from "../history/snapshots.ts";
+import { checkSnapshotEvidence, committedSnapshots, parseCommittedSnapshotName, type SnapshotFile } from "../history/snapshots.ts";
 import type { Builtin } from "../http/builtins.ts";
 import { queryParams, type HttpResponse } from "../http/message.ts";
 import { Router } from "../http/router.ts";
@@ -26,7 +26,8 @@ export function snapshotRouter(history: History): Router<Builtin> {
       if (!Number.isSafeInteger(sinceSeqno) || sinceSeqno < 0) {
         throw new CcfError(400, ErrorCode.InvalidQueryParameterValue, `since must be a seqno, got '${since}'`);
       }
-      const latest = committedSnapshots(history.snapshotsDir ?? "").find((s) => s.seqno > sinceSeqno);
+      const dir = history.snapshotsDir;
+      const latest = dir === undefined ? undefined : committedSnapshots(dir).find((s) => s.seqno > sinceSeqno);
       if (latest === undefined) {
         throw new CcfError(404, ErrorCode.ResourceNotFound, `This node has no committed snapshot${since === undefined ? "" : ` after seqno ${sinceSeqno}`}.`);
       }
@@ -62,22 +63,16 @@ export class SnapshotFetchError extends Error {}
 export interface SnapshotSource {
   /** "host:port" of the node to fetch from (the join target). */
   targetRpcAddress: string;
+  /** The service certificate: the target's TLS certificate and the snapshot's evidence receipt must chain to it. */
   serviceCertPem: string;
-  /** The joiner's key and certificate: its TLS client identity. */
-  nodePrivateKeyPem: string;
-  nodeCertPem: string;
 }
 
 /**
- * Fetches the target's latest committed snapshot, verifies it with the service's secret and
- * certificate, and writes it durably into `snapshotsDir`. Resolves with the file kept, or undefined
- * if the target has none; a snapshot that fails verification is not kept and is reported (throws).
+ * Fetches the target's latest committed snapshot, checks it against the service certificate, and
+ * writes it durably into `snapshotsDir`. Resolves with the file kept, or undefined if the target
+ * has none; a snapshot that fails the check is not kept and is reported (throws SnapshotFetchError).
  */
-export async function fetchLatestSnapshot(
-  source: SnapshotSource,
-  snapshotsDir: string,
-  verify: { secret: LedgerSecret; serviceCertPem: string },
-): Promise<SnapshotFile | undefined> {
+export async function fetchLatestSnapshot(source: SnapshotSource, snapshotsDir: string): Promise<SnapshotFile | undefined> {
   const redirect = await get(source, "/node/snapshot");
   if (redirect.status === 404) return undefined;
   const location = redirect.headers.location;
@@ -90,7 +85,7 @@ export async function fetchLatestSnapshot(
   const reply = await get(source, path);
   if (reply.status !== 200) throw new SnapshotFetchError(`GET ${path} on ${source.targetRpcAddress} answered ${reply.status}`);
   try {
-    verifySnapshotFile(reply.body, file, verify);
+    checkSnapshotEvidence(reply.body, file, source.serviceCertPem);
   } catch (error) {
     throw new SnapshotFetchError(`snapshot ${file.name} from ${source.targetRpcAddress} fails verification, not used: ${(error as Error).message}`);
   }
@@ -108,7 +103,7 @@ function get(source: SnapshotSource, path: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       `https://${source.targetRpcAddress}${path}`,
-      { method: "GET", ca: source.serviceCertPem, cert: source.nodeCertPem, key: source.nodePrivateKeyPem },
+      { method: "GET", ca: source.serviceCertPem },
       (res) => {
         const declared = Number(res.headers["content-length"] ?? 0);
         if (declared > SNAPSHOT_FETCH_BYTES_MAX) {
