@@ -19,6 +19,8 @@ export interface ServiceOptions {
   consensus?: { message_timeout: string; election_timeout: string };
   /** CCF's ledger_signatures section; undefined: the node's defaults (CCF's 5000 tx / 1 s). */
   signatures?: { tx_count: number; delay: string };
+  /** CCF's snapshots.tx_count; undefined: the node's default (CCF's 10,000). */
+  snapshotTxCount?: number;
 }
 
 const WAIT_MS = 120_000;
@@ -139,9 +141,10 @@ export class Service {
    * Joins a node through the current primary and trusts it by proposal. `onAccepted` runs right
    * after the ballot that accepted the proposal was answered (the catch-up clock starts there).
    */
-  async join(name: string, onAccepted?: () => Promise<void>): Promise<BenchNode> {
+  async join(name: string, onAccepted?: () => Promise<void>, options: { fetchRecentSnapshot?: boolean } = {}): Promise<BenchNode> {
     const via = await this.primary();
-    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join: { target_rpc_address: via.rpcAddress, retry_timeout: "100ms" } }, async () => {
+    const join = { target_rpc_address: via.rpcAddress, retry_timeout: "100ms", ...(options.fetchRecentSnapshot === undefined ? {} : { fetch_recent_snapshot: options.fetchRecentSnapshot }) };
+    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join }, async () => {
       const pendingId = await eventually(`${name} Pending`, async () => {
         const nodes = (await via.client.get("/node/network/nodes")).json.nodes as Array<{ node_id: string; status: string }>;
         return nodes.find((node) => node.status === "Pending")?.node_id;
@@ -195,6 +198,7 @@ export class Service {
         network,
         ...(this.options.consensus ? { consensus: this.options.consensus } : {}),
         ...(this.options.signatures ? { ledger_signatures: this.options.signatures } : {}),
+        ...(this.options.snapshotTxCount ? { snapshots: { tx_count: this.options.snapshotTxCount } } : {}),
         workspace: join(this.options.root, name),
         logging: { host_level: "Info" },
         command,
