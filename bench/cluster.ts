@@ -117,7 +117,7 @@ export class Service {
     const member = await GovMember.create();
     writeFileSync(join(options.root, "member0_cert.pem"), member.certPem);
     const service = new Service(options, member);
-    const first = await service.launch("n0", { type: "Start", start: { members: [{ certificate_file: join(options.root, "member0_cert.pem") }] } });
+    const first = await service.launch("n0", { type: "Start", start: { members: [{ certificate_file: join(options.root, "member0_cert.pem") }] } }, []);
     await member.activate(first.client);
     return service;
   }
@@ -141,10 +141,11 @@ export class Service {
    * Joins a node through the current primary and trusts it by proposal. `onAccepted` runs right
    * after the ballot that accepted the proposal was answered (the catch-up clock starts there).
    */
-  async join(name: string, onAccepted?: () => Promise<void>, options: { fetchRecentSnapshot?: boolean } = {}): Promise<BenchNode> {
+  async join(name: string, onAccepted?: () => Promise<void>, options: { fetchRecentSnapshot?: boolean; profileDir?: string } = {}): Promise<BenchNode> {
     const via = await this.primary();
     const join = { target_rpc_address: via.rpcAddress, retry_timeout: "100ms", ...(options.fetchRecentSnapshot === undefined ? {} : { fetch_recent_snapshot: options.fetchRecentSnapshot }) };
-    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join }, async () => {
+    const nodeArgs = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join }, nodeArgs, async () => {
       const pendingId = await eventually(`${name} Pending`, async () => {
         const nodes = (await via.client.get("/node/network/nodes")).json.nodes as Array<{ node_id: string; status: string }>;
         return nodes.find((node) => node.status === "Pending")?.node_id;
@@ -185,7 +186,7 @@ export class Service {
     await Promise.all(this.nodes.map((node) => node.stop()));
   }
 
-  private async launch(name: string, command: unknown, beforeReady?: () => Promise<void>): Promise<BenchNode> {
+  private async launch(name: string, command: unknown, nodeArgs: string[], beforeReady?: () => Promise<void>): Promise<BenchNode> {
     const [rpcPort, n2nPort] = [await freePort(), await freePort()];
     const file = join(this.options.root, `${name}.json`);
     const network = {
@@ -206,7 +207,7 @@ export class Service {
         ...(name === "n0" ? { js_app_bundle: this.options.bundleFile } : {}),
       }),
     );
-    const node = new NodeProcess(["start", "--config", file]);
+    const node = new NodeProcess(["start", "--config", file], nodeArgs);
     try {
       await beforeReady?.();
       const [, url] = await node.waitForOutput(/Node \[0\] = (https:\/\/127\.0\.0\.1:\d+)\n[\s\S]*Ctrl-C stops the node cleanly/);

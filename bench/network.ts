@@ -27,6 +27,7 @@ import { Pool } from "undici";
 import { envInt, fmtInt, fmtMs, header, machine, msSince, now, printTable, removeDir, sig, summarize, tempDir, writeResult } from "./lib.ts";
 import { BenchNode, eventually, seqnoOf, Service, sleep, type ServiceOptions } from "./cluster.ts";
 import { BUNDLE, payload } from "./records-app.ts";
+import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
 
 const TXS = envInt("BENCH_NET_TXS", 20_000);
 const CONNECTIONS = envInt("BENCH_NET_CONNS", 32);
@@ -35,6 +36,8 @@ const CATCHUP_TXS = envInt("BENCH_NET_CATCHUP_TXS", 50_000);
 /** CCF's snapshots.tx_count default. */
 const SNAPSHOT_TX = envInt("BENCH_NET_SNAPSHOT_TX", 10_000);
 const ONLY = process.env.BENCH_NET_ONLY;
+/** BENCH_NET_PROFILE=1: each joiner runs with --cpu-prof; where its time went is printed and kept in the result. */
+const PROFILE = process.env.BENCH_NET_PROFILE === "1";
 const WARMUP_WRITES = 1000;
 /** CCF's sandbox.sh timeouts, which our sandbox uses too. */
 const SANDBOX_CONSENSUS = { message_timeout: "50ms", election_timeout: "1000ms" };
@@ -147,9 +150,11 @@ interface Catchup {
   /** The joiner's whole process: start-up, join and catch-up. */
   joinerCpuSeconds: number;
   primaryCpuSeconds: number;
+  /** BENCH_NET_PROFILE=1: the joiner's CPU profile, summarised. */
+  profile?: ProfileSummary;
 }
 
-async function catchup(service: Service, name: string, fetchRecentSnapshot: boolean): Promise<Catchup> {
+async function catchup(service: Service, name: string, fetchRecentSnapshot: boolean, profileDir?: string): Promise<Catchup> {
   const primary = await service.primary();
   let target = 0;
   let accepted = 0n;
@@ -163,7 +168,7 @@ async function catchup(service: Service, name: string, fetchRecentSnapshot: bool
       pendingMs = msSince(started);
       target = await primary.commitSeqno();
     },
-    { fetchRecentSnapshot },
+    { fetchRecentSnapshot, ...(profileDir ? { profileDir } : {}) },
   );
   // Polled every 10 ms: faster polling takes a noticeable share of the joiner's CPU.
   let firstCommitMs: number | undefined;
@@ -178,6 +183,8 @@ async function catchup(service: Service, name: string, fetchRecentSnapshot: bool
   );
   const seconds = msSince(started) / 1000;
   const fromTrustSeconds = msSince(accepted) / 1000;
+  const joinerCpuSeconds = joiner.cpuSeconds();
+  const primaryCpuSeconds = primary.cpuSeconds() - primaryCpu;
   const snapshotSeqno = Number(/fetched snapshot snapshot_(\d+)_/.exec(joiner.process.stdout + joiner.process.stderr)?.[1] ?? 0);
   return {
     joiner: fetchRecentSnapshot ? "from the latest committed snapshot + ledger tail" : "whole ledger (fetch_recent_snapshot false)",
@@ -190,8 +197,8 @@ async function catchup(service: Service, name: string, fetchRecentSnapshot: bool
     fromTrustTxPerSecond: sig(target / fromTrustSeconds),
     pendingMs: sig(pendingMs),
     firstCommitMs: sig(firstCommitMs ?? fromTrustSeconds * 1000),
-    joinerCpuSeconds: sig(joiner.cpuSeconds()),
-    primaryCpuSeconds: sig(primary.cpuSeconds() - primaryCpu),
+    joinerCpuSeconds: sig(joinerCpuSeconds),
+    primaryCpuSeconds: sig(primaryCpuSeconds),
   };
 }
 
@@ -209,7 +216,16 @@ async function catchups(root: string, bundleFile: string): Promise<Catchup[]> {
     }
     // Let the last snapshot's evidence commit.
     await sleep(1500);
-    const runs = [await catchup(service, "j-ledger", false), await catchup(service, "j-snapshot", true)];
+    const profileDir = (name: string) => (PROFILE ? join(root, `profile-${name}`) : undefined);
+    const runs = [await catchup(service, "j-ledger", false, profileDir("j-ledger")), await catchup(service, "j-snapshot", true, profileDir("j-snapshot"))];
+    if (PROFILE) {
+      // A profile is written as its process exits; stopping a joiner earlier would take the service's quorum.
+      await service.stop();
+      for (const [i, name] of ["j-ledger", "j-snapshot"].entries()) {
+        const file = mainThreadProfile(profileDir(name)!);
+        if (file) runs[i]!.profile = summarizeProfile(file);
+      }
+    }
     for (const r of runs) console.log(`   catch-up, ${r.joiner}: ${fmtInt(r.txPerSecond)} tx/s (${r.seconds} s for ${fmtInt(r.ledgerTxs)} txs)`);
     return runs;
   } finally {
@@ -303,6 +319,12 @@ function printCatchups(caught: Catchup[]): void {
       `${c.joinerCpuSeconds} s / ${c.primaryCpuSeconds} s`,
     ]),
   ]);
+  for (const c of caught) {
+    if (!c.profile) continue;
+    console.log(`\n  joiner profile, ${c.joiner}: ${fmtInt(c.profile.busyMs)} ms busy`);
+    for (const { category, ms, share } of c.profile.byCategory.slice(0, 8)) console.log(`    ${category}: ${fmtInt(ms)} ms (${Math.round(share * 100)}%)`);
+    for (const { function: f, selfMs } of c.profile.topFunctions.slice(0, 12)) console.log(`      ${fmtInt(selfMs)} ms  ${f}`);
+  }
   const [ledger, snapshot] = caught;
   if (ledger && snapshot) console.log(`  with a snapshot ÷ without: ${sig(snapshot.txPerSecond / ledger.txPerSecond)}× (target ≥ 100,000 tx/s)`);
 }
