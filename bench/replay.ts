@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { replayLedger } from "../packages/node/src/history/replay.ts";
 import { startNodeCore } from "../packages/node/src/node.ts";
 import { loadOrCreateIdentity } from "../packages/node/src/identity.ts";
+import type { LedgerSecrets } from "../packages/node/src/crypto/ledger-secrets.ts";
 import {
   envInt,
   fmtBytes,
@@ -70,12 +71,15 @@ function ledgerFiles(dir: string): string[] {
   return readdirSync(dir).map((name) => join(dir, name));
 }
 
-/** Node options of every open: no periodic snapshots, so a reopen replays the whole ledger unless one is triggered. */
-function nodeOptions(dir: string) {
-  return { dir, signatureIntervalTx: SIGNATURE_INTERVAL_TX, signatureIntervalMs: 1000, snapshotIntervalTx: Number.MAX_SAFE_INTEGER, log: () => {} };
+/**
+ * Node options of every open: no periodic snapshots, so a reopen replays the whole ledger unless
+ * one is triggered; a reopen is handed the ledger secrets (in memory only) of the node that wrote it.
+ */
+function nodeOptions(dir: string, ledgerSecrets?: LedgerSecrets) {
+  return { dir, signatureIntervalTx: SIGNATURE_INTERVAL_TX, signatureIntervalMs: 1000, snapshotIntervalTx: Number.MAX_SAFE_INTEGER, log: () => {}, ...(ledgerSecrets ? { ledgerSecrets } : {}) };
 }
 
-async function buildLedger(dir: string, map: string, txs: number): Promise<void> {
+async function buildLedger(dir: string, map: string, txs: number): Promise<LedgerSecrets> {
   const node = await startNodeCore(nodeOptions(dir));
   const value = randomBytes(VALUE_BYTES);
   const key = Buffer.alloc(16);
@@ -87,12 +91,13 @@ async function buildLedger(dir: string, map: string, txs: number): Promise<void>
     if (i % 1000 === 999) await yieldToEventLoop();
   }
   await node.close();
+  return node.history.ledgerSecrets;
 }
 
 async function runVariant(map: string, txs: number): Promise<ReplayVariantResult> {
   const dir = tempDir("replay");
   try {
-    await buildLedger(dir, map, txs);
+    const secrets = await buildLedger(dir, map, txs);
     const identity = await loadOrCreateIdentity(dir);
     const ledgerDir = join(dir, "ledger");
     const files = ledgerFiles(ledgerDir);
@@ -110,7 +115,7 @@ async function runVariant(map: string, txs: number): Promise<ReplayVariantResult
     for (let r = 0; r < REPEATS; r++) {
       gc();
       const start = now();
-      const result = replayLedger(ledgerDir, { secret: identity.ledgerSecret, serviceCertPem: identity.serviceCertPem, warn: () => {} });
+      const result = replayLedger(ledgerDir, { secrets, serviceCertPem: identity.serviceCertPem, warn: () => {} });
       replayMs = Math.min(replayMs, msSince(start));
       entries = result.store.lastSeqno;
       const state = result.store.mapState(map);
@@ -122,13 +127,13 @@ async function runVariant(map: string, txs: number): Promise<ReplayVariantResult
     for (let r = 0; r < REPEATS - 1; r++) {
       gc();
       const start = now();
-      const node = await startNodeCore(nodeOptions(dir));
+      const node = await startNodeCore(nodeOptions(dir, secrets));
       reopenMs = Math.min(reopenMs, msSince(start));
       await node.close();
     }
     gc();
     const start = now();
-    const node = await startNodeCore(nodeOptions(dir));
+    const node = await startNodeCore(nodeOptions(dir, secrets));
     reopenMs = Math.min(reopenMs, msSince(start));
 
     // Take one snapshot (at the next signature) and reopen from it: the snapshot is loaded and
@@ -144,7 +149,7 @@ async function runVariant(map: string, txs: number): Promise<ReplayVariantResult
     const snapshotFiles = readdirSync(join(dir, "snapshots"));
     gc();
     const fromSnapshotStart = now();
-    const fromSnapshot = await startNodeCore(nodeOptions(dir));
+    const fromSnapshot = await startNodeCore(nodeOptions(dir, secrets));
     const reopenFromSnapshotMs = msSince(fromSnapshotStart);
     const keys = fromSnapshot.history.store.mapState(map)?.entries.size ?? 0;
     await fromSnapshot.close();

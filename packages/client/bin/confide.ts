@@ -1,10 +1,11 @@
 // confide: the command line of the SDK, for members and users of a service:
 // make identities, ack, propose, vote, withdraw, deploy an app, open the
 // service, read governance state, fetch and verify receipts; for an operator,
-// `node list|add|trust|retire`; and `sandbox`, a whole local consortium (npm start).
+// `node list|add|trust|retire`; for a recovery member, `recovery share`; and `sandbox`,
+// a whole local consortium (npm start).
 // Exit codes: 0 success; 1 the service refused or the operation failed; 2 usage errors.
 import { readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   BundleError,
@@ -23,6 +24,7 @@ import {
   setJwtIssuer,
   keygen,
   listNodes,
+  submitRecoveryShare,
   loadBundle,
   NodeStateError,
   pendingNodes,
@@ -41,6 +43,7 @@ import {
 } from "../src/index.ts";
 import { DEFAULT_BUNDLES, DEFAULT_PORT, DEFAULT_WORKSPACE, SandboxError, startSandbox, type RunningSandbox } from "../src/sandbox/sandbox.ts";
 import { DEFAULT_USERS_PER_BANK } from "../src/sandbox/demo.ts";
+import type { SandboxDescription } from "../src/sandbox/workspace.ts";
 import { reconCommand } from "../src/recon/cli.ts";
 import { describeDryRun, dryRunSucceeds } from "../src/dry-run-text.ts";
 import { toHex } from "@confide/sdk";
@@ -237,6 +240,7 @@ function usersPerBank(text: string): number {
 interface SandboxFlags {
   workspace?: string;
   fresh?: boolean;
+  recover?: boolean;
   port: number;
   bankingPort?: number;
   consolePort?: number;
@@ -262,6 +266,7 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
   const starting = startSandbox({
     workspace: flags.workspace === undefined ? DEFAULT_WORKSPACE : resolve(cwd, flags.workspace),
     fresh: flags.fresh === true,
+    ...(flags.recover ? { recover: true } : {}),
     port: flags.port,
     bankingPort: flags.bankingPort ?? (flags.port === 0 ? 0 : flags.port + 1),
     consolePort: flags.consolePort ?? (flags.port === 0 ? 0 : flags.port + 2),
@@ -288,6 +293,46 @@ async function sandbox(flags: SandboxFlags): Promise<void> {
   process.stdout.write(`${signal}: stopping both nodes\n`);
   await running.stop();
   process.stdout.write("sandbox stopped: ledgers signed and flushed\n");
+}
+
+interface RecoveryShareOptions extends ConnectionOptions {
+  encKey?: string;
+  member?: string;
+  service?: string;
+  workspace?: string;
+}
+
+/** `--member <name>` of a sandbox workspace: its certificate, signing and encryption keys, and the service's URL and certificate. */
+function sandboxMember(options: RecoveryShareOptions): RecoveryShareOptions {
+  if (options.member === undefined) return options;
+  const workspace = options.workspace === undefined ? DEFAULT_WORKSPACE : resolve(process.env["INIT_CWD"] ?? process.cwd(), options.workspace);
+  const description = parseJson(readText(join(workspace, "sandbox.json"), "sandbox description"), "sandbox.json") as SandboxDescription;
+  const member = description.members.find((m) => m.name === options.member || m.party === options.member);
+  if (member === undefined) throw new UsageError(`no member ${JSON.stringify(options.member)} in ${workspace}/sandbox.json (members: ${description.members.map((m) => m.name).join(", ")})`);
+  const serviceName = options.service ?? "reconciliation";
+  const service = description.services.find((s) => s.name === serviceName);
+  if (service === undefined) throw new UsageError(`no service ${JSON.stringify(serviceName)} in ${workspace}/sandbox.json`);
+  return { ...options, url: service.url, cacert: service.serviceCertificate, cert: member.certificate, key: member.signingKey, encKey: member.encryptionKey };
+}
+
+function recoveryCommand(program: Command): void {
+  const recovery = program.command("recovery").description("disaster recovery: a recovery member's share for a service recovering from its ledger");
+  connectionOptions(recovery.command("share"))
+    .description("fetch your recovery share (encrypted to your RSA key), decrypt it here with --enc-key, and submit it signed to the recovering service")
+    .option("--enc-key <file>", "your RSA encryption private key (<name>_enc_privk.pem)")
+    .option("--member <name>", "a sandbox member (e.g. bank_a or \"Bank A\"): its keys and the service's URL and certificate come from the workspace's sandbox.json")
+    .option("--service <name>", "with --member: the sandbox service (reconciliation or banking)", "reconciliation")
+    .option("--workspace <dir>", "with --member: the sandbox workspace (default: workspace/ at the repository root)")
+    .action(async (given: RecoveryShareOptions) => {
+      const options = sandboxMember(given);
+      if (options.encKey === undefined) throw new UsageError("--enc-key (or --member in a sandbox) is required: your RSA encryption private key");
+      const encryptionKeyPem = readText(options.encKey, "encryption private key");
+      await withClient(options, async (client) => {
+        const member = memberOf(options, client);
+        const result = await submitRecoveryShare(member, encryptionKeyPem);
+        print(options, { memberId: member.id, ...result }, () => `member ${member.id}: ${result.message.replace("\n", "; ")}`);
+      });
+    });
 }
 
 function buildProgram(): Command {
@@ -456,6 +501,7 @@ function buildProgram(): Command {
     );
 
   nodeCommand(program);
+  recoveryCommand(program);
 
   connectionOptions(program.command("receipt"))
     .description("fetch the receipt of a transaction once committed; --verify checks it against the service certificate")
@@ -485,6 +531,7 @@ function buildProgram(): Command {
     )
     .option("--workspace <dir>", "workspace directory, reused on the next start (default: workspace/ at the repository root)")
     .option("--fresh", "start over: delete the workspace's keys/, reconciliation/, banking/ and sandbox.json (nothing else)")
+    .addOption(new Option("--recover", "disaster recovery of a stopped or killed sandbox: each service comes back from its workspace ledger once two of the three banks submit their recovery shares").conflicts("fresh"))
     .option("--port <port>", "port of the reconciliation service (0 picks a free one)", portNumber, DEFAULT_PORT)
     .option("--banking-port <port>", "port of the banking service (default: --port + 1; 0 picks a free one)", portNumber)
     .option("--console-port <port>", "port of the web console (default: --port + 2; 0 picks a free one)", portNumber)

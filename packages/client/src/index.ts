@@ -31,6 +31,7 @@ export {
   type MemberSigner,
 } from "./governance.ts";
 export { loadBundle, BundleError, type Bundle } from "./bundle.ts";
+export { encryptedRecoveryShare, decryptRecoveryShare, submitRecoveryShare, type RecoveryShareResult } from "./recovery.ts";
 export { listNodes, pendingNodes, trustNodes, retireNode, asn1Time, NodeStateError, type NodeInfo, type NodeStatus } from "./nodes.ts";
 export { certId, verifyCoseReceipt, ReceiptError as CoseReceiptError, type VerifiedCoseReceipt } from "@confide/node";
 // Receipts are checked by the browser-safe SDK, the same code the console runs in the page.

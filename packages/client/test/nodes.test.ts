@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../../node/test/helpers/free-port.ts";
 import { killAll, NodeProcess, writeCounterApp } from "../../node/test/helpers/node-process.ts";
+import { eventually } from "../../node/test/helpers/process-cluster.ts";
 import { keygen } from "../src/keys.ts";
 import type { NodeInfo, Proposal } from "../src/index.ts";
 import { confide } from "./helpers/run-confide.ts";
@@ -18,7 +19,6 @@ import type { MadeIdentity } from "./helpers/service.ts";
 
 /** The sandbox's short consensus timeouts: a new primary within a second or two of losing one. */
 const CONSENSUS = { message_timeout: "50ms", election_timeout: "1000ms" };
-const WAIT_MS = 60_000;
 const READY = /Node \[0\] = https:\/\/127\.0\.0\.1:\d+\n[\s\S]*Ctrl-C stops the node cleanly/;
 
 interface Started {
@@ -30,17 +30,6 @@ interface Started {
 let root: string;
 let members: MadeIdentity[];
 const started: Started[] = [];
-
-/** Polls `probe` until it gives a value; stops (and fails) at the deadline, so a failed test leaves no poller behind. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-}
 
 /** A node's process from a CCF-shaped config; a joiner is not ready (serving) until trusted. */
 async function startNode(name: string, command: unknown): Promise<Started> {

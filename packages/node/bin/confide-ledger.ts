@@ -1,13 +1,15 @@
 // confide-ledger: offline tools over a node's ledger files.
 //
-//   confide-ledger verify <ledger-dir> [--service-cert <pem>] [--secret <file>] [--json]
+//   confide-ledger verify <ledger-dir> [--service-cert <pem>] [--json]
 //
 // Checks every chunk file (framing, digests, seqno order, chunk names), rebuilds
 // the Merkle tree and checks every signature (and, with the service
-// certificate, that the signing node was endorsed), and, with the ledger
-// secret, decrypts every private write set. In a node directory layout
-// (<node>/ledger) the node's service_cert.pem and ledger_secret are used unless
-// given explicitly or --no-node-files is passed. Nothing is written.
+// certificate, that the signing node was endorsed), and decodes every public
+// write set. Private write sets stay sealed: the ledger secrets are never on
+// disk (members restore them by recovery, and a recovering node checks every
+// entry). In a node directory layout (<node>/ledger) the node's
+// service_cert.pem is used unless given explicitly or --no-node-files is
+// passed. Nothing is written.
 //
 // Exit status: 0 verified (warnings, such as a torn tail or unsigned entries
 // after the last signature, are printed but do not fail), 1 the ledger is
@@ -15,9 +17,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
-import type { LedgerSecret } from "../src/crypto/ledger-secret.ts";
 import { auditLedger, type AuditReport } from "../src/history/audit.ts";
-import { IDENTITY_FILES, readLedgerSecret } from "../src/identity.ts";
+import { IDENTITY_FILES } from "../src/identity.ts";
 import { LedgerCorruptionError } from "../src/ledger/reader.ts";
 
 const EXIT_OK = 0;
@@ -28,7 +29,6 @@ class UsageError extends Error {}
 
 interface VerifyFlags {
   serviceCert?: string;
-  secret?: string;
   json?: boolean;
   nodeFiles: boolean;
 }
@@ -37,8 +37,6 @@ interface Inputs {
   dir: string;
   serviceCertFile: string | undefined;
   serviceCertPem: string | undefined;
-  secretFile: string | undefined;
-  secret: LedgerSecret | undefined;
 }
 
 function resolveInputs(ledgerDir: string, flags: VerifyFlags): Inputs {
@@ -51,23 +49,13 @@ function resolveInputs(ledgerDir: string, flags: VerifyFlags): Inputs {
     return flags.nodeFiles && existsSync(path) ? path : undefined;
   };
   const serviceCertFile = flags.serviceCert ?? fromNode(IDENTITY_FILES.serviceCert);
-  const secretFile = flags.secret ?? fromNode(IDENTITY_FILES.ledgerSecret);
   let serviceCertPem: string | undefined;
   if (serviceCertFile !== undefined) {
     if (!existsSync(serviceCertFile)) throw new UsageError(`service certificate ${serviceCertFile} does not exist`);
     serviceCertPem = readFileSync(serviceCertFile, "utf8");
     if (!serviceCertPem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`${serviceCertFile} is not a PEM certificate`);
   }
-  let secret: LedgerSecret | undefined;
-  if (secretFile !== undefined) {
-    if (!existsSync(secretFile)) throw new UsageError(`ledger secret file ${secretFile} does not exist`);
-    try {
-      secret = readLedgerSecret(secretFile);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
-  return { dir, serviceCertFile, serviceCertPem, secretFile, secret };
+  return { dir, serviceCertFile, serviceCertPem };
 }
 
 function summary(report: AuditReport, inputs: Inputs): string {
@@ -81,13 +69,7 @@ function summary(report: AuditReport, inputs: Inputs): string {
   lines.push(`  last signed seqno: ${report.lastSignedSeqno}${report.lastSignedRoot ? ` (signed root ${report.lastSignedRoot})` : ""}`);
   const views = report.views.map((v) => `${v.view} (from seqno ${v.firstSeqno})`).join(", ");
   lines.push(`  views: ${views || "none"}`);
-  lines.push(
-    `  private entries: ${report.privateEntries}, ${
-      report.privateChecked && inputs.secret
-        ? `decrypted and checked with ledger secret ${inputs.secret.fingerprint} (${inputs.secretFile})`
-        : "NOT checked (no ledger secret)"
-    }`,
-  );
+  lines.push(`  private entries: ${report.privateEntries}, sealed (the ledger secrets are never on disk: a recovery by the members checks them)`);
   lines.push(
     `  node endorsement: ${report.endorsementChecked ? `every signing node certified by ${inputs.serviceCertFile}` : "NOT checked (no service certificate)"}`,
   );
@@ -111,7 +93,6 @@ function verify(ledgerDir: string, flags: VerifyFlags): number {
   try {
     report = auditLedger(inputs.dir, {
       ...(inputs.serviceCertPem === undefined ? {} : { serviceCertPem: inputs.serviceCertPem }),
-      ...(inputs.secret === undefined ? {} : { secret: inputs.secret }),
     });
   } catch (error) {
     process.stderr.write(failureLine(error) + "\n");
@@ -129,8 +110,6 @@ function verify(ledgerDir: string, flags: VerifyFlags): number {
       ok: true,
       ...report,
       serviceCertFile: inputs.serviceCertFile ?? null,
-      secretFile: inputs.secretFile ?? null,
-      secretFingerprint: inputs.secret?.fingerprint ?? null,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } else {
@@ -147,11 +126,10 @@ function main(argv: string[]): number {
     .showHelpAfterError();
   program
     .command("verify")
-    .description("verify every ledger entry, Merkle root and signature (and private write sets, given the ledger secret)")
+    .description("verify every ledger entry, Merkle root and signature")
     .argument("<ledger-dir>", "directory holding the ledger chunk files (ledger_<start>[-<end>[.committed]])")
     .option("--service-cert <pem>", "service certificate: every signing node must be endorsed by it (default: <ledger-dir>/../service_cert.pem if present)")
-    .option("--secret <file>", "ledger secret file (32-byte hex) to decrypt private write sets (default: <ledger-dir>/../ledger_secret if present)")
-    .option("--no-node-files", "do not use service_cert.pem / ledger_secret from the ledger dir's parent")
+    .option("--no-node-files", "do not use service_cert.pem from the ledger dir's parent")
     .option("--json", "print the report as JSON")
     .action((ledgerDir: string, flags: VerifyFlags) => {
       status = verify(ledgerDir, flags);

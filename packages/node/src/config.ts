@@ -104,6 +104,13 @@ export function parseConfig(json: unknown, baseDir: string): ParsedConfig {
   if (join !== undefined && nodeToNodeAddress === undefined) throw new ConfigError("network.node_to_node_interface", 'is required to join a service (command.type "Join")');
   if (nodeToNodeAddress !== undefined) node.network = { nodeToNodeAddress, consensus: parseConsensus(root.consensus) };
   else if (root.consensus !== undefined) throw new ConfigError("consensus", "needs network.node_to_node_interface (a node alone has no consensus)");
+  if ((root.command as { type?: unknown } | undefined)?.type === "Recover") {
+    // CCF's disaster recovery: the ledger (ledger.directory) is of a lost service; see docs/recovery.md.
+    if ((root.command as { start?: unknown }).start !== undefined) throw new ConfigError("command.start", 'goes with command.type "Start"');
+    if (root.js_app_bundle !== undefined) throw new ConfigError("js_app_bundle", "a recovered service serves the app its ledger holds: remove js_app_bundle");
+    object((root.command as { recover?: unknown }).recover ?? {}, "command.recover", []);
+    node.recover = true;
+  }
   const subjectAltNames = parseSubjectAltNames(root.node_certificate);
   if (subjectAltNames !== undefined) node.subjectAltNames = subjectAltNames;
 
@@ -223,10 +230,12 @@ function parseConsensus(value: unknown): NonNullable<NonNullable<ServingNodeOpti
 /** command.type "Join": command.join.target_rpc_address, retry_timeout (CCF's default 1000ms), fetch_recent_snapshot (CCF's default true) and command.service_certificate_file. */
 function parseJoin(value: unknown, path: (value: string) => string): ParsedConfig["join"] {
   if (value === undefined) return undefined;
-  const command = object(value, "command", ["type", "start", "join", "service_certificate_file"]);
-  if (command.type === "Recover") throw new ConfigError("command.type", '"Recover" (disaster recovery) is not supported yet; "Start" and "Join" are');
-  if (command.type !== "Start" && command.type !== "Join") throw new ConfigError("command.type", `expected "Start" or "Join", got ${JSON.stringify(command.type)}`);
-  if (command.type === "Start") {
+  const command = object(value, "command", ["type", "start", "join", "recover", "service_certificate_file"]);
+  if (command.type !== "Start" && command.type !== "Join" && command.type !== "Recover") {
+    throw new ConfigError("command.type", `expected "Start", "Join" or "Recover", got ${JSON.stringify(command.type)}`);
+  }
+  if (command.recover !== undefined && command.type !== "Recover") throw new ConfigError("command.recover", 'goes with command.type "Recover"');
+  if (command.type !== "Join") {
     for (const key of ["join", "service_certificate_file"]) {
       if (command[key] !== undefined) throw new ConfigError(`command.${key}`, 'goes with command.type "Join"');
     }

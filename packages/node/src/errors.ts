@@ -55,4 +55,6 @@ export const ErrorCode = {
   TransactionPendingOrUnknown: "TransactionPendingOrUnknown",
   TransactionInvalid: "TransactionInvalid",
   UnknownCertificate: "UnknownCertificate",
+  ServiceNotWaitingForRecoveryShares: "ServiceNotWaitingForRecoveryShares",
+  NodeAlreadyRecovering: "NodeAlreadyRecovering",
 } as const;

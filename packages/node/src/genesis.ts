@@ -42,20 +42,7 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
     SENTINEL_KEY,
     json({ recovery_threshold: options.recoveryThreshold ?? 1, consensus: "CFT", maximum_node_certificate_validity_days: 365, recent_cose_proposals_window_size: RECENT_COSE_PROPOSALS_WINDOW }),
   );
-  tx.map(Tables.nodesInfo).set(
-    idKey(options.nodeId),
-    json({
-      status: "Trusted",
-      cert: options.nodeCertPem,
-      quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
-      encryption_pub_key: "",
-      rpc_interfaces: { primary_rpc_interface: { bind_address: options.rpcAddress, published_address: options.rpcAddress } },
-      ...(options.nodeToNodeAddress === undefined ? {} : { node_to_node_interface: { bind_address: options.nodeToNodeAddress, published_address: options.nodeToNodeAddress } }),
-      node_data: null,
-      ledger_secret_seqno: 0,
-    }),
-  );
-  tx.map(Tables.nodesEndorsedCerts).set(idKey(options.nodeId), Buffer.from(options.nodeCertPem));
+  writeNodeInfo(tx, options);
   for (const member of options.members) {
     const id = idKey(certId(member.certPem));
     tx.map(Tables.membersCerts).set(id, Buffer.from(member.certPem));
@@ -72,6 +59,24 @@ export function writeGenesis(tx: Tx, options: GenesisOptions): void {
   for (const user of options.users) addUser(tx, user);
   // Stored as a JSON string, as CCF's set_constitution stores it.
   tx.map(Tables.constitution).set(SENTINEL_KEY, json(options.constitution));
+}
+
+/** A service's own node, Trusted, with its endorsed certificate and addresses (genesis, and a recovered service's start). */
+export function writeNodeInfo(tx: Tx, node: Pick<GenesisOptions, "nodeId" | "nodeCertPem" | "rpcAddress" | "nodeToNodeAddress">): void {
+  tx.map(Tables.nodesInfo).set(
+    idKey(node.nodeId),
+    json({
+      status: "Trusted",
+      cert: node.nodeCertPem,
+      quote_info: { format: "Insecure_Virtual", quote: "", endorsements: "" },
+      encryption_pub_key: "",
+      rpc_interfaces: { primary_rpc_interface: { bind_address: node.rpcAddress, published_address: node.rpcAddress } },
+      ...(node.nodeToNodeAddress === undefined ? {} : { node_to_node_interface: { bind_address: node.nodeToNodeAddress, published_address: node.nodeToNodeAddress } }),
+      node_data: null,
+      ledger_secret_seqno: 0,
+    }),
+  );
+  tx.map(Tables.nodesEndorsedCerts).set(idKey(node.nodeId), Buffer.from(node.nodeCertPem));
 }
 
 export function addUser(tx: Tx, user: InitialUser): string {

@@ -1,14 +1,14 @@
-// A node's identity and secrets on disk, created on first start and reused after:
+// A node's identity on disk, created on first start and reused after:
 //   service_cert.pem / service_privk.pem   the service identity (self-signed, P-384)
 //   node_cert.pem / node_privk.pem         this node's key and its certificate endorsed by the service
-//   ledger_secret                          the key of the private ledger domain (32 bytes)
-// Private keys and the ledger secret are written with mode 0600. Beside them the
-// node keeps ledger/, snapshots/ and view (see node.ts).
-import { existsSync, readFileSync } from "node:fs";
+// Private keys are written with mode 0600. Beside them the node keeps ledger/,
+// snapshots/ and view (see node.ts). The ledger secrets are never written to
+// disk: they live in the node's memory and, for disaster recovery, in the
+// ledger itself, wrapped under the members' recovery shares (recovery/).
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createNodeCertificate, createServiceIdentity, type SubjectAltName } from "./crypto/certs.ts";
 import { generateP384KeyPair, nodeIdOf, publicKeyPemOf, writePrivateKeyFile, writePublicFile } from "./crypto/keys.ts";
-import { LedgerSecret } from "./crypto/ledger-secret.ts";
 
 export interface NodeIdentity {
   serviceCertPem: string;
@@ -16,7 +16,6 @@ export interface NodeIdentity {
   nodeId: string;
   nodeCertPem: string;
   nodePrivateKeyPem: string;
-  ledgerSecret: LedgerSecret;
 }
 
 export const IDENTITY_FILES = {
@@ -24,7 +23,6 @@ export const IDENTITY_FILES = {
   serviceKey: "service_privk.pem",
   nodeCert: "node_cert.pem",
   nodeKey: "node_privk.pem",
-  ledgerSecret: "ledger_secret",
 } as const;
 
 export async function loadOrCreateIdentity(dir: string, subjectAltNames?: SubjectAltName[]): Promise<NodeIdentity> {
@@ -47,9 +45,6 @@ export async function loadOrCreateIdentity(dir: string, subjectAltNames?: Subjec
     writePrivateKeyFile(path(IDENTITY_FILES.nodeKey), nodeKeys.privateKeyPem);
     writePublicFile(path(IDENTITY_FILES.nodeCert), certPem);
   }
-  if (!existsSync(path(IDENTITY_FILES.ledgerSecret))) {
-    writePrivateKeyFile(path(IDENTITY_FILES.ledgerSecret), LedgerSecret.generate().key.toString("hex") + "\n");
-  }
   const nodePrivateKeyPem = readFileSync(path(IDENTITY_FILES.nodeKey), "utf8");
   return {
     serviceCertPem,
@@ -57,12 +52,11 @@ export async function loadOrCreateIdentity(dir: string, subjectAltNames?: Subjec
     nodeId: nodeIdOf(publicKeyPemOf(nodePrivateKeyPem)),
     nodeCertPem: readFileSync(path(IDENTITY_FILES.nodeCert), "utf8"),
     nodePrivateKeyPem,
-    ledgerSecret: readLedgerSecret(path(IDENTITY_FILES.ledgerSecret)),
   };
 }
 
-export function readLedgerSecret(file: string): LedgerSecret {
-  const text = readFileSync(file, "utf8").trim();
-  if (!/^[0-9a-f]{64}$/i.test(text)) throw new Error(`${file} does not hold a 32-byte hex ledger secret`);
-  return new LedgerSecret(Buffer.from(text, "hex"));
+/** A recovering node's identity: a new service identity, and a new node key endorsed by it (as CCF, recovery starts a new service). */
+export async function createRecoveryIdentity(dir: string, subjectAltNames?: SubjectAltName[]): Promise<NodeIdentity> {
+  for (const name of Object.values(IDENTITY_FILES)) rmSync(join(dir, name), { force: true });
+  return loadOrCreateIdentity(dir, subjectAltNames);
 }

@@ -2,14 +2,14 @@
 // tree, signatures) replayed from its ledger directory, and, for a serving
 // node, the genesis of a new service, the frontend and the HTTPS server.
 import { randomInt } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { NodeChannels } from "./consensus/channels.ts";
 import { ConsensusDriver } from "./consensus/driver.ts";
 import { rpcAddressOf, sameNodes, trustedNodes } from "./consensus/membership.ts";
 import { Forwarder } from "./http/forwarding.ts";
 import type { RaftOptions } from "./consensus/raft.ts";
-import { hasIdentity, joinAndWriteIdentity, readJoinedService, type JoinTarget, type JoinedService } from "./network/join-identity.ts";
+import { hasIdentity, joinAndWriteIdentity, ledgerSecretsForJoiner, type JoinTarget, type JoinedService } from "./network/join-identity.ts";
 import type { Clock } from "./clock.ts";
 import type { CommitSource } from "./history/pipeline.ts";
 import type { SubjectAltName } from "./crypto/certs.ts";
@@ -21,11 +21,17 @@ import { HistoricalStates } from "./runtime/historical.ts";
 import { History, type HistoryOptions, type HistoryRole } from "./history/history.ts";
 import { Frontend } from "./http/frontend.ts";
 import { startHttpsServer, type RunningServer } from "./http/server.ts";
-import { loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
+import { createRecoveryIdentity, loadOrCreateIdentity, type NodeIdentity } from "./identity.ts";
+import { LedgerSecrets } from "./crypto/ledger-secrets.ts";
+import { listChunks } from "./ledger/chunk-files.ts";
+import { FileLedgerStorage } from "./ledger/storage.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 import { joinRouter } from "./network/join.ts";
 import { fetchLatestSnapshot, snapshotRouter } from "./network/snapshot-transfer.ts";
+import { certId } from "./crypto/keys.ts";
+import { previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
+import { RecoverySharesKeeper } from "./recovery/refresh.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
 export interface NodeOptions {
@@ -48,6 +54,16 @@ export interface NodeOptions {
   startAs?: HistoryRole;
   /** Part of a multi-node service: node-to-node channels and consensus (none: a node alone, committing on its own fsync). */
   network?: NetworkOptions;
+  /**
+   * The service's ledger secrets, which no file holds: a joiner's come with its join; a node
+   * restarted within one process may be handed its own. Absent: a new service makes its first
+   * (an empty ledger), a recovering node its next; any other ledger cannot be read.
+   */
+  ledgerSecrets?: LedgerSecrets;
+  /** A recovered service's earlier identities, which a joiner is handed with its secrets (their nodes signed older entries and snapshots). */
+  previousServiceIdentities?: string[];
+  /** Disaster recovery (CCF's command.type "Recover"): the ledger is of a lost service; members restore it with their shares. */
+  recover?: boolean;
 }
 
 /** CCF's network.node_to_node_interface, command.join and consensus settings. */
@@ -67,14 +83,20 @@ export interface NodeCore {
   close(): Promise<void>;
 }
 
+/** A ledger this node holds no secrets for, and was not told to recover. */
+export class LedgerSecretsMissingError extends Error {}
+
 export async function startNodeCore(options: NodeOptions, hooks: { identity?: NodeIdentity; onAppended?: HistoryOptions["onAppended"] } = {}): Promise<NodeCore> {
   mkdirSync(options.dir, { recursive: true });
-  const identity = hooks.identity ?? (await loadOrCreateIdentity(options.dir, options.subjectAltNames));
   const ledgerDir = options.ledgerDir ?? join(options.dir, "ledger");
+  const secrets = options.ledgerSecrets ?? (options.recover ? new LedgerSecrets([]) : newServiceSecrets(ledgerDir));
+  const identity = hooks.identity ?? (options.recover ? await createRecoveryIdentity(options.dir, options.subjectAltNames) : await loadOrCreateIdentity(options.dir, options.subjectAltNames));
   const historyOptions: HistoryOptions = {
     ledgerDir,
-    secret: identity.ledgerSecret,
+    secrets,
+    ...(options.recover ? { recovering: true } : {}),
     serviceCertPem: identity.serviceCertPem,
+    ...(options.previousServiceIdentities ? { previousServiceCertPems: options.previousServiceIdentities } : {}),
     serviceKey: { privateKeyPem: identity.servicePrivateKeyPem },
     snapshotsDir: snapshotsDirOf(options),
     viewFile: join(options.dir, "view"),
@@ -105,25 +127,36 @@ async function fetchJoinSnapshot(target: JoinTarget, snapshotsDir: string, log: 
   }
 }
 
+/** The first ledger secret of a new service; refuses a ledger that already has entries (its secrets are not on disk). */
+function newServiceSecrets(ledgerDir: string): LedgerSecrets {
+  if (existsSync(ledgerDir) && listChunks(new FileLedgerStorage(ledgerDir)).length > 0) {
+    throw new LedgerSecretsMissingError(
+      `${ledgerDir} holds the ledger of a service, but this node holds none of its ledger secrets (they are never written to disk), so it cannot restart from it. If the service still runs on other nodes, retire this one (remove_node) and join a new node with a fresh workspace; if every node of it is lost, recover it: start a node with command.type "Recover" on this ledger and have the members submit their recovery shares; for a new service, use an empty ledger directory`,
+    );
+  }
+  return LedgerSecrets.first();
+}
+
 /** A network node's consensus, started over its history: a new service's node elects itself; a joiner waits for its primary. */
 async function startNetworkCore(options: NodeOptions & { network: NetworkOptions }, rpcAddress: string, log: Log): Promise<{ core: NodeCore; consensus: ConsensusDriver; joined: boolean }> {
   const { network } = options;
   let joined: JoinedService | undefined;
   if (network.join !== undefined) {
-    if (!hasIdentity(options.dir)) {
-      if (network.join.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join, snapshotsDirOf(options), log);
-      joined = await joinAndWriteIdentity(options.dir, network.join, {
-        rpcAddress,
-        nodeToNodeAddress: network.nodeToNodeAddress,
-        log: (message) => log.info(message),
-        ...(options.subjectAltNames ? { subjectAltNames: options.subjectAltNames } : {}),
-      });
-    } else {
-      joined = readJoinedService(options.dir);
+    if (hasIdentity(options.dir)) {
+      throw new Error(
+        `${options.dir} holds a node that joined its service before: its ledger secrets were never written to disk, so it cannot restart; as in CCF, retire it (remove_node) and join a new node with a fresh workspace`,
+      );
     }
+    if (network.join.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join, snapshotsDirOf(options), log);
+    joined = await joinAndWriteIdentity(options.dir, network.join, {
+      rpcAddress,
+      nodeToNodeAddress: network.nodeToNodeAddress,
+      log: (message) => log.info(message),
+      ...(options.subjectAltNames ? { subjectAltNames: options.subjectAltNames } : {}),
+    });
   }
   mkdirSync(options.dir, { recursive: true });
-  const identity = await loadOrCreateIdentity(options.dir, options.subjectAltNames);
+  const identity = options.recover ? await createRecoveryIdentity(options.dir, options.subjectAltNames) : await loadOrCreateIdentity(options.dir, options.subjectAltNames);
   const channels = await NodeChannels.listen({ identity, listenAddress: network.nodeToNodeAddress, log, ...(options.clock ? { clock: options.clock } : {}) });
   const consensus = new ConsensusDriver({
     self: identity.nodeId,
@@ -138,13 +171,17 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   });
   let core: NodeCore;
   try {
-    core = await startNodeCore({ ...options, startAs: "backup", commitSource: consensus }, { identity, onAppended: consensus.appended });
+    core = await startNodeCore(
+      { ...options, startAs: "backup", commitSource: consensus, ...(joined ? { ledgerSecrets: joined.secrets, previousServiceIdentities: joined.previousServiceIdentities } : {}) },
+      { identity, onAppended: consensus.appended },
+    );
   } catch (error) {
     await consensus.close();
     throw error;
   }
   const { history } = core;
-  const trusted = trustedNodes(history.store);
+  // A recovering node is its service's only node: the old ones are retired by its first transaction.
+  const trusted = options.recover ? [identity.nodeId] : trustedNodes(history.store);
   // A joiner that installed a snapshot holds no ledger entry yet: it is starting, not restarting.
   if (history.holdsLedgerEntries && !sameNodes(trusted, [identity.nodeId])) {
     // As CCF: a node of a multi-node service does not restart from its own ledger (its unsigned
@@ -226,7 +263,9 @@ export class ServingNode {
     const { core, consensus } = started;
     const { identity, history } = core;
     const forwarder = consensus ? forwarderOf(consensus, core) : undefined;
-    const frontend = serviceFrontend(core, log, () => rpcAddress, consensus && forwarder ? { consensus, forwarder } : {});
+    // The old ledger ends just before the seqno of the recovering node's new secret.
+    const recovery = options.recover ? new ServiceRecovery(history, history.ledgerSecrets.latest.version - 1, log) : undefined;
+    const frontend = serviceFrontend(core, log, () => rpcAddress, { ...(consensus && forwarder ? { consensus, forwarder } : {}), ...(recovery ? { recovery } : {}) });
     let server: RunningServer;
     try {
       server = await startHttpsServer((request) => frontend.handle(request), {
@@ -245,7 +284,8 @@ export class ServingNode {
       throw error;
     }
     rpcAddress = server.address;
-    if (!started.joined) await createOrOpenService(core, options, rpcAddress, log, consensus?.listenAddress);
+    if (recovery) await startRecovery(core, rpcAddress, log, consensus?.listenAddress);
+    else if (!started.joined) await createOrOpenService(core, options, rpcAddress, log, consensus?.listenAddress);
     await frontend.prepare();
     return new ServingNode(core, frontend, server, consensus, forwarder);
   }
@@ -263,17 +303,32 @@ export class ServingNode {
 }
 
 
-/** The frontend of a node's service: the app, the built-in endpoints, governance and /node/join. */
-export function serviceFrontend(core: NodeCore, log: Log, rpcAddress: () => string, network: { consensus?: ConsensusDriver; forwarder?: Forwarder } = {}): Frontend {
+/**
+ * The frontend of a node's service: the app, the built-in endpoints, governance, recovery and
+ * /node/join. After every governance transaction the recovery shares are brought up to date.
+ */
+export function serviceFrontend(
+  core: NodeCore,
+  log: Log,
+  rpcAddress: () => string,
+  network: { consensus?: ConsensusDriver; forwarder?: Forwarder; recovery?: ServiceRecovery } = {},
+): Frontend {
   const { identity, history } = core;
   const historical = new HistoricalStates(history, (message) => log.warn(message));
+  const shares = new RecoverySharesKeeper(history, log);
   const constitution = new Constitution({
     history,
     historical,
     serviceCertPem: identity.serviceCertPem,
     servicePrivateKeyPem: identity.servicePrivateKeyPem,
     log,
+    node: { refreshRecoveryShares: () => shares.refresh(), rekeyLedger: () => shares.rekey() },
   });
+  const onGovCommit = () => {
+    shares.check();
+    void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`));
+  };
+  const govOptions = { history, constitution, onCommit: onGovCommit };
   const frontend: Frontend = new Frontend({
     history,
     historical,
@@ -284,14 +339,21 @@ export function serviceFrontend(core: NodeCore, log: Log, rpcAddress: () => stri
     rpcAddress,
     ...(network.consensus ? { consensus: network.consensus } : {}),
     ...(network.forwarder ? { forwarder: network.forwarder } : {}),
+    ...(network.recovery ? { appOpen: () => network.recovery!.isOpen } : {}),
     // A deployment by proposal loads the new app right after it commits, not on its first request.
     routers: [
       snapshotRouter(history),
       joinRouter({
         history,
-        secrets: () => ({ service_certificate: identity.serviceCertPem, service_private_key: identity.servicePrivateKeyPem, ledger_secret: identity.ledgerSecret.key.toString("hex") }),
+        secrets: () => ({
+          service_certificate: identity.serviceCertPem,
+          service_private_key: identity.servicePrivateKeyPem,
+          ledger_secrets: ledgerSecretsForJoiner(history.ledgerSecrets),
+          previous_service_identities: previousServiceIdentities(history.store.beginReadOnly()),
+        }),
       }),
-      govRouter({ history, constitution, onCommit: () => void frontend.prepare().catch((error: Error) => log.error(`cannot load the app: ${error.message}`)) }),
+      govRouter(govOptions),
+      recoveryRouter({ ...govOptions, ...(network.recovery ? { recovery: network.recovery } : {}) }),
     ],
   });
   return frontend;
@@ -334,6 +396,27 @@ export async function createOrOpenService(
   }
   // Make genesis and the dev deployment committed, and the app loaded, before clients who poll /commit are served.
   if (history.lastSeqno > history.lastCommitted.seqno) await history.waitForCommit(history.emitSignature());
+}
+
+/**
+ * A recovering node's first transaction (a new identity, status Recovering, the old nodes retired),
+ * committed before it serves, so members can propose transition_service_to_open at once.
+ */
+async function startRecovery(core: NodeCore, rpcAddress: string, log: Log, nodeToNodeAddress?: string): Promise<void> {
+  const { identity, history } = core;
+  const tx = history.begin();
+  const previous = writeRecoveryStart(tx, {
+    serviceCertPem: identity.serviceCertPem,
+    nodeId: identity.nodeId,
+    nodeCertPem: identity.nodeCertPem,
+    rpcAddress,
+    ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+  });
+  history.commit(tx);
+  await history.waitForCommit(history.emitSignature());
+  log.info(
+    `Recovering a service from its ledger (public state replayed to seqno ${history.ledgerSecrets.latest.version - 1}, previous identity ${certId(previous).slice(0, 16)}…): members open it with transition_service_to_open, then submit their recovery shares`,
+  );
 }
 
 export const DEFAULT_RPC_PORT = 8000;

@@ -28,6 +28,14 @@ export const Tables = {
   /** CCF 6.x: kid → [{public_key: base64 SPKI DER, issuer, constraint?}]. */
   jwtPublicSigningKeys: "public:ccf.gov.jwt.public_signing_keys_metadata_v2",
   constitution: "public:ccf.gov.constitution",
+  /** The previous service identity's certificate (PEM), written when a recovered service starts. */
+  previousServiceIdentity: "public:ccf.gov.service.previous_service_identity",
+  /** Sentinel → the recovery shares and the wrapped ledger secrets (recovery/shares.ts). */
+  recoveryShares: "public:ccf.internal.recovery_shares",
+  /** Member id → its submitted share, sealed with the recovering service's ledger secret. */
+  encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
+  /** Sentinel → every earlier service identity of this ledger (PEMs, oldest first): their nodes signed its older entries. */
+  previousServiceIdentities: "public:ccf.internal.previous_service_identities",
 } as const;
 
 /** Keys of id-keyed tables (members, users, nodes, issuers) are the id string's UTF-8 bytes. */

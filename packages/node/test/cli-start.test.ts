@@ -1,10 +1,10 @@
 // `confide-node start --config`, run as a real child process the way an operator
 // runs cchost: it prints its URL (port 0 picks one), serves /node/state,
 // /node/commit and a dev-deployed app over TLS trusted through service_cert.pem
-// only, stops cleanly on SIGINT (exit 0), replays its ledger on restart, and
+// only, stops cleanly on SIGINT (exit 0), refuses a restart as a new service on its ledger, and
 // exits 2 naming the field on a bad config.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -81,18 +81,14 @@ describe("confide-node start --config", () => {
     assert.equal(node.stderr, "");
   });
 
-  it("replays its ledger on restart: the commit does not go back and the app's state is still there", async () => {
+  it("refuses to restart as a new service on its ledger, naming disaster recovery (no file holds the ledger secrets)", async () => {
     assert.ok(committedBeforeStop > 0, "the previous test committed a write");
-    const { node, client } = await startNode();
-    try {
-      const commit = await client.get("/node/commit");
-      assert.ok(seqnoOf(commit.json.transaction_id) >= committedBeforeStop, `${commit.json.transaction_id} < ${committedBeforeStop}`);
-      assert.deepEqual((await client.get("/app/counter")).json, { n: 1 });
-    } finally {
-      client.close();
-    }
-    node.child.kill("SIGTERM");
-    assert.equal(await node.exitCode(), 0);
+    const ledger = join(dir, "ws", "ledger");
+    const before = readdirSync(ledger).map((name) => `${name}:${readFileSync(join(ledger, name)).length}`);
+    const node = new NodeProcess(["start", "--config", configFile]);
+    assert.equal(await node.exitCode(), 1);
+    assert.match(node.stdout + node.stderr, /holds the ledger of a service, but this node holds none of its ledger secrets[\s\S]*command\.type "Recover"/);
+    assert.deepEqual(readdirSync(ledger).map((name) => `${name}:${readFileSync(join(ledger, name)).length}`), before, "a refused start changes no ledger file");
   });
 
   it("exits 2 naming the field when the config is bad", async () => {

@@ -167,7 +167,11 @@ describe("parseConfig", () => {
       [{ command: { type: "Join", join: { target_rpc_address: "127.0.0.1:8000" }, service_certificate_file: "s.pem" } }, "network.node_to_node_interface"],
       [{ command: { type: "Join", service_certificate_file: "s.pem", join: {} } }, "command.join.target_rpc_address"],
       [{ command: { type: "Join", join: { target_rpc_address: "127.0.0.1:8000" } } }, "command.service_certificate_file"],
-      [{ command: { type: "Recover" } }, "command.type"],
+      [{ command: { type: "Recover", start: {} } }, "command.start"],
+      [{ command: { type: "Recover", recover: { previous_service_identity_file: 1 } } }, "command.recover.previous_service_identity_file"],
+      [{ command: { type: "Start", recover: {} } }, "command.recover"],
+      [{ command: { type: "Recover" }, js_app_bundle: "app" }, "js_app_bundle"],
+      [{ command: { type: "Restart" } }, "command.type"],
       [{ network: {} }, "network.rpc_interfaces"],
       [{ network: { rpc_interfaces: { a: { bind_address: "h:1" }, b: { bind_address: "h:2" } } } }, "network.rpc_interfaces"],
       [{ network: { rpc_interfaces: { primary: "127.0.0.1:8000" } } }, "network.rpc_interfaces.primary"],
@@ -279,6 +283,13 @@ describe("loadConfig", () => {
       () => loadConfig(write({ network: { node_to_node_interface: { bind_address: "127.0.0.1:1" }, rpc_interfaces: { m: { bind_address: "127.0.0.1:0" } } }, command: { type: "Join", service_certificate_file: "not_a_cert.pem", join: { target_rpc_address: "127.0.0.1:8000" } } })),
       (error: unknown) => error instanceof ConfigError && error.field === "command.service_certificate_file",
     );
+  });
+
+  it("reads CCF's Recover command: the node recovers the service whose ledger its ledger.directory holds", () => {
+    const { node } = loadConfig(write({ ledger: { directory: "old-ledger" }, command: { type: "Recover" } }));
+    assert.equal(node.recover, true);
+    assert.match(node.ledgerDir!, /old-ledger$/);
+    assert.equal(loadConfig(write({ command: { type: "Start" } })).node.recover, undefined);
   });
 
   it("reads the members, users, service data and app the config names", () => {

@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { Decoder, Encoder, Tag } from "cbor-x";
 import { History } from "../src/history/history.ts";
 import { loadOrCreateIdentity } from "../src/identity.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { verifyCoseReceipt } from "../src/merkle/cose-receipt.ts";
 import { ReceiptError, verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
 import { startNode } from "../src/node.ts";
@@ -187,9 +188,10 @@ describe("ledgers written before COSE signatures", () => {
     try {
       // A ledger as an earlier Confide wrote it: signatures without public:ccf.internal.cose_signatures.
       const identity = await loadOrCreateIdentity(dir);
+      const secrets = LedgerSecrets.first();
       const old = await History.open({
         ledgerDir: join(dir, "ledger"),
-        secret: identity.ledgerSecret,
+        secrets,
         serviceCertPem: identity.serviceCertPem,
         viewFile: join(dir, "view"),
         signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
@@ -200,7 +202,7 @@ describe("ledgers written before COSE signatures", () => {
       old.emitSignature();
       await old.close();
 
-      const node = await startNode({ dir, port: 0, signatureIntervalMs: 50 });
+      const node = await startNode({ dir, port: 0, signatureIntervalMs: 50, ledgerSecrets: secrets });
       const client = new HttpsClient(node.url, identity.serviceCertPem);
       try {
         const oldTx = `${oldId.view}.${oldId.seqno}`;

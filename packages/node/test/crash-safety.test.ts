@@ -1,4 +1,5 @@
 // CCF crash recovery: a node killed (kill -9) mid-write restarts from its ledger with every transaction it reported Committed, truncates a torn last frame and unsigned entries after the last signature with a warning (never a crash), and refuses a truncated committed chunk.
+// No file holds a ledger secret, so this test holds the one secret of its ledgers and hands it to every writer and reopen, as a node's memory would (a real node restarts by recovery: recovery.test.ts).
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
@@ -9,6 +10,8 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { seqNo, view, type TxId } from "../src/ids.ts";
 import { readLedger } from "../src/ledger/reader.ts";
+import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { startNodeCore, type NodeCore, type NodeOptions } from "../src/node.ts";
 import { seededRandom } from "./helpers/seeded-random.ts";
 
@@ -20,6 +23,9 @@ const ROUNDS = 6;
 const KILL_DELAY_MIN_MS = 50;
 const KILL_DELAY_MAX_MS = 400;
 const READY_TIMEOUT_MS = 30_000;
+
+const LEDGER_SECRET = LedgerSecret.generate();
+const secrets = () => LedgerSecrets.first(LEDGER_SECRET);
 
 const PUBLIC_MAP = "public:crash";
 const PRIVATE_MAP = "crash_private";
@@ -56,6 +62,7 @@ function runWriterUntilKilled(dir: string, start: number, delayMs: number): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", writerPath, dir, String(start)], {
       cwd: packageDir,
+      env: { ...process.env, CRASH_WRITER_LEDGER_SECRET: LEDGER_SECRET.key.toString("hex") },
       stdio: ["pipe", "pipe", "pipe"],
     });
     children.add(child);
@@ -109,7 +116,7 @@ function runWriterUntilKilled(dir: string, start: number, delayMs: number): Prom
 }
 
 async function withNode<T>(options: NodeOptions, use: (node: NodeCore) => T | Promise<T>): Promise<T> {
-  const node = await startNodeCore(options);
+  const node = await startNodeCore({ ledgerSecrets: secrets(), ...options });
   try {
     return await use(node);
   } finally {
@@ -351,7 +358,7 @@ describe("crash safety", () => {
     const original = readFileSync(middlePath);
     const cutAt = Math.floor(original.length / 2);
     truncateSync(middlePath, cutAt);
-    await assert.rejects(startNodeCore({ dir, log: () => {} }), (error: Error) => {
+    await assert.rejects(startNodeCore({ dir, log: () => {}, ledgerSecrets: secrets() }), (error: Error) => {
       assert.ok(error.message.includes(middle), `error does not name ${middle}: ${error.message}`);
       return true;
     });
@@ -369,7 +376,7 @@ describe("crash safety", () => {
     assert.ok(!files.some((name) => /^ledger_\d+$/.test(name)), `expected no unfinished chunk: ${files.join(", ")}`);
     const lastPath = join(ledgerDir, last);
     truncateSync(lastPath, statSync(lastPath).size - 7);
-    await assert.rejects(startNodeCore({ dir, log: () => {} }), (error: Error) => {
+    await assert.rejects(startNodeCore({ dir, log: () => {}, ledgerSecrets: secrets() }), (error: Error) => {
       assert.ok(error.message.includes(last), `error does not name ${last}: ${error.message}`);
       return true;
     });

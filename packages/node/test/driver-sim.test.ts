@@ -15,6 +15,7 @@ import { SimulatedClock } from "../src/clock.ts";
 import { ConsensusDriver } from "../src/consensus/driver.ts";
 import { SimulatedNetwork } from "../src/consensus/simulated-network.ts";
 import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { History } from "../src/history/history.ts";
 import { committedSnapshots } from "../src/history/snapshots.ts";
 import { trustedNodes } from "../src/consensus/membership.ts";
@@ -62,7 +63,7 @@ async function cluster(seed: number) {
     const history = await History.open({
       ledgerDir: join(dir, `ledger-${i}`),
       storage: new MemoryLedgerStorage(),
-      secret,
+      secrets: LedgerSecrets.first(secret),
       signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
       serviceCertPem: service.certPem,
       signatureIntervalMs: 20,
@@ -208,7 +209,7 @@ describe("a primary whose ledger starts at a snapshot", () => {
     const origin = await createNodeIdentity(service);
     const signer = (identity: typeof origin) => ({ nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem });
     const alone = await History.open({
-      ledgerDir: join(dir, "origin"), storage: new MemoryLedgerStorage(), secret, signer: signer(origin), serviceCertPem: service.certPem,
+      ledgerDir: join(dir, "origin"), storage: new MemoryLedgerStorage(), secrets: LedgerSecrets.first(secret), signer: signer(origin), serviceCertPem: service.certPem,
       snapshotsDir: join(dir, "origin-snapshots"), snapshotIntervalTx: SNAPSHOT_INTERVAL_TX, signatureIntervalTx: 5, clock, log: () => undefined,
     });
     for (let i = 0; i < 3 * SNAPSHOT_INTERVAL_TX; i++) {
@@ -231,7 +232,7 @@ describe("a primary whose ledger starts at a snapshot", () => {
       mkdirSync(snapshotsDir, { recursive: true });
       if (fromSnapshot) copyFileSync(join(dir, "origin-snapshots", snapshot.name), join(snapshotsDir, snapshot.name));
       const history = await History.open({
-        ledgerDir: join(dir, identity.nodeId), storage: new MemoryLedgerStorage(), secret, signer: signer(identity), serviceCertPem: service.certPem,
+        ledgerDir: join(dir, identity.nodeId), storage: new MemoryLedgerStorage(), secrets: LedgerSecrets.first(secret), signer: signer(identity), serviceCertPem: service.certPem,
         snapshotsDir, signatureIntervalMs: 20, clock, commitSource: driver, onAppended: driver.appended, startAs: "backup", log: () => undefined,
       });
       driver.start(history, { configuration: [a.nodeId, b.nodeId].sort(), fromHistory: fromSnapshot });

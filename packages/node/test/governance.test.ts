@@ -162,7 +162,7 @@ describe("a 3-member consortium", () => {
     await node.core.history.waitForCommit(node.core.history.lastSeqno);
     assert.deepEqual(proposalStatesInLedger(proposalId), ["Open", "Open", "Accepted"]);
     // The audit tool checks every entry and signature of that ledger (it throws on the first fault).
-    const audit = auditLedger(node.core.ledgerDir, { serviceCertPem: node.core.identity.serviceCertPem, secret: node.core.identity.ledgerSecret });
+    const audit = auditLedger(node.core.ledgerDir, { serviceCertPem: node.core.identity.serviceCertPem, secrets: node.core.history.ledgerSecrets });
     assert.ok(audit.signatures > 0);
     assert.equal(audit.endorsementChecked, true);
   });

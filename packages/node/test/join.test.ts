@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { createNodeCertificateRequest, createSelfSignedNodeCertificate, isCertIssuedBy } from "../src/crypto/certs.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
 import type { JoinRequest } from "../src/network/join.ts";
+import { ledgerSecretsForJoiner } from "../src/network/join-identity.ts";
 import { JoinRefusedError, joinService } from "../src/network/joiner.ts";
 import { startNode, type ServingNode } from "../src/node.ts";
 import { idKey, Tables } from "../src/tables.ts";
@@ -116,7 +117,7 @@ describe("joining a node to the service", () => {
     const { identity } = node.core;
     assert.equal(secrets.service_certificate, identity.serviceCertPem);
     assert.equal(secrets.service_private_key, identity.servicePrivateKeyPem);
-    assert.equal(secrets.ledger_secret, identity.ledgerSecret.key.toString("hex"));
+    assert.deepEqual(secrets.ledger_secrets, ledgerSecretsForJoiner(node.core.history.ledgerSecrets));
     assert.ok(isCertIssuedBy(secrets.endorsed_certificate, identity.serviceCertPem));
     assert.equal(nodeIdOf(new X509Certificate(secrets.endorsed_certificate).publicKey.export({ type: "spki", format: "pem" }).toString()), joiner.nodeId);
     assert.equal(new Date(new X509Certificate(secrets.endorsed_certificate).validFrom).toISOString(), "2026-01-01T00:00:00.000Z");

@@ -10,7 +10,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
 /** Lower number = lower layer. Top-level files (ids, limits) are shared basics; node/identity wire everything. */
 const LAYERS: Record<string, number> = {
   ids: 0, address: 0, limits: 0, sorted: 0, durable: 0, errors: 0, tables: 0, log: 0, clock: 0,
-  crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, consensus: 6, runtime: 7, http: 8, governance: 9, network: 10, node: 10, "in-process": 10, genesis: 10, config: 10, logger: 10, index: 11,
+  crypto: 1, kv: 2, merkle: 3, ledger: 4, history: 5, identity: 6, consensus: 6, runtime: 7, http: 8, governance: 9, network: 10, recovery: 10, node: 10, "in-process": 10, genesis: 10, config: 10, logger: 10, index: 11,
 };
 
 function layerOf(file: string): string {

@@ -1,7 +1,7 @@
-// CCF ledger integrity on bad input: a node refuses to start on a corrupted, truncated, reordered or incomplete ledger, on a wrong ledger secret or a signature by an unendorsed node (naming file and seqno, serving nothing, changing no file), the offline ledger verifier (confide-ledger verify) fails the same way, a torn tail / unsigned tail is only a warning, and private write sets never reach the ledger files in clear.
+// CCF ledger integrity on bad input: a node refuses to start on a corrupted, truncated, reordered or incomplete ledger, on a wrong ledger secret or a signature by an unendorsed node (naming file and seqno, serving nothing, changing no file), the offline ledger verifier (confide-ledger verify) fails the same way on all but the private domain (which it cannot open: no file holds the ledger secrets), a torn tail / unsigned tail is only a warning, and private write sets never reach the ledger files in clear. The node restarts here in one process, handed the ledger secrets it held before (they are never on disk).
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,7 +13,8 @@ import { fromHex, sha256 } from "../src/crypto/hash.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
 import { auditLedger } from "../src/history/audit.ts";
 import { readSignature, signatureWrites, TREE_MAP } from "../src/history/signatures.ts";
-import { IDENTITY_FILES, readLedgerSecret } from "../src/identity.ts";
+import { IDENTITY_FILES } from "../src/identity.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { seqNo, view } from "../src/ids.ts";
 import { encodeWriteSet, type WriteSet } from "../src/kv/write-set.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
@@ -32,6 +33,8 @@ const publicValue = (i: number) => `PUBLIC-VALUE-${i}`;
 const privateValue = (i: number) => `PRIVATE-SECRET-${i}`;
 
 let root: string;
+/** The pristine node's ledger secrets, held in memory as the node held them. */
+let secrets: LedgerSecrets | undefined;
 /** The intact node directory (identity files + ledger/), never modified after `before`. */
 let pristine: string;
 const written = {
@@ -46,7 +49,8 @@ const written = {
 const quiet = () => {};
 
 async function writeSession(dir: string, from: number, count: number): Promise<void> {
-  const core = await startNodeCore({ dir, signatureIntervalTx: 10, chunkBytes: 4096, log: quiet });
+  const core = await startNodeCore({ dir, signatureIntervalTx: 10, chunkBytes: 4096, log: quiet, ...(secrets ? { ledgerSecrets: secrets } : {}) });
+  secrets = core.history.ledgerSecrets;
   for (let i = from; i < from + count; i++) {
     const tx = core.history.begin();
     tx.map(PUBLIC_MAP).set(Buffer.from(`pub-${i}`), Buffer.from(publicValue(i)));
@@ -153,13 +157,13 @@ function runCli(args: string[], script = CLI): Promise<CliResult> {
   });
 }
 
-/** Node start refuses the corrupted node dir naming `file` and `seqno`, serves nothing and leaves the files as they were. */
-async function assertStartRejected(dir: string, file: string, seqno: number, detail: RegExp): Promise<void> {
+/** Node start (with `ledgerSecrets`: the ledger's own unless given) refuses the corrupted node dir naming `file` and `seqno`, serves nothing and leaves the files as they were. */
+async function assertStartRejected(dir: string, file: string, seqno: number, detail: RegExp, ledgerSecrets = secrets!): Promise<void> {
   const ledgerDir = join(dir, "ledger");
   const before = fingerprint(ledgerDir);
   let started: NodeCore | undefined;
   try {
-    const start = startNodeCore({ dir, log: quiet }).then((core) => (started = core));
+    const start = startNodeCore({ dir, log: quiet, ledgerSecrets }).then((core) => (started = core));
     await assert.rejects(start, (error: unknown) => {
       assert.ok(error instanceof LedgerCorruptionError, `expected LedgerCorruptionError, got ${String(error)}`);
       assert.equal(error.file, file);
@@ -191,6 +195,19 @@ async function assertCliRejected(dir: string, file: string, seqno: number, detai
 async function assertRejected(dir: string, file: string, seqno: number, detail: RegExp): Promise<void> {
   await assertStartRejected(dir, file, seqno, detail);
   await assertCliRejected(dir, file, seqno, detail);
+}
+
+/**
+ * Damage inside a sealed private write set: node start, which opens it, refuses it at that entry;
+ * the offline verifier, which cannot open it (no file holds the ledger secrets), finds it at the
+ * next signature, whose Merkle root covers the entry's digest.
+ */
+async function assertPrivateDamageRejected(dir: string, file: string, seqno: number, detail: RegExp): Promise<void> {
+  await assertStartRejected(dir, file, seqno, detail);
+  const cli = await runCli(["verify", join(dir, "ledger")]);
+  assert.equal(cli.code, 1, cli.stdout);
+  const signature = written.signatures.find((s) => s > seqno)!;
+  assert.match(cli.stderr, new RegExp(`seqno ${signature} \\(offset \\d+\\): signed root .* differs from the root of the entries before it`));
 }
 
 before(async () => {
@@ -227,9 +244,8 @@ describe("intact ledger", () => {
     assert.equal(report.lastSignedSeqno, written.lastSeqno);
     assert.deepEqual(report.views.map((v) => v.view), written.views);
     assert.equal(report.privateEntries, written.privateTxs);
-    assert.equal(report.privateChecked, true);
+    assert.equal(report.privateChecked, false);
     assert.equal(report.endorsementChecked, true);
-    assert.equal(report.secretFile, join(pristine, "ledger_secret"));
     assert.equal(report.serviceCertFile, join(pristine, "service_cert.pem"));
     assert.equal(report.tornTail, null);
     assert.equal(report.unsignedAfterLastSignature, 0);
@@ -243,12 +259,12 @@ describe("intact ledger", () => {
     }
   });
 
-  test("the human summary names the counts; without node files private data is reported unchecked", async () => {
+  test("the human summary names the counts and says private data stays sealed; without node files endorsement is unchecked", async () => {
     const cli = await runCli(["verify", join(pristine, "ledger")]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, new RegExp(`transactions: ${written.lastSeqno} \\(${written.signatures.length} signatures\\)`));
     assert.match(cli.stdout, new RegExp(`last signed seqno: ${written.lastSeqno}`));
-    assert.match(cli.stdout, new RegExp(`private entries: ${written.privateTxs}, decrypted and checked`));
+    assert.match(cli.stdout, new RegExp(`private entries: ${written.privateTxs}, sealed`));
 
     const bare = await runCli(["verify", join(pristine, "ledger"), "--no-node-files", "--json"]);
     assert.equal(bare.code, 0, bare.stderr);
@@ -263,7 +279,7 @@ describe("intact ledger", () => {
     const ledgerDir = join(pristine, "ledger");
     const full = auditLedger(ledgerDir, {
       serviceCertPem: readFileSync(join(pristine, "service_cert.pem"), "utf8"),
-      secret: readLedgerSecret(join(pristine, "ledger_secret")),
+      secrets: secrets!,
     });
     assert.equal(full.transactions, written.lastSeqno);
     assert.equal(full.signatures, written.signatures.length);
@@ -372,13 +388,12 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
 
   test("a private write set holding a public map, sealed with the ledger's own secret: a format error at that entry", async () => {
     const { dir, ledgerDir } = copyNode("public-map-in-private");
-    const secret = readLedgerSecret(join(dir, "ledger_secret"));
     const frame = frameWhere(ledgerDir, (f) => f.entry.privateSealed.length > 0 && f.entry.seqno > 30);
+    const secret = secrets!.at(frame.entry.seqno);
     const hidden = encodeWriteSet(new Map([[PUBLIC_MAP, new Map([["pub-x", Buffer.from(publicValue(999))]])]]));
     const sealed = secret.seal(hidden, txIdBytes(view(frame.entry.view), seqNo(frame.entry.seqno)));
     rewriteFrame(ledgerDir, frame, new Map(), sealed);
-    // confide-ledger verify opens private write sets with <ledger-dir>/../ledger_secret, as node start does.
-    await assertRejected(dir, frame.file, frame.entry.seqno, /malformed write set: private write set holds public map "public:records"/);
+    await assertPrivateDamageRejected(dir, frame.file, frame.entry.seqno, /malformed write set: private write set holds public map "public:records"/);
   });
 
   test("a flipped bit inside a private (encrypted) write set", async () => {
@@ -395,7 +410,7 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     const path = join(ledgerDir, frame.file);
     flipBit(path, frame.offset + frame.length - 1, 2);
     rehashFrame(path, frame);
-    await assertRejected(dir, frame.file, frame.entry.seqno, /cannot decrypt the private write set/);
+    await assertPrivateDamageRejected(dir, frame.file, frame.entry.seqno, /cannot decrypt the private write set/);
   });
 
   test("a flipped bit in a frame's length field", async () => {
@@ -428,12 +443,10 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
 
   test("a wrong ledger secret: the error says the ledger secret is wrong", async () => {
     const { dir, ledgerDir } = copyNode("wrong-secret");
-    writeFileSync(join(dir, "ledger_secret"), randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
     const frames = framesOf(ledgerDir);
-    // Both check commit evidence against the secret, so both find it at the first entry.
+    // Commit evidence is checked against the secret, so it shows at the first entry.
     assert.equal(frames[0]!.entry.privateSealed.length, 0, "seqno 1 is public only");
-    await assertStartRejected(dir, frames[0]!.file, 1, /commit evidence does not match .*: wrong ledger secret/);
-    await assertCliRejected(dir, frames[0]!.file, 1, /commit evidence does not match .*: wrong ledger secret/);
+    await assertStartRejected(dir, frames[0]!.file, 1, /commit evidence does not match .*: wrong ledger secret/, LedgerSecrets.first());
   });
 
   test(
@@ -441,15 +454,14 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
     async () => {
       const dir = join(root, "public-only");
       const core = await startNodeCore({ dir, signatureIntervalTx: 10, log: quiet });
+      assert.ok(core.history.ledgerSecrets.latest.secret !== secrets!.latest.secret);
       for (let i = 0; i < 5; i++) {
         const tx = core.history.begin();
         tx.map(PUBLIC_MAP).set(Buffer.from(`k${i}`), Buffer.from(publicValue(i)));
         core.history.commit(tx);
       }
       await core.close();
-      writeFileSync(join(dir, "ledger_secret"), randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
-      await assertCliRejected(dir, "ledger_1", 1, /wrong ledger secret/);
-      await assertStartRejected(dir, "ledger_1", 1, /wrong ledger secret/);
+      await assertStartRejected(dir, "ledger_1", 1, /wrong ledger secret/, LedgerSecrets.first());
     },
   );
 
@@ -513,7 +525,7 @@ describe("corrupted ledger: node start and confide-ledger verify both refuse it"
 
   test("a corrupted first entry of a chunk: refused; the verifier names its seqno", async () => {
     const { dir, frame } = corruptFirstEntryOfChunk("first-frame-bit");
-    await assert.rejects(startNodeCore({ dir, log: quiet }), (error: unknown) => {
+    await assert.rejects(startNodeCore({ dir, log: quiet, ledgerSecrets: secrets! }), (error: unknown) => {
       assert.ok(error instanceof LedgerCorruptionError);
       assert.equal(error.file, frame.file);
       return true;
@@ -541,7 +553,7 @@ describe("warnings, not failures", () => {
     writes.delete(TREE_MAP);
     rewriteSignature(ledgerDir, last, writes);
     assert.equal(readSignature(framesOf(ledgerDir).find((f) => f.entry.seqno === last.entry.seqno)!.entry.publicWriteSet).treeFrontier, undefined);
-    const core = await startNodeCore({ dir, log: quiet });
+    const core = await startNodeCore({ dir, log: quiet, ledgerSecrets: secrets! });
     try {
       const covered = frames.filter((f) => !f.entry.isSignature && f.entry.seqno > signatures.at(-2)!.entry.seqno && f.entry.seqno < last.entry.seqno);
       assert.ok(covered.length > 0);
@@ -553,8 +565,8 @@ describe("warnings, not failures", () => {
 
   test("an unsigned entry and a torn tail after the last signature: verify exits 0 and warns; node start truncates them", async () => {
     const { dir, ledgerDir } = copyNode("unsigned-torn-tail");
-    const secret = readLedgerSecret(join(dir, "ledger_secret"));
     const last = framesOf(ledgerDir).at(-1)!;
+    const secret = secrets!.latest.secret;
     const frameFor = (s: number) =>
       encodeFrame({
         view: view(last.entry.view),
@@ -587,7 +599,7 @@ describe("warnings, not failures", () => {
     assert.match(human.stdout, /warnings:\n {2}- .*torn entry/);
 
     const warnings: string[] = [];
-    const core = await startNodeCore({ dir, log: (m) => warnings.push(m) });
+    const core = await startNodeCore({ dir, log: (m) => warnings.push(m), ledgerSecrets: secrets! });
     try {
       assert.ok(warnings.some((w) => w.includes("torn entry")), warnings.join("\n"));
       assert.ok(warnings.some((w) => w.includes("discarding 1 unsigned entries")), warnings.join("\n"));

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { createNodeCertificate, createServiceIdentity } from "../src/crypto/certs.ts";
 import { generateP384KeyPair, nodeIdOf } from "../src/crypto/keys.ts";
 import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { History, type HistoryOptions } from "../src/history/history.ts";
 import { seqNo } from "../src/ids.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
@@ -23,7 +24,7 @@ function open(storage: MemoryLedgerStorage, extra: Partial<HistoryOptions> = {})
   return History.open({
     ledgerDir: "(in memory)",
     storage,
-    secret,
+    secrets: LedgerSecrets.first(secret),
     serviceCertPem: service.certPem,
     signer: { nodeId: nodeIdOf(nodeKey.publicKeyPem), certPem: nodeCert, privateKeyPem: nodeKey.privateKeyPem },
     signatureIntervalTx: 4,

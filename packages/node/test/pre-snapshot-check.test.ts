@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { listChunks } from "../src/ledger/chunk-files.ts";
-import { startNode, startNodeCore, type ServingNode } from "../src/node.ts";
+import { startNode, type ServingNode } from "../src/node.ts";
+import { heldSecrets, startNodeCoreKeepingSecrets } from "./helpers/held-secrets.ts";
 import type { Log } from "../src/log.ts";
 import { HttpsClient } from "./helpers/https-client.ts";
 
@@ -21,7 +22,7 @@ let pristine: string;
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "confide-pre-snapshot-"));
   pristine = join(root, "pristine");
-  const core = await startNodeCore({ dir: pristine, ...OPTIONS, log: () => {} });
+  const core = await startNodeCoreKeepingSecrets({ dir: pristine, ...OPTIONS, log: () => {} });
   for (let i = 0; i < 70; i++) {
     const tx = core.history.begin();
     tx.map("public:records").set(Buffer.from(`k${i % 10}`), Buffer.from(`public-value-${i}`));
@@ -45,7 +46,7 @@ async function startCopy(name: string, damage?: (ledgerDir: string) => void): Pr
   damage?.(join(dir, "ledger"));
   const warnings: string[] = [];
   const log: Log = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
-  const node = await startNode({ dir, port: 0, ...OPTIONS, log });
+  const node = await startNode({ dir, port: 0, ...OPTIONS, log, ledgerSecrets: heldSecrets(pristine)! });
   assert.ok(warnings.some((m) => /starting from snapshot_/.test(m)), `the node must start from a snapshot:\n${warnings.join("\n")}`);
   return { node, client: new HttpsClient(node.url, node.core.identity.serviceCertPem), warnings };
 }

@@ -13,7 +13,8 @@ import { SNAPSHOT_EVIDENCE_MAP } from "../src/history/snapshots.ts";
 import type { TxId } from "../src/ids.ts";
 import { MERKLE_BLOCK_LEAVES_LOG2 } from "../src/limits.ts";
 import { receiptLeaf, ReceiptError, verifyReceipt, type Receipt } from "../src/merkle/receipt.ts";
-import { startNodeCore, type NodeCore } from "../src/node.ts";
+import type { NodeCore } from "../src/node.ts";
+import { startNodeCoreKeepingSecrets } from "./helpers/held-secrets.ts";
 
 // ---------------------------------------------------------------- commands
 
@@ -170,7 +171,7 @@ class Harness {
   ) {}
 
   async start(): Promise<void> {
-    this.node = await within("startNodeCore", startNodeCore({
+    this.node = await within("startNodeCore", startNodeCoreKeepingSecrets({
       dir: this.dir,
       signatureIntervalTx: this.config.signatureIntervalTx,
       signatureIntervalMs: 60_000,
@@ -637,18 +638,18 @@ describe("replay after crashes and restarts (model-based)", () => {
         rmSync(join(dir, "ledger"), { recursive: true, force: true });
         rmSync(join(dir, "snapshots"), { recursive: true, force: true });
         logs.length = 0;
-        const crashed = await startNodeCore(options("crashed"));
+        const crashed = await startNodeCoreKeepingSecrets(options("crashed"));
         for (const value of ["a", "b", "c", "d"]) put(crashed, value); // a signature by count at 4, then d at 5
         crashed.history.triggerLedgerChunk();
         assert.equal(crashed.history.emitSignature(), 6); // finishes chunk 1-6 while the fsync for 4 may still be in flight
         await crashed.history.abandon();
-        const restarted = await startNodeCore(options("restarted"));
+        const restarted = await startNodeCoreKeepingSecrets(options("restarted"));
         const at = `trial ${trial}; node log: ${logs.join(" | ")}`;
         assert.doesNotThrow(() => put(restarted, "e"), at);
         await new Promise((resolve) => setTimeout(resolve, 20));
         await restarted.history.waitForCommit(restarted.history.emitSignature());
         await restarted.close();
-        const replayed = await startNodeCore(options("replayed"));
+        const replayed = await startNodeCoreKeepingSecrets(options("replayed"));
         const tx = replayed.history.begin();
         assert.equal(tx.map("public:app.alpha").get(Buffer.from("k"))?.toString(), "e", at);
         tx.abort();
@@ -665,7 +666,7 @@ describe("replay after crashes and restarts (model-based)", () => {
       const dir = mkdtempSync(join(tmpdir(), "replay-close-"));
       const options = { dir, signatureIntervalTx: 100, signatureIntervalMs: 60_000, snapshotIntervalTx, log: () => {} };
       try {
-        const node = await startNodeCore(options);
+        const node = await startNodeCoreKeepingSecrets(options);
         for (const value of ["a", "b", "c"]) {
           const tx = node.history.begin();
           tx.map("public:app.alpha").set(Buffer.from("k"), Buffer.from(value));
@@ -673,7 +674,7 @@ describe("replay after crashes and restarts (model-based)", () => {
         }
         node.history.emitSignature(); // takes a snapshot: its evidence tx follows
         await within(`close() with snapshotIntervalTx ${snapshotIntervalTx}`, node.close());
-        const restarted = await within("startNodeCore", startNodeCore(options));
+        const restarted = await within("startNodeCore", startNodeCoreKeepingSecrets(options));
         const tx = restarted.history.begin();
         assert.equal(tx.map("public:app.alpha").get(Buffer.from("k"))?.toString(), "c");
         tx.abort();

@@ -45,11 +45,11 @@ function tempDir(): string {
   return dir;
 }
 
-/** A node of the same service as `primaryDir` (its service identity and ledger secret), with its own node key. */
+/** A node of the same service as `primaryDir` (its service identity), with its own node key; it is handed the primary's ledger secrets as a joiner is. */
 function serviceMemberDir(primaryDir: string): string {
   const dir = tempDir();
   mkdirSync(dir, { recursive: true });
-  for (const name of [IDENTITY_FILES.serviceCert, IDENTITY_FILES.serviceKey, IDENTITY_FILES.ledgerSecret]) copyFileSync(join(primaryDir, name), join(dir, name));
+  for (const name of [IDENTITY_FILES.serviceCert, IDENTITY_FILES.serviceKey]) copyFileSync(join(primaryDir, name), join(dir, name));
   return dir;
 }
 
@@ -69,7 +69,7 @@ describe("a backup appends replicated entries", () => {
     const primaryDir = tempDir();
     const primary = await start(primaryDir);
     const backupDir = serviceMemberDir(primaryDir);
-    const backup = await start(backupDir, { startAs: "backup" });
+    const backup = await start(backupDir, { startAs: "backup", ledgerSecrets: primary.history.ledgerSecrets });
     assert.equal(backup.history.currentRole, "backup");
     assert.equal(backup.history.lastSeqno, 0);
     const ids = Array.from({ length: 8 }, (_, i) => write(primary, i));
@@ -91,7 +91,7 @@ describe("a backup appends replicated entries", () => {
     const viewBefore = backup.history.view;
     const lastBefore = backup.history.lastSeqno;
     await backup.close();
-    const restarted = await start(backupDir, { startAs: "backup" });
+    const restarted = await start(backupDir, { startAs: "backup", ledgerSecrets: backup.history.ledgerSecrets });
     // No view of its own and no signature: consensus owns both.
     assert.equal(restarted.history.view, viewBefore);
     assert.ok(restarted.history.lastSeqno <= lastBefore);
@@ -105,7 +105,7 @@ describe("a backup appends replicated entries", () => {
   it("refuses a damaged, out-of-order or foreign entry and keeps its state", async () => {
     const primaryDir = tempDir();
     const primary = await start(primaryDir);
-    const backup = await start(serviceMemberDir(primaryDir), { startAs: "backup" });
+    const backup = await start(serviceMemberDir(primaryDir), { startAs: "backup", ledgerSecrets: primary.history.ledgerSecrets });
     const other = await start(tempDir()); // another service: its signatures are not endorsed by ours
     for (let i = 0; i < 4; i++) {
       write(primary, i);
@@ -135,7 +135,7 @@ describe("a backup appends replicated entries", () => {
   it("a backup becomes primary of a later view; the old primary rolls back its unsigned suffix and follows", async () => {
     const aDir = tempDir();
     const a = await start(aDir);
-    const b = await start(serviceMemberDir(aDir), { startAs: "backup" });
+    const b = await start(serviceMemberDir(aDir), { startAs: "backup", ledgerSecrets: a.history.ledgerSecrets });
     for (let i = 0; i < 6; i++) write(a, i);
     replicate(a, b);
     const signed = seqNo(a.history.signatures.at(-1)!);

@@ -10,7 +10,8 @@ import type { CommitSource } from "../src/history/pipeline.ts";
 import { seqNo, type TxId } from "../src/ids.ts";
 import { listChunks } from "../src/ledger/chunk-files.ts";
 import type { Store } from "../src/kv/store.ts";
-import { startNodeCore, type NodeCore } from "../src/node.ts";
+import type { NodeCore } from "../src/node.ts";
+import { startNodeCoreKeepingSecrets } from "./helpers/held-secrets.ts";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -43,7 +44,7 @@ function dump(store: Store, internal = true): string {
 async function started(): Promise<{ dir: string; core: NodeCore }> {
   const dir = mkdtempSync(join(tmpdir(), "confide-rollback-"));
   dirs.push(dir);
-  return { dir, core: await startNodeCore({ dir, ...OPTIONS }) };
+  return { dir, core: await startNodeCoreKeepingSecrets({ dir, ...OPTIONS }) };
 }
 
 describe("rollback of uncommitted entries", () => {
@@ -88,7 +89,7 @@ describe("rollback of uncommitted entries", () => {
     await core.close();
 
     const warnings: string[] = [];
-    const restarted = await startNodeCore({ dir, ...RESTART, log: (m) => warnings.push(m) });
+    const restarted = await startNodeCoreKeepingSecrets({ dir, ...RESTART, log: (m) => warnings.push(m) });
     assert.equal(dump(restarted.history.store, false), stateBeforeRestart);
     assert.equal(restarted.history.txStatus(next), "Committed");
     assert.deepEqual(warnings.filter((w) => !/discarding \d+ unsigned/.test(w)), [], warnings.join("\n"));
@@ -111,7 +112,7 @@ describe("rollback of uncommitted entries", () => {
     write(core, 99);
     history.advanceCommit(history.emitSignature());
     await core.close();
-    const restarted = await startNodeCore({ dir, ...RESTART });
+    const restarted = await startNodeCoreKeepingSecrets({ dir, ...RESTART });
     assert.equal(restarted.history.lastSeqno, ends[1]! + 3, "the entry, the signature, and the restart's own signature");
     assert.equal(listChunks(join(dir, "ledger")).find((c) => c.start === ends[1]! + 1)?.start, ends[1]! + 1, "a new chunk after the cut");
     await restarted.close();

@@ -105,5 +105,7 @@ export const govMessages = {
   withdrawal: (proposalId: string): GovMessage => ({ path: `/gov/members/proposals/${encodeURIComponent(proposalId)}:withdraw`, type: "withdrawal", payload: "", proposalId }),
   stateDigest: (memberId: string): GovMessage => ({ path: `/gov/members/state-digests/${memberId}:update`, type: "state_digest", payload: "" }),
   ack: (memberId: string, digest: string): GovMessage => ({ path: `/gov/members/state-digests/${memberId}:ack`, type: "ack", payload: digest }),
+  /** A recovery member's decrypted share (base64), submitted to a service waiting for recovery shares. */
+  recoveryShare: (memberId: string, shareBase64: string): GovMessage => ({ path: `/gov/recovery/members/${memberId}:recover`, type: "recovery_share", payload: JSON.stringify({ share: shareBase64 }) }),
 };
 

@@ -5,7 +5,7 @@
 // a failure in either is reported here rather than by a child left running.
 // A node is single-threaded either way, and the demo's load is a few hundred
 // requests.
-import { createWriteStream, existsSync, mkdirSync, type WriteStream } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +17,7 @@ import { startConsoleServer, type ConsoleServer } from "./console-server.ts";
 import { loadOrCreateConsortium, type Consortium } from "./identities.ts";
 import { READY_PREFIX, readyText } from "./output.ts";
 import { startDemoIdp, type DemoIdp } from "./idp.ts";
-import { setUpService } from "./setup.ts";
+import { recoverService, setUpService } from "./setup.ts";
 import {
   IDP_DIR,
   KEYS_DIR,
@@ -66,6 +66,12 @@ export interface SandboxOptions {
   err: (line: string) => void;
   /** Ctrl-C during start-up: stop between steps and close what was started. */
   signal?: AbortSignal;
+  /**
+   * Disaster recovery of a stopped (or killed) sandbox: each service comes back from its
+   * workspace ledger, opened by the banks and two of them submitting their recovery shares.
+   * Without it, a workspace that holds ledgers is refused (their secrets were never on disk).
+   */
+  recover?: boolean;
 }
 
 /** Something the person running the sandbox must fix (a flag, a port, a file): exit code 2 for usage, 1 otherwise. */
@@ -92,6 +98,8 @@ interface Service {
   name: ServiceName;
   node: ServingNode;
   log: FileLog;
+  /** The identity of the service its ledger held, for a recovered one. */
+  previousServiceCertPem?: string;
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
@@ -118,11 +126,12 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   };
   try {
     if (options.fresh) clearWorkspace(workspace);
+    checkRecovery(workspace, options.recover === true);
     const ports: Record<ServiceName, number> = { reconciliation: options.port, banking: options.bankingPort };
     for (const name of SERVICE_NAMES) await assertPortFree(ports[name], name);
     const isNew = !existsSync(join(workspace, KEYS_DIR));
     const consortium = await loadOrCreateConsortium(join(workspace, KEYS_DIR), options.usersPerBank);
-    options.out(`Confide sandbox in ${workspace}${isNew ? " (new)" : " (reusing it: nodes replay their ledgers)"}`);
+    options.out(`Confide sandbox in ${workspace}${isNew ? " (new)" : options.recover ? " (recovering its services from their ledgers)" : ""}`);
     if (consortium.created > 0) {
       options.out(`  keys: made ${consortium.created} identities (${PARTIES.join(", ")} as members with signing and encryption keys; ${options.usersPerBank} users per bank)`);
     }
@@ -134,6 +143,12 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const issuer = { issuer: idp.issuer, jwks: idp.jwks };
     for (const service of services) {
       options.signal?.throwIfAborted();
+      if (service.previousServiceCertPem !== undefined) {
+        await recoverService(
+          { name: service.name, url: service.node.url, serviceCertPem: service.node.core.identity.serviceCertPem, consortium, say: (line) => options.out(`  ${line}`) },
+          service.previousServiceCertPem,
+        );
+      }
       const done = await setUpService({
         name: service.name,
         url: service.node.url,
@@ -207,9 +222,25 @@ function portError(error: NodeJS.ErrnoException, port: number, service: ServiceN
   return error;
 }
 
+/** A workspace's ledgers come back only by recovery (their secrets were never on disk); --recover needs ledgers to recover. */
+function checkRecovery(workspace: string, recover: boolean): void {
+  const withLedgers = SERVICE_NAMES.filter((name) => hasLedger(workspace, name));
+  if (!recover && withLedgers.length > 0) {
+    throw new SandboxError(
+      `${workspace} holds the ledgers of a sandbox that stopped. Their ledger secrets were never written to disk, so bringing the services back is a disaster recovery by the members: \`npm start -- --recover\` (two of the three banks submit their recovery shares), or \`npm start -- --fresh\` for a new consortium`,
+      2,
+    );
+  }
+  if (recover && withLedgers.length < SERVICE_NAMES.length) {
+    throw new SandboxError(`--recover: ${workspace} holds no ledger of ${SERVICE_NAMES.filter((name) => !withLedgers.includes(name)).join(" and ")} to recover (start without --recover for a new consortium)`, 2);
+  }
+}
+
 async function startService(name: ServiceName, port: number, workspace: string, consortium: Consortium, options: SandboxOptions): Promise<Service> {
   const dir = serviceDir(workspace, name);
-  const replayed = hasLedger(workspace, name);
+  const recovering = options.recover === true;
+  // The node makes a new service identity to recover with: the old one is read first.
+  const previousServiceCertPem = recovering ? readFileSync(serviceCertFile(workspace, name), "utf8") : undefined;
   mkdirSync(dir, { recursive: true });
   const log = new FileLog(join(dir, "node.log"), (line) => options.err(`  [${name}] ${line}`));
   let node: ServingNode;
@@ -218,6 +249,7 @@ async function startService(name: ServiceName, port: number, workspace: string, 
       dir,
       port,
       log,
+      ...(recovering ? { recover: true } : {}),
       // Used only when the ledger is new (genesis); a replayed ledger already holds its members and constitution.
       members: consortium.members.map((m) => ({ certPem: m.identity.certPem, encryptionPublicKeyPem: m.encryptionPublicKeyPem, data: { party: m.party } })),
       ...(name === "reconciliation" ? { constitution: constitutionWith(reconciliationActions()) } : {}),
@@ -226,9 +258,9 @@ async function startService(name: ServiceName, port: number, workspace: string, 
     await log.close();
     throw portError(error as NodeJS.ErrnoException, port, name);
   }
-  const committed = node.core.history.lastCommitted;
-  options.out(`  ${name}: node at ${node.url}, ${replayed ? `ledger replayed (committed ${committed.view}.${committed.seqno})` : "new service"}`);
-  return { name, node, log };
+  const replayedTo = node.core.history.ledgerSecrets.latest.version - 1;
+  options.out(`  ${name}: node at ${node.url}, ${recovering ? `recovering: public state replayed to seqno ${replayedTo}, new service identity, status Recovering` : "new service"}`);
+  return { name, node, log, ...(previousServiceCertPem !== undefined ? { previousServiceCertPem } : {}) };
 }
 
 /** The demo identity provider, on 127.0.0.1 only; its keys persist in the workspace's idp/. */

@@ -2,11 +2,13 @@
 // consortium does it on CCF: members ack the state digest, then proposals
 // voted through by two of the three banks (users, the app, opening the
 // service), then the apps' own calls. Every step first reads the service's
-// state and does only what is missing, so a restart replays the ledger and
-// proposes nothing twice.
+// state and does only what is missing, so a recovered service proposes nothing
+// twice. recoverService is the members' part in a disaster recovery.
+import { readFileSync } from "node:fs";
 import type { Bundle } from "@confide/node";
 import { ConfideClient, type CcfResponse } from "../client.ts";
 import { Member, openService, proposeAndAccept, type Action, type Proposal } from "../governance.ts";
+import { submitRecoveryShare } from "../recovery.ts";
 import { ACCOUNT_NAMES, OPENING_DEPOSIT, PARTIES, TRADES, TRANSFERS, VOTERS_PER_PROPOSAL, tradesCsv, type Party } from "./demo.ts";
 import type { Consortium, SandboxUser } from "./identities.ts";
 import { setJwtIssuer, type Jwks } from "../jwt-issuer.ts";
@@ -37,12 +39,31 @@ export async function setUpService(setup: ServiceSetup): Promise<string[]> {
   try {
     const done: string[] = [];
     if (await session.ackMembers()) done.push("ack");
+    if (await session.setRecoveryThreshold()) done.push("recovery threshold");
     if (await session.addUsers()) done.push("users");
     if (await session.deployApp()) done.push("app");
     if (await session.trustJwtIssuer()) done.push("jwt");
     if (await session.open()) done.push("open");
     if (await (setup.name === "reconciliation" ? session.ingestTrades() : session.openAccounts())) done.push("data");
     return done;
+  } finally {
+    session.close();
+  }
+}
+
+/** How long a recovered service may take to restore its private state and open. */
+const RECOVERY_OPEN_TIMEOUT_MS = 60_000;
+
+/**
+ * The banks' part in the disaster recovery of a service whose node restarted with command
+ * "Recover": two of them open it to recovery shares (transition_service_to_open with both
+ * identities), then two submit their shares (fetched, decrypted with the bank's own encryption
+ * key, signed); resolves once the private state is back and the service Open.
+ */
+export async function recoverService(setup: Omit<ServiceSetup, "bundle" | "appActions">, previousServiceCertPem: string): Promise<void> {
+  const session = new Session({ ...setup, bundle: { metadata: { endpoints: {} }, modules: [] }, appActions: [] });
+  try {
+    await session.recover(previousServiceCertPem);
   } finally {
     session.close();
   }
@@ -98,6 +119,32 @@ class Session {
     for (const member of pending) await member.ackStateDigest();
     if (pending.length > 0) this.say(`${pending.map((m) => this.partyOf(m)).join(", ")} acked the state digest: Active`);
     return pending.length > 0;
+  }
+
+  /** Any two of the three banks recover the service; none alone (CCF's default threshold is 1). */
+  async setRecoveryThreshold(): Promise<boolean> {
+    const threshold = (await this.members[0]!.serviceInfo()).configuration?.recoveryThreshold;
+    if (threshold === VOTERS_PER_PROPOSAL) return false;
+    await this.pass(`set_recovery_threshold ${VOTERS_PER_PROPOSAL}`, (voters) => proposeAndAccept([{ name: "set_recovery_threshold", args: { recovery_threshold: VOTERS_PER_PROPOSAL } }], voters));
+    return true;
+  }
+
+  async recover(previousServiceCertPem: string): Promise<void> {
+    if ((await this.members[0]!.serviceInfo()).status === "Recovering") {
+      const args = { previous_service_identity: previousServiceCertPem, next_service_identity: this.setup.serviceCertPem };
+      await this.pass("transition_service_to_open (previous and next identity)", (voters) => proposeAndAccept([{ name: "transition_service_to_open", args }], voters));
+    }
+    const sharers = this.setup.consortium.members.slice(0, VOTERS_PER_PROPOSAL);
+    for (const [i, sandboxMember] of sharers.entries()) {
+      const result = await submitRecoveryShare(this.members[i]!, readFileSync(sandboxMember.files.encryptionPrivateKey, "utf8"));
+      this.say(`${sandboxMember.party} submitted its recovery share: ${result.message.replace("\n", "; ")}`);
+    }
+    const deadline = Date.now() + RECOVERY_OPEN_TIMEOUT_MS;
+    while ((await this.members[0]!.serviceInfo()).status !== "Open") {
+      if (Date.now() > deadline) throw new SetupError(`the recovered service did not open within ${RECOVERY_OPEN_TIMEOUT_MS / 1000} s: see its node.log`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    this.say("private state restored from the ledger with the shares: the service is Open again");
   }
 
   async addUsers(): Promise<boolean> {

@@ -52,31 +52,11 @@ export class LedgerSecret {
 
   /** AES-256-GCM with a random IV; `aad` (the transaction id) is authenticated, not encrypted. */
   seal(plaintext: Uint8Array, aad: Uint8Array): Buffer {
-    const iv = this.ivs.next();
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    cipher.setAAD(aad);
-    const body = cipher.update(plaintext);
-    cipher.final();
-    const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + body.length);
-    iv.copy(out, 0);
-    cipher.getAuthTag().copy(out, IV_BYTES);
-    body.copy(out, SEAL_OVERHEAD_BYTES);
-    return out;
+    return sealWithKey(this.key, this.ivs.next(), plaintext, aad);
   }
 
   open(sealed: Uint8Array, aad: Uint8Array): Buffer {
-    if (sealed.length < SEAL_OVERHEAD_BYTES) throw new DecryptionError("ciphertext shorter than IV and tag");
-    const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-    const decipher = createDecipheriv("aes-256-gcm", this.key, bytes.subarray(0, IV_BYTES));
-    decipher.setAAD(aad);
-    decipher.setAuthTag(bytes.subarray(IV_BYTES, SEAL_OVERHEAD_BYTES));
-    const body = decipher.update(bytes.subarray(SEAL_OVERHEAD_BYTES));
-    try {
-      decipher.final();
-    } catch {
-      throw new DecryptionError("authentication tag mismatch (wrong ledger secret, or altered ciphertext)");
-    }
-    return body;
+    return openWithKey(this.key, sealed, aad);
   }
 
   /**
@@ -103,6 +83,40 @@ export class LedgerSecret {
     if (ahead) this.nonces = { view, first: seqno, hex };
     return hex.slice(0, NONCE_HEX_CHARS);
   }
+}
+
+/** AES-256-GCM under `key` with the given fresh IV: IV ‖ tag ‖ ciphertext. */
+export function sealWithKey(key: Buffer, iv: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + body.length);
+  iv.copy(out, 0);
+  cipher.getAuthTag().copy(out, IV_BYTES);
+  body.copy(out, SEAL_OVERHEAD_BYTES);
+  return out;
+}
+
+/** Opens what sealWithKey sealed; DecryptionError if the key, the AAD or the bytes differ. */
+export function openWithKey(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < SEAL_OVERHEAD_BYTES) throw new DecryptionError("ciphertext shorter than IV and tag");
+  const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(bytes.subarray(IV_BYTES, SEAL_OVERHEAD_BYTES));
+  const body = decipher.update(bytes.subarray(SEAL_OVERHEAD_BYTES));
+  try {
+    decipher.final();
+  } catch {
+    throw new DecryptionError("authentication tag mismatch (wrong ledger secret, or altered ciphertext)");
+  }
+  return body;
+}
+
+/** A fresh random IV, for seals too rare to need the pool. */
+export function randomIv(): Buffer {
+  return randomBytes(IV_BYTES);
 }
 
 const NONCE_BYTES = 32;

@@ -12,7 +12,7 @@ import { CallState } from "../runtime/call-state.ts";
 import type { HistoricalStates } from "../runtime/historical.ts";
 import { AppInterpreter, DEFAULT_JS_RUNTIME_OPTIONS } from "../runtime/interpreter.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
-import { governanceHostFunctions } from "./gov-functions.ts";
+import { governanceHostFunctions, type NodeOperations } from "./gov-functions.ts";
 
 const MODULE = "/constitution.js";
 
@@ -30,6 +30,8 @@ export interface ConstitutionOptions {
   /** The service key endorses the certificates of nodes members trust. */
   servicePrivateKeyPem: string;
   log: Log;
+  /** What proposals may trigger on the node (recovery shares refresh, ledger rekey). */
+  node: NodeOperations;
 }
 
 /** The entry points of one constitution, each run in the caller's transaction. */
@@ -90,7 +92,7 @@ export class Constitution {
         history,
         historical,
         log: (level, message) => log[level](`constitution: ${message}`),
-        governance: (vm, call) => governanceHostFunctions(vm, call, history, { certPem: serviceCertPem, privateKeyPem: servicePrivateKeyPem }),
+        governance: (vm, call) => governanceHostFunctions(vm, call, history, { certPem: serviceCertPem, privateKeyPem: servicePrivateKeyPem }, this.options.node),
       },
       DEFAULT_JS_RUNTIME_OPTIONS,
     );

@@ -17,13 +17,19 @@ interface Jwk {
   [field: string]: unknown;
 }
 
+/** What a proposal may ask of the node, once its transaction commits (CCF's ccf.node.trigger*). */
+export interface NodeOperations {
+  refreshRecoveryShares(): void;
+  rekeyLedger(): void;
+}
+
 /** The service identity, whose key endorses the certificates of nodes members trust. */
 export interface ServiceKeys {
   certPem: string;
   privateKeyPem: string;
 }
 
-export function governanceHostFunctions(vm: Vm, call: () => CallState, history: History, service: ServiceKeys): Record<string, HostFunction> {
+export function governanceHostFunctions(vm: Vm, call: () => CallState, history: History, service: ServiceKeys, node: NodeOperations): Record<string, HostFunction> {
   const serviceCertPem = service.certPem;
   const writable = () => {
     const state = call();
@@ -48,16 +54,31 @@ export function governanceHostFunctions(vm: Vm, call: () => CallState, history: 
       if (!history.takesSnapshots) throw new Error("snapshots are not configured for this node");
       tx.onCommit(() => history.triggerSnapshot());
     },
-    transitionServiceToOpen: (_previous, next) => {
+    transitionServiceToOpen: (previous, next) => {
       const tx = writable();
       const nextIdentity = vm.bytes(next).toString("utf8");
       if (nextIdentity.trim() !== serviceCertPem.trim()) throw new Error("The next service identity is not this service's certificate");
       const info = tx.map(Tables.serviceInfo);
       const current = JSON.parse(info.get(SENTINEL_KEY)!.toString("utf8")) as Record<string, unknown>;
       if (current.status === "Open") throw new Error("The service is already open");
-      info.set(SENTINEL_KEY, Buffer.from(JSON.stringify({ ...current, status: "Open" })));
+      if (current.status === "WaitingForRecoveryShares") throw new Error("The service is already waiting for recovery shares");
+      let status = "Open";
+      if (current.status === "Recovering") {
+        // A recovered service opens once the members' shares restore its private state.
+        const recorded = tx.map(Tables.previousServiceIdentity).get(SENTINEL_KEY)?.toString("utf8");
+        const given = vm.isUndefined(previous) ? undefined : vm.bytes(previous).toString("utf8");
+        if (recorded === undefined || given?.trim() !== recorded.trim()) throw new Error("The previous service identity is not the identity of the service this ledger recovers");
+        status = "WaitingForRecoveryShares";
+      }
+      info.set(SENTINEL_KEY, Buffer.from(JSON.stringify({ ...current, status })));
     },
-    getLatestLedgerSecretSeqno: () => 1,
+    getLatestLedgerSecretSeqno: () => history.ledgerSecrets.latest.version,
+    triggerLedgerRekey: () => {
+      writable().onCommit(() => node.rekeyLedger());
+    },
+    triggerRecoverySharesRefresh: () => {
+      writable().onCommit(() => node.refreshRecoveryShares());
+    },
     generateEndorsedCertificate: (csr, validFrom, validityPeriodDays) =>
       endorseCertificateRequest({
         csrPem: vm.string(csr, "csr"),

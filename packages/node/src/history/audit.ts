@@ -8,7 +8,7 @@
 // and unsigned entries after the last signature are reported as warnings (a
 // crash leaves them and a node start truncates them); anything else
 // inconsistent throws LedgerCorruptionError naming the file, offset and seqno.
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { decodeWriteSet } from "../kv/write-set.ts";
 import { readLedger, type LedgerRecord, type TornTail } from "../ledger/reader.ts";
 import { asCorruption, checkCommitEvidence, entryWrites } from "./replay.ts";
@@ -17,8 +17,8 @@ import { LedgerVerifier } from "./verifier.ts";
 export interface AuditOptions {
   /** When given, every signing node certificate must be issued by this service certificate. */
   serviceCertPem?: string;
-  /** When given, every private write set is decrypted (and decoded) with it. */
-  secret?: LedgerSecret;
+  /** When given, every private write set is decrypted (and decoded) with the secret of its seqno. */
+  secrets?: LedgerSecrets;
 }
 
 export interface AuditChunk {
@@ -46,7 +46,7 @@ export interface AuditReport {
   views: Array<{ view: number; firstSeqno: number }>;
   /** Entries carrying a sealed private write set. */
   privateEntries: number;
-  /** True if a ledger secret was given: every commit evidence checked, every private write set decrypted and decoded. */
+  /** True if the ledger secrets were given: every commit evidence checked, every private write set decrypted and decoded (else they stay sealed: their digests are still covered by the signed Merkle roots). */
   privateChecked: boolean;
   /** True if signing node certificates were checked against the service certificate. */
   endorsementChecked: boolean;
@@ -61,8 +61,9 @@ export interface AuditReport {
  * The audit's checks of one entry (the next after those `verifier` has seen); throws
  * LedgerCorruptionError naming it. Only the tree's root is kept: its memory stays bounded.
  */
-export function auditEntry(verifier: LedgerVerifier, record: LedgerRecord, secret: LedgerSecret | undefined): void {
+export function auditEntry(verifier: LedgerVerifier, record: LedgerRecord, secrets: LedgerSecrets | undefined): void {
   const { entry } = record;
+  const secret = secrets?.at(entry.seqno);
   try {
     // Every entry's commit evidence: the audit finds exactly which entry disagrees with the secret.
     if (secret) checkCommitEvidence(entry, secret);
@@ -78,7 +79,7 @@ export function auditEntry(verifier: LedgerVerifier, record: LedgerRecord, secre
 
 /** Audits the ledger in `dir`; throws LedgerCorruptionError on the first inconsistency. */
 export function auditLedger(dir: string, options: AuditOptions = {}): AuditReport {
-  const { secret, serviceCertPem } = options;
+  const { secrets, serviceCertPem } = options;
   const verifier = new LedgerVerifier(serviceCertPem);
   const chunks: AuditChunk[] = [];
   const views: AuditReport["views"] = [];
@@ -100,7 +101,7 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
     chunk.bytes = record.offset + entry.frameBytes;
     if (views.at(-1)?.view !== entry.view) views.push({ view: entry.view, firstSeqno: entry.seqno });
     if (entry.privateSealed.length > 0) privateEntries++;
-    auditEntry(verifier, record, secret);
+    auditEntry(verifier, record, secrets);
     transactions++;
     lastSeqno = entry.seqno;
   }
@@ -118,7 +119,6 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
     );
   }
   if (chunks.length === 0) warnings.push(`no ledger chunk files in ${dir}`);
-  if (privateEntries > 0 && !secret) warnings.push(`${privateEntries} private write sets not checked (no ledger secret given)`);
   if (!serviceCertPem && verifier.signatureSeqnos.length > 0) {
     warnings.push("signing node certificates not checked against a service certificate (none given)");
   }
@@ -133,7 +133,7 @@ export function auditLedger(dir: string, options: AuditOptions = {}): AuditRepor
     lastSignedRoot: verifier.lastSignature?.root ?? null,
     views,
     privateEntries,
-    privateChecked: secret !== undefined,
+    privateChecked: secrets !== undefined,
     endorsementChecked: serviceCertPem !== undefined,
     tornTail: torn,
     unsignedAfterLastSignature,

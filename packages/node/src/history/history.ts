@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { replaceFileDurably } from "../durable.ts";
 import { CcfError, ErrorCode, NotPrimaryError } from "../errors.ts";
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { signDigest } from "../crypto/digest-signature.ts";
 import { formatTxId, view as toView, type SeqNo, type TxId, type TxStatus, type View } from "../ids.ts";
 import type { Store } from "../kv/store.ts";
@@ -51,10 +52,16 @@ export interface HistoryOptions {
   ledgerDir: string;
   /** Where the ledger's files are: the files in ledgerDir unless a simulation passes its in-memory twin. */
   storage?: LedgerStorage;
-  secret: LedgerSecret;
+  /** The service's ledger secrets; entries whose secret is missing (a recovering node's old ledger) are replayed public domain only. */
+  secrets: LedgerSecrets;
   signer: Signer;
   /** Service certificate: every signature found at replay must come from a node it endorsed (and COSE signatures from its key). */
   serviceCertPem?: string;
+  /**
+   * A recovered service's earlier identities (a joiner is handed them): a snapshot whose evidence a node
+   * of one of them signed is accepted, and so are the entries such nodes signed.
+   */
+  previousServiceCertPems?: readonly string[];
   /** The service key: each signature transaction also carries its COSE signature over the root, for COSE receipts. */
   serviceKey?: { privateKeyPem: string };
   signatureIntervalTx?: number;
@@ -77,6 +84,12 @@ export interface HistoryOptions {
    * (appendReplicated) until consensus makes it primary (becomePrimary).
    */
   startAs?: HistoryRole;
+  /**
+   * Disaster recovery (CCF's command.type "Recover"): the ledger is of a lost service whose ledger
+   * secrets are not here. Its public domain is replayed (no snapshot, no endorsement check: the
+   * members approve the previous identity), and the entries this node appends get a new secret.
+   */
+  recovering?: boolean;
   /** Told of every entry this node appends as primary (transactions, signatures, snapshot evidence), once it is applied: consensus replicates them. */
   onAppended?: (entry: AppendedEntry) => void;
 }
@@ -98,6 +111,9 @@ export interface ReplicatedEntry {
   seqno: SeqNo;
   isSignature: boolean;
 }
+
+/** Entries read at once when a recovered node restores its private state. */
+const RESTORE_BATCH = 1024;
 
 export class NotCommittedError extends Error {}
 
@@ -184,21 +200,27 @@ export class History {
     if (!options.storage) mkdirSync(options.ledgerDir, { recursive: true });
     const log = options.log ?? ((message: string) => console.warn(message));
     let snapshot: SnapshotState | undefined;
-    if (options.snapshotsDir !== undefined) {
+    if (options.snapshotsDir !== undefined && !options.recovering) {
       mkdirSync(options.snapshotsDir, { recursive: true });
       if (options.serviceCertPem !== undefined) {
-        snapshot = loadLatestSnapshot(options.snapshotsDir, { secret: options.secret, serviceCertPem: options.serviceCertPem, log });
+        const serviceCertPems = [options.serviceCertPem, ...(options.previousServiceCertPems ?? [])];
+        snapshot = loadLatestSnapshot(options.snapshotsDir, { secrets: options.secrets, serviceCertPems, log });
       }
     }
     // Taken before replay extends the snapshot's tree: the entries behind it must rebuild exactly this.
     const snapshotFrontier = snapshot?.tree.frontier();
     const parts = replayLedger(storage, {
-      secret: options.secret,
+      secrets: options.secrets,
       warn: log,
       ...(snapshot ? { snapshot } : {}),
-      ...(options.serviceCertPem === undefined ? {} : { serviceCertPem: options.serviceCertPem }),
+      ...(options.serviceCertPem === undefined || options.recovering ? {} : { serviceCertPem: options.serviceCertPem }),
       ...(options.merkleLeavesInMemory === undefined ? {} : { merkleLeavesInMemory: options.merkleLeavesInMemory }),
     });
+    if (options.recovering) {
+      options.secrets.add(parts.store.lastSeqno + 1, LedgerSecret.generate());
+      if (options.serviceCertPem !== undefined) parts.verifier.trustServiceIdentity(options.serviceCertPem);
+    }
+    for (const pem of options.previousServiceCertPems ?? []) parts.verifier.trustServiceIdentity(pem);
     const history = new History(parts.store, options, storage, parts);
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
@@ -225,7 +247,7 @@ export class History {
     }
     this.preSnapshot = { state: "checking" };
     this.preSnapshotPass = checkBeforeSnapshot(this.storage, {
-      secret: this.options.secret,
+      secrets: this.options.secrets,
       snapshotSeqno,
       snapshotFrontier,
       stopped: () => this.closing,
@@ -306,12 +328,14 @@ export class History {
     const lastView = this.viewOf(this.lastSeqno) ?? 0;
     if (entry.view < lastView) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: its view is below the last entry's view ${lastView}`);
     let writes: WriteSet;
+    const secret = this.options.secrets.find(seqno);
     try {
-      if (entry.isSignature || seqno === 1) checkCommitEvidence(entry, this.options.secret);
-      writes = entryWrites(entry, this.options.secret);
+      if (secret === undefined) throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: this node holds no ledger secret for it`);
+      if (entry.isSignature || seqno === 1) checkCommitEvidence(entry, secret);
+      writes = entryWrites(entry, secret);
       this.verifier.add(entry);
     } catch (error) {
-      const detail = entryCheckFailure(error, this.options.secret);
+      const detail = entryCheckFailure(error, secret);
       if (detail === undefined) throw error;
       throw new ReplicationError(`replicated entry ${entry.view}.${entry.seqno}: ${detail}`);
     }
@@ -389,9 +413,10 @@ export class History {
   /**
    * Commits a finished-or-open transaction: returns its tx id, or undefined if it
    * wrote nothing (read-only transactions get no seqno). Throws TxConflictError
-   * if the transaction must be re-executed.
+   * if the transaction must be re-executed. `rekeyTo`: the entries after this one are sealed with
+   * that new ledger secret (trigger_ledger_rekey; the transaction records its recovery shares).
    */
-  commit(tx: Tx): TxId | undefined {
+  commit(tx: Tx, options: { rekeyTo?: LedgerSecret } = {}): TxId | undefined {
     this.assertWritable();
     if (this.role !== "primary") throw new NotPrimaryError();
     const writes = tx.finish();
@@ -412,6 +437,8 @@ export class History {
       this.fail(error);
       throw error;
     }
+    // A rekey: the entries after this one (its signature first) are sealed with the new secret.
+    if (options.rekeyTo) this.options.secrets.add(appended.id.seqno + 1, options.rekeyTo);
     // Before a signature this commit may emit, so that it is the one a requested snapshot or chunk end applies to.
     for (const effect of effects) effect();
     this.perform(appended.effects);
@@ -446,6 +473,9 @@ export class History {
           break;
         }
         case "snapshot":
+          // A recovering node's store lacks the private state of the old entries until the members'
+          // shares restore it: a snapshot of it would hand a joiner empty private maps. The next signature tries again.
+          if (this.options.secrets.heldFrom > 1) break;
           if (this.pendingSnapshots.size < PENDING_SNAPSHOTS_MAX) this.takeSnapshot(effect.seqno);
           else (this.options.log ?? console.warn)(`snapshot at ${effect.seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
           break;
@@ -521,7 +551,7 @@ export class History {
   private takeSnapshot(seqno: SeqNo): void {
     const dir = this.options.snapshotsDir!;
     this.pipeline.snapshotTaken(seqno);
-    const body = encodeSnapshot({ seqno, view: this.view, viewStarts: this.viewStarts, store: this.store, tree: this.tree }, this.options.secret);
+    const body = encodeSnapshot({ seqno, view: this.view, viewStarts: this.viewStarts, store: this.store, tree: this.tree }, this.options.secrets);
     const digest = snapshotDigest(body);
     // Inside the signature that took it: the next signature covers the evidence (no signature now).
     const { id: evidence, effects } = this.append(evidenceWrites(digest, seqno), digest, false, { signWhenDue: false });
@@ -605,10 +635,52 @@ export class History {
     return buildReceipts(seqno, {
       ledger: this.ledger,
       tree: this.tree,
-      secret: this.options.secret,
+      secrets: this.options.secrets,
       signatureSeqnos: this.signatureSeqnos,
       signaturesCompleteFrom: this.signaturesCompleteFrom,
     });
+  }
+
+  /** The service's ledger secrets as this node holds them. */
+  get ledgerSecrets(): LedgerSecrets {
+    return this.options.secrets;
+  }
+
+  /**
+   * A recovering node's last step, once the members' shares gave back the ledger secrets of
+   * entries 1..throughSeqno (added to ledgerSecrets): every one of those entries is checked against
+   * its secret (commit evidence, private write set decrypted and decoded), and the private domain
+   * they wrote is loaded into the store, each value with the seqno that wrote it.
+   */
+  restorePrivateState(throughSeqno: number): { entries: number; privateValues: number } {
+    this.assertWritable();
+    const privateMaps = new Map<string, Map<string, { value: Buffer | null; version: SeqNo }>>();
+    for (let first = 1; first <= throughSeqno; first += RESTORE_BATCH) {
+      const last = Math.min(throughSeqno, first + RESTORE_BATCH - 1);
+      for (const frame of this.ledger.readFrames(first, last)) {
+        const entry = decodeFrame(frame);
+        const secret = this.options.secrets.at(entry.seqno);
+        try {
+          checkCommitEvidence(entry, secret);
+          if (entry.privateSealed.length === 0) continue;
+          for (const [name, writes] of entryWrites(entry, secret)) {
+            if (name.startsWith("public:")) continue;
+            let map = privateMaps.get(name);
+            if (map === undefined) privateMaps.set(name, (map = new Map()));
+            for (const [key, value] of writes) map.set(key, { value, version: entry.seqno });
+          }
+        } catch (error) {
+          throw new Error(`cannot restore the private state at seqno ${entry.seqno}: ${entryCheckFailure(error, secret) ?? (error as Error).message}`);
+        }
+      }
+    }
+    let privateValues = 0;
+    for (const [name, writes] of privateMaps) {
+      const live = [...writes].filter((w): w is [string, { value: Buffer; version: SeqNo }] => w[1].value !== null);
+      privateValues += live.length;
+      this.store.loadMap(name, live);
+    }
+    return { entries: throughSeqno, privateValues };
   }
 
   /** Name of the ledger chunk file holding `seqno`, for messages. */
@@ -620,7 +692,7 @@ export class History {
   writesAt(seqno: number): WriteSet {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
     if (seqno < this.ledger.firstSeqno) throw new EntryNotHeldError(seqno, this.ledger.firstSeqno);
-    return entryWrites(this.ledger.readEntry(seqno), this.options.secret);
+    return entryWrites(this.ledger.readEntry(seqno), this.options.secrets.at(seqno));
   }
 
   /** Emits a last signature if needed, waits for it to be durable and closes the ledger. */
@@ -668,14 +740,15 @@ export class History {
   ): { id: TxId; effects: PipelineEffect[] } {
     const { view: v, seqno } = this.pipeline.nextTxId();
     const { publicWrites, privateWrites } = splitByDomain(writes);
+    const secret = this.options.secrets.at(seqno);
     const entry: NewEntry = {
       view: v,
       seqno,
       isSignature,
-      commitEvidenceDigest: this.options.secret.commitEvidenceDigest(v, seqno),
+      commitEvidenceDigest: secret.commitEvidenceDigest(v, seqno),
       claimsDigest,
       publicWrites,
-      privateSealed: privateWrites.size > 0 ? this.options.secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : NO_PRIVATE_WRITES,
+      privateSealed: privateWrites.size > 0 ? secret.seal(encodeWriteSet(privateWrites), txIdBytes(v, seqno)) : NO_PRIVATE_WRITES,
     };
     const frameBytes = frameBytesOf(entry);
     // The write-set digest is a view into the ledger's buffer, valid only during the callback: it goes into the leaf input there.

@@ -7,7 +7,7 @@
 // is the snapshot's: so the snapshot and the entries before it tell one story.
 // It reads in short slices between which the event loop serves requests.
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { LedgerCorruptionError, readLedger } from "../ledger/reader.ts";
 import type { LedgerStorage } from "../ledger/storage.ts";
 import { PRE_SNAPSHOT_CHECK_SLICE_MS } from "../limits.ts";
@@ -15,7 +15,7 @@ import { auditEntry } from "./audit.ts";
 import { LedgerVerifier } from "./verifier.ts";
 
 export interface PreSnapshotCheckOptions {
-  secret: LedgerSecret;
+  secrets: LedgerSecrets;
   serviceCertPem?: string;
   /** Seqno of the snapshot the node started from: entries 1..seqno are checked. */
   snapshotSeqno: number;
@@ -36,13 +36,13 @@ export type PreSnapshotCheck =
 
 /** Checks entries 1..snapshotSeqno of the ledger in `dir`; resolves to the outcome, never rejects. */
 export async function checkBeforeSnapshot(storage: LedgerStorage, options: PreSnapshotCheckOptions): Promise<PreSnapshotCheck> {
-  const { secret, serviceCertPem, snapshotSeqno } = options;
+  const { secrets, serviceCertPem, snapshotSeqno } = options;
   const verifier = new LedgerVerifier(serviceCertPem);
   let sliceStart = performance.now();
   let last: { file: string; offset: number } | undefined;
   try {
     for (const record of readLedger(storage)) {
-      auditEntry(verifier, record, secret);
+      auditEntry(verifier, record, secrets);
       last = { file: record.chunk.name, offset: record.offset };
       if (record.entry.seqno === snapshotSeqno) break;
       if (performance.now() - sliceStart >= PRE_SNAPSHOT_CHECK_SLICE_MS) {

@@ -3,7 +3,7 @@
 // from memory for recent transactions; for those whose part of the tree was
 // evicted, their own block is rebuilt from the ledger files and the other peaks
 // come from the tree their signature recorded.
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { lowerBound } from "../sorted.ts";
 import { fromHex } from "../crypto/hash.ts";
 import { leafOf, leafOfFrame, ZERO_DIGEST } from "../ledger/entry.ts";
@@ -16,7 +16,7 @@ import { readSignature } from "./signatures.ts";
 export interface ReceiptSources {
   ledger: Ledger;
   tree: MerkleTree;
-  secret: LedgerSecret;
+  secrets: LedgerSecrets;
   /** Seqnos of signature transactions, ascending: all of those from signaturesCompleteFrom on. */
   signatureSeqnos: readonly number[];
   signaturesCompleteFrom: number;
@@ -61,7 +61,7 @@ export interface Receipts {
 }
 
 export function buildReceipts(seqno: number, sources: ReceiptSources): Receipts {
-  const { ledger, tree, secret } = sources;
+  const { ledger, tree, secrets } = sources;
   const signatureSeqno = signatureCovering(sources, seqno);
   if (signatureSeqno === undefined) throw new Error(`no signature covers seqno ${seqno}`);
   const { record: signature, treeFrontier, coseSignature } = readSignature(ledger.readEntry(signatureSeqno).publicWriteSet);
@@ -77,7 +77,7 @@ export function buildReceipts(seqno: number, sources: ReceiptSources): Receipts 
   }
   const leaf = {
     writeSetDigest: entry.writeSetDigest,
-    commitEvidence: secret.commitEvidence(entry.view, entry.seqno),
+    commitEvidence: secrets.at(entry.seqno).commitEvidence(entry.view, entry.seqno),
     claimsDigest: entry.claimsDigest ?? ZERO_DIGEST,
   };
   const receipt: Receipt = {

@@ -5,6 +5,7 @@
 // and unsigned entries after the last signature are cut off with a warning;
 // anything else inconsistent stops the replay with an error naming file and seqno.
 import { DecryptionError, type LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import type { SeqNo } from "../ids.ts";
 import { Store } from "../kv/store.ts";
 import { decodeWriteSet, WriteSetFormatError, type EncodedEntryWrites, type WriteSet } from "../kv/write-set.ts";
@@ -18,7 +19,8 @@ import type { SnapshotState } from "./snapshots.ts";
 import { LedgerVerifier, VerificationError } from "./verifier.ts";
 
 export interface ReplayOptions {
-  secret: LedgerSecret;
+  /** Entries whose secret is not here (a recovering node's old ledger) are replayed public domain only. */
+  secrets: LedgerSecrets;
   /** Start from this verified snapshot: replay only the entries after its seqno. */
   snapshot?: SnapshotState;
   serviceCertPem?: string;
@@ -50,14 +52,14 @@ export function checkCommitEvidence(entry: DecodedEntry, secret: LedgerSecret): 
   }
 }
 
-/** An entry's encoded write sets, the private one decrypted. */
-function encodedWriteSets(entry: DecodedEntry, secret: LedgerSecret): EncodedEntryWrites {
-  if (entry.privateSealed.length === 0) return { public: entry.publicWriteSet };
+/** An entry's encoded write sets, the private one decrypted (none without the secret: public domain only). */
+function encodedWriteSets(entry: DecodedEntry, secret: LedgerSecret | undefined): EncodedEntryWrites {
+  if (entry.privateSealed.length === 0 || secret === undefined) return { public: entry.publicWriteSet };
   return { public: entry.publicWriteSet, private: secret.open(entry.privateSealed, txIdBytes(entry.view, entry.seqno)) };
 }
 
-/** Decodes an entry's public and (decrypted) private writes into one write set. */
-export function entryWrites(entry: DecodedEntry, secret: LedgerSecret): WriteSet {
+/** Decodes an entry's public and (decrypted) private writes into one write set (public only without the secret). */
+export function entryWrites(entry: DecodedEntry, secret: LedgerSecret | undefined): WriteSet {
   const encoded = encodedWriteSets(entry, secret);
   const writes = decodeWriteSet(encoded.public, "public");
   if (encoded.private) for (const [name, mapWrites] of decodeWriteSet(encoded.private, "private")) writes.set(name, mapWrites);
@@ -95,15 +97,16 @@ export function replayLedger(dir: string | LedgerStorage, options: ReplayOptions
     if (record.skipped) continue;
     lastViewSeen = Math.max(lastViewSeen, entry.view);
     if (viewStarts.at(-1)?.view !== entry.view) viewStarts.push({ view: entry.view, seqno: entry.seqno });
+    const secret = options.secrets.find(entry.seqno);
     try {
       // The first entry and every signature prove the secret is the ledger's (cheaper than every entry).
-      if (entry.isSignature || entry.seqno === fromSeqno) checkCommitEvidence(entry, options.secret);
+      if (secret && (entry.isSignature || entry.seqno === fromSeqno)) checkCommitEvidence(entry, secret);
       verifier.add(entry);
       // Decoded in full now, so a malformed write set is reported even if no signature covers it.
-      if (record.chunk.name === lastChunk) unsigned.push({ seqno: entry.seqno, writes: entryWrites(entry, options.secret) });
-      else store.applyEncoded(encodedWriteSets(entry, options.secret), entry.seqno);
+      if (record.chunk.name === lastChunk) unsigned.push({ seqno: entry.seqno, writes: entryWrites(entry, secret) });
+      else store.applyEncoded(encodedWriteSets(entry, secret), entry.seqno);
     } catch (error) {
-      throw asCorruption(error, record, options.secret);
+      throw asCorruption(error, record, secret);
     }
     if (entry.isSignature) {
       for (const tx of unsigned) store.apply(tx.writes, tx.seqno);

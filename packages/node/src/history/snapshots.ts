@@ -12,7 +12,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, 
 import { dirname, join } from "node:path";
 import { fsyncDirectory } from "../durable.ts";
 import { sha256 } from "../crypto/hash.ts";
-import type { LedgerSecret } from "../crypto/ledger-secret.ts";
+import type { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 import { seqNo, type SeqNo } from "../ids.ts";
 import { loadMaps, serializeMaps } from "../kv/snapshot.ts";
 import { Store } from "../kv/store.ts";
@@ -37,19 +37,19 @@ export interface SnapshotState {
 export class SnapshotError extends Error {}
 
 /** The snapshot body: header, public maps, sealed private maps, Merkle tree. */
-export function encodeSnapshot(state: SnapshotState, secret: LedgerSecret): Buffer {
+export function encodeSnapshot(state: SnapshotState, secrets: LedgerSecrets): Buffer {
   const header = Buffer.from(JSON.stringify({ seqno: state.seqno, view: state.view, viewStarts: state.viewStarts }));
   const publicMaps = serializeMaps(state.store, isPublicMap);
-  const privateMaps = secret.seal(serializeMaps(state.store, (name) => !isPublicMap(name)), snapshotAad(state.view, state.seqno));
+  const privateMaps = secrets.at(state.seqno).seal(serializeMaps(state.store, (name) => !isPublicMap(name)), snapshotAad(state.view, state.seqno));
   return joinSections([header, publicMaps, privateMaps, state.tree.serialize()]);
 }
 
-export function decodeSnapshot(body: Buffer, secret: LedgerSecret): SnapshotState {
+export function decodeSnapshot(body: Buffer, secrets: LedgerSecrets): SnapshotState {
   const [header, publicMaps, privateMaps, tree] = splitSections(body, 4);
   const { seqno, view, viewStarts } = JSON.parse(header!.toString("utf8")) as Pick<SnapshotState, "seqno" | "view" | "viewStarts">;
   const store = new Store();
   loadMaps(store, publicMaps!);
-  loadMaps(store, secret.open(privateMaps!, snapshotAad(view, seqno)));
+  loadMaps(store, secrets.at(seqno).open(privateMaps!, snapshotAad(view, seqno)));
   store.setVersion(seqNo(seqno));
   const merkle = MerkleTree.deserialize(tree!);
   if (merkle.size !== seqno) throw new SnapshotError(`snapshot tree has ${merkle.size} leaves, expected ${seqno}`);
@@ -126,7 +126,7 @@ export function committedSnapshots(dir: string): SnapshotFile[] {
  */
 export function loadLatestSnapshot(
   dir: string,
-  options: { secret: LedgerSecret; serviceCertPem: string; log: (message: string) => void },
+  options: { secrets: LedgerSecrets; serviceCertPems: readonly string[]; log: (message: string) => void },
 ): SnapshotState | undefined {
   for (const snapshot of committedSnapshots(dir)) {
     try {
@@ -141,11 +141,13 @@ export function loadLatestSnapshot(
 }
 
 /**
- * Checks a committed snapshot file's bytes against the service certificate alone (what a joiner can
- * check before it holds the ledger secret): its evidence receipt, and the digest that evidence
- * committed against the bytes. Returns the snapshot body; throws SnapshotError (or the receipt's error).
+ * Checks a committed snapshot file's bytes against the service's identities alone (what a joiner can
+ * check before it holds the ledger secrets): its evidence receipt, signed by a node endorsed by one
+ * of `serviceCertPems` (the current identity, then a recovered service's earlier ones), and the
+ * digest that evidence committed against the bytes. Returns the snapshot body; throws SnapshotError
+ * (or the receipt's error).
  */
-export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, serviceCertPem: string): Buffer {
+export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, serviceCertPems: readonly string[]): Buffer {
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
   const [body, receiptJson] = splitSections(bytes.subarray(MAGIC.length), 2);
   let receipt: Receipt;
@@ -154,7 +156,7 @@ export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, service
   } catch {
     throw new SnapshotError("its evidence receipt is not JSON");
   }
-  verifyReceipt(receipt, serviceCertPem);
+  verifyReceiptUnderAny(receipt, serviceCertPems);
   const evidence = receipt.leaf_components;
   if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(file.evidenceSeqno)) {
     throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${file.evidenceSeqno}`);
@@ -165,9 +167,33 @@ export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, service
   return body!;
 }
 
-/** Checks a committed snapshot file (checkSnapshotEvidence, then the seqno its name says) and decodes it with the ledger secret. */
-export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secret: LedgerSecret; serviceCertPem: string }): SnapshotState {
-  const state = decodeSnapshot(checkSnapshotEvidence(bytes, file, options.serviceCertPem), options.secret);
+/** A snapshot taken after a recovery is signed under the new identity; one taken before, under an earlier one. */
+function verifyReceiptUnderAny(receipt: Receipt, serviceCertPems: readonly string[]): void {
+  let failure: unknown = new SnapshotError("no service identity to check its evidence receipt against");
+  for (const pem of serviceCertPems) {
+    try {
+      verifyReceipt(receipt, pem);
+      return;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
+}
+
+/**
+ * Checks a committed snapshot file (checkSnapshotEvidence, then the seqno its name says) and decodes it
+ * with the ledger secret valid at its seqno; a snapshot whose secret this node does not hold is refused.
+ */
+export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secrets: LedgerSecrets; serviceCertPems: readonly string[] }): SnapshotState {
+  const body = checkSnapshotEvidence(bytes, file, options.serviceCertPems);
+  if (options.secrets.find(file.seqno) === undefined) {
+    const from = options.secrets.heldFrom;
+    throw new SnapshotError(
+      `this node holds no ledger secret for seqno ${file.seqno}, so it cannot read the snapshot's private maps (${from === Infinity ? "it holds no ledger secret" : `its ledger secrets cover seqno ${from} on`})`,
+    );
+  }
+  const state = decodeSnapshot(body, options.secrets);
   if (state.seqno !== file.seqno) throw new SnapshotError(`file name says seqno ${file.seqno}, content says ${state.seqno}`);
   return state;
 }

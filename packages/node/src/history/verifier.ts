@@ -27,13 +27,21 @@ export class LedgerVerifier {
   readonly signatureSeqnos: number[] = [];
   lastSignature: SignatureRecord | undefined;
   private readonly endorsedCerts = new Set<string>();
+  /** When given, every signing node certificate must be issued by one of these service certificates. */
+  private serviceCertPems: string[] | undefined;
 
-  constructor(
-    /** When given, every signing node certificate must be issued by this service certificate. */
-    private readonly serviceCertPem: string | undefined,
-    tree?: MerkleTree,
-  ) {
+  constructor(serviceCertPem: string | readonly string[] | undefined, tree?: MerkleTree) {
+    this.serviceCertPems = serviceCertPem === undefined ? undefined : typeof serviceCertPem === "string" ? [serviceCertPem] : [...serviceCertPem];
     this.tree = tree ?? new MerkleTree();
+  }
+
+  /**
+   * Accepts signatures of nodes endorsed by `pem` too (and, if no identity was given, from now on
+   * only those): a recovered service's ledger holds entries signed under each of its identities.
+   */
+  trustServiceIdentity(pem: string): void {
+    this.serviceCertPems ??= [];
+    if (!this.serviceCertPems.includes(pem)) this.serviceCertPems.push(pem);
   }
 
   /** Accepts the next entry (seqno tree.size + 1); returns its signature record if it is a signature. */
@@ -81,25 +89,31 @@ export class LedgerVerifier {
 
   /** The service's COSE signature, where there is one (CCF checks it too), must sign this root and name this transaction. */
   private checkCoseSignature(entry: DecodedEntry, root: Buffer, coseSignature: Buffer): void {
-    if (this.serviceCertPem === undefined) return;
-    let txId: string;
-    try {
-      txId = verifyRootSignature(decodeDetachedCoseSign1(coseSignature), root, this.serviceCertPem).txId;
-    } catch (error) {
-      if (error instanceof CoseError || error instanceof ReceiptError) throw new VerificationError(entry.seqno, `COSE signature: ${error.message}`);
-      throw error;
+    if (this.serviceCertPems === undefined) return;
+    let txId: string | undefined;
+    let failure: Error | undefined;
+    for (const pem of this.serviceCertPems) {
+      try {
+        txId = verifyRootSignature(decodeDetachedCoseSign1(coseSignature), root, pem).txId;
+        break;
+      } catch (error) {
+        if (!(error instanceof CoseError || error instanceof ReceiptError)) throw error;
+        failure ??= error;
+      }
     }
+    if (txId === undefined) throw new VerificationError(entry.seqno, `COSE signature: ${failure?.message ?? "no service identity"}`);
     if (txId !== `${entry.view}.${entry.seqno}`) throw new VerificationError(entry.seqno, `COSE signature names transaction ${txId}, not its own`);
   }
 
   private checkEndorsed(seqno: number, certPem: string): void {
-    if (this.serviceCertPem === undefined || this.endorsedCerts.has(certPem)) return;
-    let endorsed = false;
-    try {
-      endorsed = isCertIssuedBy(certPem, this.serviceCertPem);
-    } catch {
-      endorsed = false;
-    }
+    if (this.serviceCertPems === undefined || this.endorsedCerts.has(certPem)) return;
+    const endorsed = this.serviceCertPems.some((pem) => {
+      try {
+        return isCertIssuedBy(certPem, pem);
+      } catch {
+        return false;
+      }
+    });
     if (!endorsed) throw new VerificationError(seqno, "signing node certificate is not issued by the service certificate");
     this.endorsedCerts.add(certPem);
   }

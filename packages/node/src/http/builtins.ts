@@ -106,6 +106,11 @@ export function builtinRouter(context: BuiltinContext): Router<Builtin> {
       current_service_create_txid: info.current_service_create_txid ?? null,
     });
   });
+  get("/node/service/previous_identity", "The identity of the service this one recovered (its receipts verify with it)", () => {
+    const previous = history.store.beginReadOnly().map(Tables.previousServiceIdentity).get(SENTINEL_KEY);
+    if (previous === undefined) throw new CcfError(404, ErrorCode.ResourceNotFound, "This service is not a recovery of another: it has no previous service identity.");
+    return jsonResponse(200, { previous_service_identity: previous.toString("utf8") });
+  });
   get("/node/network/nodes", "Nodes of the network", () => jsonResponse(200, { nodes: networkNodes(context) }));
   get("/node/network/nodes/{node_id}", "One node of the network", (_, params) => {
     const node = networkNodes(context).find((n) => n.node_id === params.node_id);

@@ -27,6 +27,8 @@ export interface FrontendOptions {
   consensus?: ConsensusStatus;
   /** Sends writes that reach this node as a backup on to the primary (a node of a multi-node service). */
   forwarder?: Forwarder;
+  /** False while the app must not be served (a recovering service, until its private state is back). */
+  appOpen?: () => boolean;
   /** More built-in endpoints (e.g. governance's /gov API), tried after the node's own. */
   routers?: Router<Builtin>[];
 }
@@ -87,6 +89,9 @@ export class Frontend {
 
   /** Runs the request on this node: the app's endpoint, else a built-in one. */
   private async dispatch(request: HttpRequest): Promise<HttpResponse> {
+    if (this.options.appOpen?.() === false && (request.path === "/app" || request.path.startsWith("/app/"))) {
+      throw new CcfError(404, ErrorCode.FrontendNotOpen, "Frontend is not open.");
+    }
     const fromApp = await this.app.handle(request);
     if (fromApp !== undefined) return fromApp;
     const builtin = this.matchBuiltin(request);

@@ -1,7 +1,9 @@
 // A joining node's first start (CCF's command.type "Join"): it makes its own key (kept, mode
 // 0600, so a restart during the wait asks again as the same node), joins through a node of the
 // service, and once members have trusted it writes what the service handed it in the layout
-// identity.ts reads: the service identity, its endorsed certificate and the ledger secret.
+// identity.ts reads: the service identity and its endorsed certificate. The ledger secrets it
+// was handed stay in memory (no file holds them), so a joined node cannot restart: as in CCF, a
+// new node joins in its place.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createNodeCertificateRequest, createSelfSignedNodeCertificate, type SubjectAltName } from "../crypto/certs.ts";
@@ -9,6 +11,9 @@ import { generateP384KeyPair, writePrivateKeyFile, writePublicFile } from "../cr
 import { IDENTITY_FILES } from "../identity.ts";
 import type { NodeId } from "../consensus/messages.ts";
 import { joinService } from "./joiner.ts";
+import type { NetworkSecrets } from "./join.ts";
+import { LedgerSecret } from "../crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../crypto/ledger-secrets.ts";
 
 export interface JoinTarget {
   /** "host:port" of a node of the service (CCF's join.target_rpc_address). */
@@ -24,6 +29,9 @@ export interface JoinTarget {
 export interface JoinedService {
   /** The trusted nodes when this one was trusted (itself among them) and their node-to-node addresses. */
   nodes: Map<NodeId, string>;
+  secrets: LedgerSecrets;
+  /** The service's earlier identities, whose nodes signed its older entries. */
+  previousServiceIdentities: string[];
 }
 
 /** Whether `dir` already holds a node identity (a joiner that joined, or any started node). */
@@ -59,20 +67,29 @@ export async function joinAndWriteIdentity(
     log: self.log,
     ...(self.signal ? { signal: self.signal } : {}),
   });
+  const ledgerSecrets = readLedgerSecrets(secrets.ledger_secrets);
   writePrivateKeyFile(join(dir, IDENTITY_FILES.serviceKey), secrets.service_private_key);
-  writePrivateKeyFile(join(dir, IDENTITY_FILES.ledgerSecret), `${secrets.ledger_secret}\n`);
   writePublicFile(join(dir, IDENTITY_FILES.nodeCert), secrets.endorsed_certificate);
-  const nodes = secrets.nodes ?? [];
-  writePublicFile(join(dir, JOINED_FILE), `${JSON.stringify({ nodes })}\n`);
   // Last: its presence says the identity is complete (hasIdentity).
   writePublicFile(join(dir, IDENTITY_FILES.serviceCert), secrets.service_certificate);
-  return { nodes: new Map(nodes.map((node) => [node.node_id, node.node_to_node_address])) };
+  const nodes = secrets.nodes ?? [];
+  return {
+    nodes: new Map(nodes.map((node) => [node.node_id, node.node_to_node_address])),
+    secrets: ledgerSecrets,
+    previousServiceIdentities: secrets.previous_service_identities ?? [],
+  };
 }
 
-/** What the join response said of the service's nodes, kept for a restart before the first entry arrives. */
-const JOINED_FILE = "joined.json";
+/** network_info.ledger_secrets: version → base64 secret. */
+function readLedgerSecrets(listed: NetworkSecrets["ledger_secrets"] | undefined): LedgerSecrets {
+  if (typeof listed !== "object" || listed === null) throw new Error("the join response holds no ledger_secrets");
+  const versions = Object.entries(listed)
+    .map(([version, { secret }]) => ({ version: Number(version), secret: new LedgerSecret(Buffer.from(secret, "base64")) }))
+    .sort((a, b) => a.version - b.version);
+  return new LedgerSecrets(versions);
+}
 
-export function readJoinedService(dir: string): JoinedService {
-  const { nodes } = JSON.parse(readFileSync(join(dir, JOINED_FILE), "utf8")) as { nodes: Array<{ node_id: string; node_to_node_address: string }> };
-  return { nodes: new Map(nodes.map((node) => [node.node_id, node.node_to_node_address])) };
+/** The service's secrets a node hands a trusted joiner (network_info), from what it holds. */
+export function ledgerSecretsForJoiner(secrets: LedgerSecrets): NetworkSecrets["ledger_secrets"] {
+  return Object.fromEntries(secrets.all().map(({ version, secret }) => [String(version), { secret: secret.key.toString("base64") }]));
 }

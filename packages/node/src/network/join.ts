@@ -4,7 +4,7 @@
 // will endorse. It is recorded Pending in public:ccf.gov.nodes.info; the members
 // decide (transition_node_to_trusted, by the constitution), and once that is
 // in the service's state the same call answers with what the node needs to serve: the service
-// identity, the ledger secret and its endorsed certificate. Only the holder of
+// identity, the ledger secrets and its endorsed certificate. Only the holder of
 // the node's key can receive them (TLS proves it), and only once trusted.
 import { X509Certificate } from "node:crypto";
 import { CcfError, ErrorCode } from "../errors.ts";
@@ -23,8 +23,10 @@ import { idKey, Tables } from "../tables.ts";
 export interface NetworkSecrets {
   service_certificate: string;
   service_private_key: string;
-  /** Hex; versioned ledger secrets come with recovery. */
-  ledger_secret: string;
+  /** The ledger secrets by version (the first seqno each encrypts), base64, as CCF's network_info.ledger_secrets. */
+  ledger_secrets: Record<string, { secret: string }>;
+  /** Ours: the service's earlier identities (a recovered service's), whose nodes signed its older entries. */
+  previous_service_identities?: string[];
   endorsed_certificate: string;
   /** Ours, not CCF's: the trusted nodes and where they take node-to-node channels, so the joiner can answer its primary before its ledger says. */
   nodes?: Array<{ node_id: string; node_to_node_address: string }>;

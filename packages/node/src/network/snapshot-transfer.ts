@@ -1,9 +1,16 @@
 // Committed snapshots moving between nodes, as CCF's joiners get them (command.join.fetch_recent_snapshot):
 // a node serves GET /node/snapshot (a redirect to its latest committed snapshot, optionally only one
 // newer than ?since=) and GET /node/snapshot/{name} (the file). A joiner fetches the latest from its
-// target before it asks to join (as CCF 5 and 6 do at start-up), checks it against the service
-// certificate (evidence receipt, digest) before it keeps it, and once trusted starts from it (History
-// decodes it with the ledger secret): its ledger begins after the snapshot's seqno.
+// target before it asks to join (as CCF 5 and 6 do at start-up), so that nothing stands between being
+// trusted and answering its primary. At that point it holds the service certificate but none of the
+// ledger secrets, so the check is split: here, before the join, the evidence receipt (a node endorsed
+// by the service certificate signed it) and the digest it committed against the bytes; a snapshot that
+// fails is not kept. Once trusted, History opens the kept file with the ledger secrets the join
+// response handed over: the private maps are decrypted with the secret valid at the snapshot's seqno,
+// and a snapshot whose secret is missing is refused (the node then replicates the whole ledger). After a
+// recovery the service's snapshots are signed under its new identity, which is the certificate a joiner
+// is given; one taken before the recovery is signed under an earlier identity, which the joiner learns
+// only with its join, so such a snapshot is refused here and the joiner replicates the ledger instead.
 import { readFileSync, statSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
@@ -85,7 +92,7 @@ export async function fetchLatestSnapshot(source: SnapshotSource, snapshotsDir: 
   const reply = await get(source, path);
   if (reply.status !== 200) throw new SnapshotFetchError(`GET ${path} on ${source.targetRpcAddress} answered ${reply.status}`);
   try {
-    checkSnapshotEvidence(reply.body, file, source.serviceCertPem);
+    checkSnapshotEvidence(reply.body, file, [source.serviceCertPem]);
   } catch (error) {
     throw new SnapshotFetchError(`snapshot ${file.name} from ${source.targetRpcAddress} fails verification, not used: ${(error as Error).message}`);
   }

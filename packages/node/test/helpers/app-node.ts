@@ -22,11 +22,14 @@ export class AppNode {
     return new AppNode(dir, node, new HttpsClient(node.url, node.core.identity.serviceCertPem));
   }
 
-  /** Stops the node and starts it again on the same directory: the ledger replays, the app is the one it holds. */
+  /**
+   * Stops the node and starts it again on the same directory, in this process: the ledger replays
+   * (with the ledger secrets the node held in memory: no file holds them), the app is the one it holds.
+   */
   async restart(): Promise<void> {
     this.client.close();
     await this.node.close();
-    this.node = await startNode({ ...OPTIONS, dir: this.dir });
+    this.node = await startNode({ ...OPTIONS, dir: this.dir, ledgerSecrets: this.node.core.history.ledgerSecrets });
     this.client = new HttpsClient(this.node.url, this.node.core.identity.serviceCertPem);
   }
 

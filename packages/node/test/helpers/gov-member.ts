@@ -1,5 +1,6 @@
 // A consortium member for tests: its identity, COSE Sign1 envelopes with CCF's
 // governance headers, and the signed /gov requests, sent over real TLS.
+import { constants, generateKeyPairSync, privateDecrypt } from "node:crypto";
 import { createServiceIdentity } from "../../src/crypto/certs.ts";
 import { signCoseSign1 } from "../../src/crypto/cose.ts";
 import { certId } from "../../src/crypto/keys.ts";
@@ -14,11 +15,29 @@ export class GovMember {
     readonly certPem: string,
     readonly keyPem: string,
     readonly id: string,
+    /** A recovery member's RSA key pair (CCF's member_enc_pubk.pem / member_enc_privk.pem). */
+    readonly encryption?: { publicKeyPem: string; privateKeyPem: string },
   ) {}
 
-  static async create(): Promise<GovMember> {
+  static async create(options: { encryption?: boolean } = {}): Promise<GovMember> {
     const { certPem, privateKeyPem } = await createServiceIdentity();
-    return new GovMember(certPem, privateKeyPem, certId(certPem));
+    const encryption = options.encryption
+      ? generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } })
+      : undefined;
+    return new GovMember(certPem, privateKeyPem, certId(certPem), encryption && { publicKeyPem: encryption.publicKey, privateKeyPem: encryption.privateKey });
+  }
+
+  /** Fetches this member's encrypted recovery share and decrypts it with its RSA key, as a member's own tooling does. */
+  async recoveryShare(client: HttpsClient): Promise<Buffer> {
+    const reply = await client.get(`/gov/recovery/encrypted-shares/${this.id}?${API}`);
+    if (reply.status !== 200) throw new Error(`no recovery share for ${this.id}: ${reply.text}`);
+    const encrypted = Buffer.from((reply.json as { encryptedShare: string }).encryptedShare, "base64");
+    return privateDecrypt({ key: this.encryption!.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, encrypted);
+  }
+
+  /** Submits a recovery share (its own unless told otherwise). */
+  submitShare(client: HttpsClient, share: Buffer): Promise<Reply> {
+    return GovMember.post(client, `/gov/recovery/members/${this.id}:recover`, this.sign("recovery_share", { share: share.toString("base64") }));
   }
 
   /** A COSE Sign1 envelope of `payload`; `headers` override or add protected headers. */

@@ -2,7 +2,7 @@
 // process, workspace, ledger and ports; the first starts the service (command.type "Start"),
 // others join (command.type "Join") and a member trusts them by proposal. Time-bounded waits only.
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./free-port.ts";
 import { GovMember } from "./gov-member.ts";
@@ -37,23 +37,48 @@ export class ProcessCluster {
   private serviceCertPem: string | undefined;
   private readonly extraClients: HttpsClient[] = [];
 
-  /** `root` holds each node's config and workspace; `startConfig` is merged into the first node's config (app, users). */
+  /**
+   * `root` holds each node's config and workspace; `startConfig` is merged into the first node's
+   * config (app, users); `otherMembers` join `member` in the consortium (each votes in `pass`; those
+   * with an encryption key are recovery members).
+   */
   constructor(
     readonly root: string,
     readonly member: GovMember,
     private readonly startConfig: Record<string, unknown> = {},
+    readonly otherMembers: GovMember[] = [],
   ) {}
+
+  get members(): GovMember[] {
+    return [this.member, ...this.otherMembers];
+  }
 
   get serviceCert(): string {
     return this.serviceCertPem!;
   }
 
-  /** The first node: a new service with the member (its certificate written beside the configs). */
+  /** The first node: a new service with the members (their certificates and encryption keys written beside the configs). */
   async start(name = "n0"): Promise<ClusterNode> {
-    writeFileSync(join(this.root, "member0_cert.pem"), this.member.certPem);
-    const node = await this.launch(name, { type: "Start", start: { members: [{ certificate_file: "member0_cert.pem" }] } }, this.startConfig);
-    await this.member.activate(node.client);
+    const members = this.members.map((member, i) => {
+      writeFileSync(join(this.root, `member${i}_cert.pem`), member.certPem);
+      if (member.encryption === undefined) return { certificate_file: `member${i}_cert.pem` };
+      writeFileSync(join(this.root, `member${i}_enc_pubk.pem`), member.encryption.publicKeyPem);
+      return { certificate_file: `member${i}_cert.pem`, encryption_public_key_file: `member${i}_enc_pubk.pem` };
+    });
+    const node = await this.launch(name, { type: "Start", start: { members } }, this.startConfig);
+    for (const member of this.members) await member.activate(node.client);
     return node;
+  }
+
+  /**
+   * Disaster recovery: a new node started (command.type "Recover") on a copy of `from`'s ledger
+   * files; it serves a new service identity, which the cluster's clients trust from then on.
+   */
+  async recover(name: string, fromLedgerOf: string): Promise<ClusterNode> {
+    mkdirSync(join(this.root, name), { recursive: true });
+    cpSync(join(this.root, fromLedgerOf, "ledger"), join(this.root, name, "ledger"), { recursive: true });
+    this.serviceCertPem = undefined;
+    return this.launch(name, { type: "Recover" }, {});
   }
 
   /** A joiner: started, Pending on `via`, trusted by the member's proposal, then serving. */
@@ -68,13 +93,18 @@ export class ProcessCluster {
     });
   }
 
-  /** Proposes `actions` as the member and votes them through. */
+  /** Proposes `actions` as the member and votes them through (each member votes until they are accepted). */
   async pass(via: HttpsClient, actions: unknown[]): Promise<void> {
     const created = await this.member.propose(via, actions);
     assert.equal(created.status, 200, created.text);
-    if (created.json.proposalState === "Accepted") return;
-    const voted = await this.member.vote(via, created.json.proposalId);
-    assert.equal(voted.json.proposalState, "Accepted", voted.text);
+    let state = created.json.proposalState as string;
+    for (const member of this.members) {
+      if (state !== "Open") break;
+      const voted = await member.vote(via, created.json.proposalId);
+      assert.equal(voted.status, 200, voted.text);
+      state = voted.json.proposalState as string;
+    }
+    assert.equal(state, "Accepted", created.text);
   }
 
   /** The node every node of `among` agrees is primary. */

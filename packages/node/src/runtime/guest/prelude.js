@@ -131,8 +131,8 @@
       triggerSnapshot: () => gov.triggerSnapshot(),
       transitionServiceToOpen: (previous, next) => gov.transitionServiceToOpen(optionalBuffer(previous), arrayBuffer(next)),
       // One ledger secret and no recovery shares yet: nothing to rekey or refresh.
-      triggerLedgerRekey: () => undefined,
-      triggerRecoverySharesRefresh: () => undefined,
+      triggerLedgerRekey: () => gov.triggerLedgerRekey(),
+      triggerRecoverySharesRefresh: () => gov.triggerRecoverySharesRefresh(),
       triggerACMERefresh: () => gov.notSupported("triggerACMERefresh"),
     };
     ccf.network = {
