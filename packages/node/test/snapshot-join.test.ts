@@ -4,7 +4,7 @@
 // holds no ledger entry below the snapshot's seqno, so a receipt for one is refused clearly. A
 // corrupted or truncated snapshot is refused and the joiner replicates the whole ledger instead.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +12,9 @@ import { formatTxId, type TxId } from "../src/ids.ts";
 import type { Log } from "../src/log.ts";
 import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
 import { committedSnapshots } from "../src/history/snapshots.ts";
+import { History } from "../src/history/history.ts";
+import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
+import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { fetchLatestSnapshot, SnapshotFetchError } from "../src/network/snapshot-transfer.ts";
 import { Tables } from "../src/tables.ts";
 import type { Store } from "../src/kv/store.ts";
@@ -238,6 +241,34 @@ describe("a node joining from a snapshot", () => {
       }
     } finally {
       copyFileSync(saved, path);
+    }
+  });
+
+  it("refuses a snapshot whose seqno has no ledger secret among those it holds, and starts without it", async () => {
+    const [n0] = nodes;
+    const latest = committedSnapshots(n0!.core.history.snapshotsDir!)[0]!;
+    const dir = mkdtempSync(join(root, "no-secret-"));
+    mkdirSync(join(dir, "snapshots"));
+    copyFileSync(join(n0!.core.history.snapshotsDir!, latest.name), join(dir, "snapshots", latest.name));
+    // Secrets from after the snapshot only (as a node joining a service still recovering would hold).
+    const secrets = new LedgerSecrets([{ version: latest.seqno + 1, secret: LedgerSecret.generate() }]);
+    const identity = n0!.core.identity;
+    const lines: string[] = [];
+    const history = await History.open({
+      ledgerDir: join(dir, "ledger"),
+      secrets,
+      signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
+      serviceCertPem: identity.serviceCertPem,
+      snapshotsDir: join(dir, "snapshots"),
+      startAs: "backup",
+      log: (m) => lines.push(m),
+    });
+    try {
+      assert.equal(history.lastSeqno, 0, "the node did not start from the snapshot");
+      const refusal = new RegExp(`snapshot ${latest.name} rejected.*holds no ledger secret for seqno ${latest.seqno}.*cover seqno ${latest.seqno + 1} on`);
+      assert.ok(lines.some((m) => refusal.test(m)), lines.join("\n"));
+    } finally {
+      await history.close();
     }
   });
 

@@ -200,9 +200,10 @@ export class History {
     if (!options.storage) mkdirSync(options.ledgerDir, { recursive: true });
     const log = options.log ?? ((message: string) => console.warn(message));
     let snapshot: SnapshotState | undefined;
-    if (options.snapshotsDir !== undefined && !options.recovering) {
+    if (options.snapshotsDir !== undefined) {
+      // A recovering node writes snapshots too (once its private state is restored), but starts from none.
       mkdirSync(options.snapshotsDir, { recursive: true });
-      if (options.serviceCertPem !== undefined) {
+      if (options.serviceCertPem !== undefined && !options.recovering) {
         const serviceCertPems = [options.serviceCertPem, ...(options.previousServiceCertPems ?? [])];
         snapshot = loadLatestSnapshot(options.snapshotsDir, { secrets: options.secrets, serviceCertPems, log });
       }
