@@ -19,6 +19,8 @@ export interface ServiceOptions {
   consensus?: { message_timeout: string; election_timeout: string };
   /** CCF's ledger_signatures section; undefined: the node's defaults (CCF's 5000 tx / 1 s). */
   signatures?: { tx_count: number; delay: string };
+  /** CCF's snapshots.tx_count; undefined: the node's default (CCF's 10,000). */
+  snapshotTxCount?: number;
 }
 
 const WAIT_MS = 120_000;
@@ -115,7 +117,7 @@ export class Service {
     const member = await GovMember.create();
     writeFileSync(join(options.root, "member0_cert.pem"), member.certPem);
     const service = new Service(options, member);
-    const first = await service.launch("n0", { type: "Start", start: { members: [{ certificate_file: join(options.root, "member0_cert.pem") }] } });
+    const first = await service.launch("n0", { type: "Start", start: { members: [{ certificate_file: join(options.root, "member0_cert.pem") }] } }, []);
     await member.activate(first.client);
     return service;
   }
@@ -139,9 +141,11 @@ export class Service {
    * Joins a node through the current primary and trusts it by proposal. `onAccepted` runs right
    * after the ballot that accepted the proposal was answered (the catch-up clock starts there).
    */
-  async join(name: string, onAccepted?: () => Promise<void>): Promise<BenchNode> {
+  async join(name: string, onAccepted?: () => Promise<void>, options: { fetchRecentSnapshot?: boolean; profileDir?: string } = {}): Promise<BenchNode> {
     const via = await this.primary();
-    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join: { target_rpc_address: via.rpcAddress, retry_timeout: "100ms" } }, async () => {
+    const join = { target_rpc_address: via.rpcAddress, retry_timeout: "100ms", ...(options.fetchRecentSnapshot === undefined ? {} : { fetch_recent_snapshot: options.fetchRecentSnapshot }) };
+    const nodeArgs = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+    return this.launch(name, { type: "Join", service_certificate_file: this.serviceCertFile, join }, nodeArgs, async () => {
       const pendingId = await eventually(`${name} Pending`, async () => {
         const nodes = (await via.client.get("/node/network/nodes")).json.nodes as Array<{ node_id: string; status: string }>;
         return nodes.find((node) => node.status === "Pending")?.node_id;
@@ -182,7 +186,7 @@ export class Service {
     await Promise.all(this.nodes.map((node) => node.stop()));
   }
 
-  private async launch(name: string, command: unknown, beforeReady?: () => Promise<void>): Promise<BenchNode> {
+  private async launch(name: string, command: unknown, nodeArgs: string[], beforeReady?: () => Promise<void>): Promise<BenchNode> {
     const [rpcPort, n2nPort] = [await freePort(), await freePort()];
     const file = join(this.options.root, `${name}.json`);
     const network = {
@@ -195,6 +199,7 @@ export class Service {
         network,
         ...(this.options.consensus ? { consensus: this.options.consensus } : {}),
         ...(this.options.signatures ? { ledger_signatures: this.options.signatures } : {}),
+        ...(this.options.snapshotTxCount ? { snapshots: { tx_count: this.options.snapshotTxCount } } : {}),
         workspace: join(this.options.root, name),
         logging: { host_level: "Info" },
         command,
@@ -202,7 +207,7 @@ export class Service {
         ...(name === "n0" ? { js_app_bundle: this.options.bundleFile } : {}),
       }),
     );
-    const node = new NodeProcess(["start", "--config", file]);
+    const node = new NodeProcess(["start", "--config", file], nodeArgs);
     try {
       await beforeReady?.();
       const [, url] = await node.waitForOutput(/Node \[0\] = (https:\/\/127\.0\.0\.1:\d+)\n[\s\S]*Ctrl-C stops the node cleanly/);

@@ -10,9 +10,15 @@
 //    defaults (100 ms / 5000 ms); a client writes to the primary, the primary is SIGKILLed;
 //    time from the kill to a survivor saying it is primary, to its first write answered, and
 //    to that write Committed on it. BENCH_NET_FAILOVERS (3) runs each, a fresh service per run.
-// 3. Catch-up: a 4th node joins the 3-node service of (1), whose ledger holds the writes;
-//    tx/s from the ballot accepting transition_node_to_trusted until the joiner's commit reaches
-//    the primary's (it replicates the whole ledger: no snapshot yet).
+// 3. Catch-up: a service (one node, consensus on, snapshots every BENCH_NET_SNAPSHOT_TX) holding
+//    BENCH_NET_CATCHUP_TXS committed writes; a node joins it twice over, in the same run: without
+//    a snapshot (fetch_recent_snapshot false: it replicates the whole ledger) and with one (it
+//    fetches the primary's latest committed snapshot before it asks to join, installs it, and
+//    replicates the tail). Time from the joiner's process start, and from the ballot accepting
+//    transition_node_to_trusted, until the joiner's commit reaches the primary's commit at that
+//    ballot; tx/s = that commit seqno / the time.
+//
+//    BENCH_NET_ONLY=catchup runs only (3).
 //
 // All the processes (3-4 nodes and this client) share the machine's cores.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -21,10 +27,17 @@ import { Pool } from "undici";
 import { envInt, fmtInt, fmtMs, header, machine, msSince, now, printTable, removeDir, sig, summarize, tempDir, writeResult } from "./lib.ts";
 import { BenchNode, eventually, seqnoOf, Service, sleep, type ServiceOptions } from "./cluster.ts";
 import { BUNDLE, payload } from "./records-app.ts";
+import { mainThreadProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
 
 const TXS = envInt("BENCH_NET_TXS", 20_000);
 const CONNECTIONS = envInt("BENCH_NET_CONNS", 32);
 const FAILOVERS = envInt("BENCH_NET_FAILOVERS", 3);
+const CATCHUP_TXS = envInt("BENCH_NET_CATCHUP_TXS", 50_000);
+/** CCF's snapshots.tx_count default. */
+const SNAPSHOT_TX = envInt("BENCH_NET_SNAPSHOT_TX", 10_000);
+const ONLY = process.env.BENCH_NET_ONLY;
+/** BENCH_NET_PROFILE=1: each joiner runs with --cpu-prof; where its time went is printed and kept in the result. */
+const PROFILE = process.env.BENCH_NET_PROFILE === "1";
 const WARMUP_WRITES = 1000;
 /** CCF's sandbox.sh timeouts, which our sandbox uses too. */
 const SANDBOX_CONSENSUS = { message_timeout: "50ms", election_timeout: "1000ms" };
@@ -118,51 +131,106 @@ async function throughput(label: string, service: Service): Promise<Throughput> 
 }
 
 interface Catchup {
-  /** The primary's commit seqno when the trust proposal was accepted: the ledger the joiner replicates. */
+  joiner: string;
+  /** The primary's commit seqno when the trust proposal was accepted: what the joiner must reach. */
   ledgerTxs: number;
+  /** The snapshot the joiner started from (0: none) and so the tail it replicated. */
+  snapshotSeqno: number;
+  tailTxs: number;
+  /** Joiner process start → its commit reaches ledgerTxs. */
   seconds: number;
   txPerSecond: number;
+  /** Trust accepted → its commit reaches ledgerTxs. */
+  fromTrustSeconds: number;
+  fromTrustTxPerSecond: number;
+  /** Joiner start → Pending in the node table (start-up, snapshot fetch, first join request). */
+  pendingMs: number;
   /** Trust accepted → the joiner's commit first above 0 (secrets received, first entries replicated and committed). */
   firstCommitMs: number;
-  /** The rate after that first commit: replication alone. */
-  afterFirstCommitTxPerSecond: number;
   /** The joiner's whole process: start-up, join and catch-up. */
   joinerCpuSeconds: number;
   primaryCpuSeconds: number;
+  /** BENCH_NET_PROFILE=1: the joiner's CPU profile, summarised. */
+  profile?: ProfileSummary;
 }
 
-async function catchup(service: Service): Promise<Catchup> {
+async function catchup(service: Service, name: string, fetchRecentSnapshot: boolean, profileDir?: string): Promise<Catchup> {
   const primary = await service.primary();
   let target = 0;
-  let start = 0n;
-  let primaryCpu = 0;
-  const joiner = await service.join(`n${service.nodes.length}`, async () => {
-    start = now();
-    primaryCpu = primary.cpuSeconds();
-    target = await primary.commitSeqno();
-  });
+  let accepted = 0n;
+  let pendingMs = 0;
+  const primaryCpu = primary.cpuSeconds();
+  const started = now();
+  const joiner = await service.join(
+    name,
+    async () => {
+      accepted = now();
+      pendingMs = msSince(started);
+      target = await primary.commitSeqno();
+    },
+    { fetchRecentSnapshot, ...(profileDir ? { profileDir } : {}) },
+  );
   // Polled every 10 ms: faster polling takes a noticeable share of the joiner's CPU.
-  let first: { ms: number; seqno: number } | undefined;
+  let firstCommitMs: number | undefined;
   await eventually(
     "the joiner's commit to reach the primary's",
     async () => {
       const seqno = await joiner.commitSeqno();
-      if (first === undefined && seqno > 0) first = { ms: msSince(start), seqno };
+      if (firstCommitMs === undefined && seqno > 0) firstCommitMs = msSince(accepted);
       return seqno >= target ? true : undefined;
     },
     POLL_MS,
   );
-  const seconds = msSince(start) / 1000;
-  first ??= { ms: seconds * 1000, seqno: target };
+  const seconds = msSince(started) / 1000;
+  const fromTrustSeconds = msSince(accepted) / 1000;
+  const joinerCpuSeconds = joiner.cpuSeconds();
+  const primaryCpuSeconds = primary.cpuSeconds() - primaryCpu;
+  const snapshotSeqno = Number(/fetched snapshot snapshot_(\d+)_/.exec(joiner.process.stdout + joiner.process.stderr)?.[1] ?? 0);
   return {
+    joiner: fetchRecentSnapshot ? "from the latest committed snapshot + ledger tail" : "whole ledger (fetch_recent_snapshot false)",
     ledgerTxs: target,
+    snapshotSeqno,
+    tailTxs: target - snapshotSeqno,
     seconds: sig(seconds),
     txPerSecond: sig(target / seconds),
-    firstCommitMs: sig(first.ms),
-    afterFirstCommitTxPerSecond: sig((target - first.seqno) / Math.max(seconds - first.ms / 1000, 1e-3)),
-    joinerCpuSeconds: sig(joiner.cpuSeconds()),
-    primaryCpuSeconds: sig(primary.cpuSeconds() - primaryCpu),
+    fromTrustSeconds: sig(fromTrustSeconds),
+    fromTrustTxPerSecond: sig(target / fromTrustSeconds),
+    pendingMs: sig(pendingMs),
+    firstCommitMs: sig(firstCommitMs ?? fromTrustSeconds * 1000),
+    joinerCpuSeconds: sig(joinerCpuSeconds),
+    primaryCpuSeconds: sig(primaryCpuSeconds),
   };
+}
+
+/** (3): one service holding CATCHUP_TXS writes; a joiner without, then one with, a snapshot. */
+async function catchups(root: string, bundleFile: string): Promise<Catchup[]> {
+  const service = await Service.start({ ...serviceOptions(root, bundleFile, SANDBOX_CONSENSUS), snapshotTxCount: SNAPSHOT_TX });
+  try {
+    const primary = await service.primary();
+    const pool = new Pool(primary.url, { connections: CONNECTIONS, pipelining: 1, connect: { ca: service.certPem } });
+    try {
+      const { lastTxId } = await putRecords(pool, 0, CATCHUP_TXS);
+      await committedOn([primary], lastTxId);
+    } finally {
+      await pool.close();
+    }
+    // Let the last snapshot's evidence commit.
+    await sleep(1500);
+    const profileDir = (name: string) => (PROFILE ? join(root, `profile-${name}`) : undefined);
+    const runs = [await catchup(service, "j-ledger", false, profileDir("j-ledger")), await catchup(service, "j-snapshot", true, profileDir("j-snapshot"))];
+    if (PROFILE) {
+      // A profile is written as its process exits; stopping a joiner earlier would take the service's quorum.
+      await service.stop();
+      for (const [i, name] of ["j-ledger", "j-snapshot"].entries()) {
+        const file = mainThreadProfile(profileDir(name)!);
+        if (file) runs[i]!.profile = summarizeProfile(file);
+      }
+    }
+    for (const r of runs) console.log(`   catch-up, ${r.joiner}: ${fmtInt(r.txPerSecond)} tx/s (${r.seconds} s for ${fmtInt(r.ledgerTxs)} txs)`);
+    return runs;
+  } finally {
+    await service.stop();
+  }
 }
 
 interface FailoverRun {
@@ -230,6 +298,37 @@ function spread(values: number[]): { min: number; median: number; max: number } 
   return { min: sig(s.min), median: sig(s.median), max: sig(s.max) };
 }
 
+function catchupConfig(): Record<string, unknown> {
+  return { ledgerWrites: CATCHUP_TXS, snapshotTxCount: SNAPSHOT_TX, consensus: SANDBOX_CONSENSUS, service: "1 node (consensus on) + the joiner" };
+}
+
+function printCatchups(caught: Catchup[]): void {
+  console.log();
+  printTable([
+    ["catch-up of a joiner", "ledger txs", "snapshot / tail", "start → caught up", "tx/s", "trust → caught up", "tx/s", "start → Pending", "trust → first commit", "joiner / primary CPU"],
+    ...caught.map((c) => [
+      c.joiner,
+      fmtInt(c.ledgerTxs),
+      c.snapshotSeqno > 0 ? `${fmtInt(c.snapshotSeqno)} / ${fmtInt(c.tailTxs)}` : "none",
+      `${c.seconds} s`,
+      fmtInt(c.txPerSecond),
+      `${c.fromTrustSeconds} s`,
+      fmtInt(c.fromTrustTxPerSecond),
+      fmtMs(c.pendingMs),
+      fmtMs(c.firstCommitMs),
+      `${c.joinerCpuSeconds} s / ${c.primaryCpuSeconds} s`,
+    ]),
+  ]);
+  for (const c of caught) {
+    if (!c.profile) continue;
+    console.log(`\n  joiner profile, ${c.joiner}: ${fmtInt(c.profile.busyMs)} ms busy`);
+    for (const { category, ms, share } of c.profile.byCategory.slice(0, 8)) console.log(`    ${category}: ${fmtInt(ms)} ms (${Math.round(share * 100)}%)`);
+    for (const { function: f, selfMs } of c.profile.topFunctions.slice(0, 12)) console.log(`      ${fmtInt(selfMs)} ms  ${f}`);
+  }
+  const [ledger, snapshot] = caught;
+  if (ledger && snapshot) console.log(`  with a snapshot ÷ without: ${sig(snapshot.txPerSecond / ledger.txPerSecond)}× (target ≥ 100,000 tx/s)`);
+}
+
 async function main(): Promise<void> {
   header(`network: 1 vs 3 nodes (${fmtInt(TXS)} writes, ${CONNECTIONS} connections), failover (${FAILOVERS} runs each), catch-up`);
   console.log(`   ${machine().cores} cores shared by every node process and this client`);
@@ -237,7 +336,13 @@ async function main(): Promise<void> {
   const bundleFile = join(root, "records-app.json");
   writeFileSync(bundleFile, JSON.stringify(BUNDLE));
   try {
-    // 1. Throughput, and the 3-node service's ledger for the catch-up.
+    if (ONLY === "catchup") {
+      const caught = await catchups(join(root, "catchup"), bundleFile);
+      printCatchups(caught);
+      console.log(`\n  results: ${writeResult("network-catchup", { config: catchupConfig(), catchup: caught })}`);
+      return;
+    }
+    // 1. Throughput.
     const results: Throughput[] = [];
     const one = await Service.startNodes(serviceOptions(join(root, "one"), bundleFile), 1);
     try {
@@ -246,11 +351,8 @@ async function main(): Promise<void> {
       await one.stop();
     }
     const three = await Service.startNodes(serviceOptions(join(root, "three"), bundleFile, SANDBOX_CONSENSUS), 3);
-    let caught: Catchup;
     try {
       results.push(await throughput("3 nodes", three));
-      // 3. Catch-up of a 4th node from that ledger.
-      caught = await catchup(three);
     } finally {
       await three.stop();
     }
@@ -273,6 +375,9 @@ async function main(): Promise<void> {
       }
       failover[name] = { consensus, runs };
     }
+
+    // 3. Catch-up of a joiner, without and with a snapshot.
+    const caught = await catchups(join(root, "catchup"), bundleFile);
 
     console.log();
     printTable([
@@ -299,19 +404,7 @@ async function main(): Promise<void> {
       failoverRows.push([`${name} (${consensus!.message_timeout} / ${consensus!.election_timeout})`, fmt(elected), fmt(answered), fmt(committed)]);
     }
     printTable(failoverRows);
-    console.log();
-    printTable([
-      ["catch-up of a joiner (ledger, no snapshot)", "ledger txs", "seconds", "tx/s", "first commit after", "tx/s after it", "joiner / primary CPU"],
-      [
-        "trust accepted → joiner's commit reaches the primary's",
-        fmtInt(caught.ledgerTxs),
-        caught.seconds,
-        fmtInt(caught.txPerSecond),
-        fmtMs(caught.firstCommitMs),
-        fmtInt(caught.afterFirstCommitTxPerSecond),
-        `${caught.joinerCpuSeconds} s (whole process) / ${caught.primaryCpuSeconds} s`,
-      ],
-    ]);
+    printCatchups(caught);
 
     const path = writeResult("network", {
       config: {
@@ -323,6 +416,7 @@ async function main(): Promise<void> {
         signatures: "node defaults (5000 tx / 1000 ms)",
         app: "bench/records-app.ts PUT /app/records/{id}",
         note: "every node process and the client share the machine's cores",
+        catchup: catchupConfig(),
       },
       throughput: results,
       ratios: { threeOverOneNode: ratio },

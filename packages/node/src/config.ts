@@ -60,7 +60,7 @@ export interface ParsedConfig {
   files: ConfigFiles;
   logLevel: LogLevel;
   /** command.type "Join": where to join, and the service certificate file to trust it by. */
-  join?: { targetRpcAddress: string; retryMs: number; serviceCertificateFile: string };
+  join?: { targetRpcAddress: string; retryMs: number; fetchRecentSnapshot: boolean; serviceCertificateFile: string };
 }
 
 export interface NodeConfig {
@@ -227,7 +227,7 @@ function parseConsensus(value: unknown): NonNullable<NonNullable<ServingNodeOpti
   return { ...(messageTimeoutMs !== undefined ? { messageTimeoutMs } : {}), ...(electionTimeoutMs !== undefined ? { electionTimeoutMs } : {}) };
 }
 
-/** command.type "Join": command.join.target_rpc_address, retry_timeout (CCF's default 1000ms) and command.service_certificate_file. */
+/** command.type "Join": command.join.target_rpc_address, retry_timeout (CCF's default 1000ms), fetch_recent_snapshot (CCF's default true) and command.service_certificate_file. */
 function parseJoin(value: unknown, path: (value: string) => string): ParsedConfig["join"] {
   if (value === undefined) return undefined;
   const command = object(value, "command", COMMAND_FIELDS);
@@ -242,13 +242,20 @@ function parseJoin(value: unknown, path: (value: string) => string): ParsedConfi
     return undefined;
   }
   if (command.start !== undefined) throw new ConfigError("command.start", 'goes with command.type "Start"');
-  const join = object(command.join ?? {}, "command.join", ["target_rpc_address", "retry_timeout", "follow_redirect"]);
+  const join = object(command.join ?? {}, "command.join", ["target_rpc_address", "retry_timeout", "follow_redirect", "fetch_recent_snapshot"]);
+  const fetchRecentSnapshot = join.fetch_recent_snapshot ?? true;
+  if (typeof fetchRecentSnapshot !== "boolean") throw new ConfigError("command.join.fetch_recent_snapshot", `expected true or false, got ${JSON.stringify(fetchRecentSnapshot)}`);
   const target = optionalString(join, "command.join", "target_rpc_address");
   if (target === undefined) throw new ConfigError("command.join.target_rpc_address", "is required");
   parseBindAddress(target, "command.join.target_rpc_address");
   const serviceCert = optionalString(command, "command", "service_certificate_file");
   if (serviceCert === undefined) throw new ConfigError("command.service_certificate_file", "is required to join (the certificate of the service to join)");
-  return { targetRpcAddress: target, retryMs: optionalDuration(join, "command.join", "retry_timeout") ?? JOIN_RETRY_MS, serviceCertificateFile: path(serviceCert) };
+  return {
+    targetRpcAddress: target,
+    retryMs: optionalDuration(join, "command.join", "retry_timeout") ?? JOIN_RETRY_MS,
+    fetchRecentSnapshot,
+    serviceCertificateFile: path(serviceCert),
+  };
 }
 
 /** "host:port" or "[ipv6]:port"; port 0 lets the OS pick a free port. */

@@ -14,7 +14,7 @@ export function fsyncDirectory(dir: string): void {
 }
 
 /** Replaces `path` with `data` atomically and durably: write a temporary file, fsync, rename, fsync the directory. */
-export function replaceFileDurably(path: string, data: string, mode = 0o644): void {
+export function replaceFileDurably(path: string, data: string | Uint8Array, mode = 0o644): void {
   const temporary = `${path}.tmp`;
   const fd = openSync(temporary, "w", mode);
   try {

@@ -30,6 +30,11 @@ export const TX_WRITE_BYTES_MAX = 32 * 1024 * 1024;
  * Past it a due snapshot waits for the next signature, so a commit that stalls cannot pile them up in memory.
  */
 export const PENDING_SNAPSHOTS_MAX = 5;
+/**
+ * Largest snapshot a node serves (GET /node/snapshot/{name}) or a joiner fetches: both hold it in memory
+ * whole to send or to verify it (CCF's join.fetch_snapshot_max_size defaults to 10 GB; it streams in ranges).
+ */
+export const SNAPSHOT_FETCH_BYTES_MAX = 1024 * 1024 * 1024;
 
 /** CCF's js_runtime_options.max_execution_time_ms default: a handler running longer gets a 500 and is interrupted. */
 export const JS_MAX_EXECUTION_TIME_MS = 1000;

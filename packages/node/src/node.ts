@@ -30,6 +30,7 @@ import { FileLedgerStorage } from "./ledger/storage.ts";
 import { SILENT_LOG, type Log } from "./log.ts";
 import { writeAppTables, type Bundle } from "./runtime/bundle.ts";
 import { joinRouter } from "./network/join.ts";
+import { fetchLatestSnapshot, snapshotRouter } from "./network/snapshot-transfer.ts";
 import { certId } from "./crypto/keys.ts";
 import { endorsePreviousIdentity, previousServiceIdentities, recoveryRouter, ServiceRecovery, writeRecoveryStart } from "./recovery/recovery.ts";
 import { RecoverySharesKeeper } from "./recovery/refresh.ts";
@@ -62,6 +63,8 @@ export interface NodeOptions {
    * (an empty ledger), a recovering node its next; any other ledger cannot be read.
    */
   ledgerSecrets?: LedgerSecrets;
+  /** A recovered service's earlier identities, which a joiner is handed with its secrets (their nodes signed older entries and snapshots). */
+  previousServiceIdentities?: string[];
   /** Disaster recovery (CCF's command.type "Recover"): the ledger is of a lost service; members restore it with their shares. */
   recover?: boolean;
 }
@@ -104,8 +107,9 @@ export async function startNodeCore(
     secrets,
     ...(options.recover ? { recovering: true } : {}),
     serviceCertPem: identity.serviceCertPem,
+    ...(options.previousServiceIdentities ? { previousServiceCertPems: options.previousServiceIdentities } : {}),
     serviceKey: { privateKeyPem: identity.servicePrivateKeyPem },
-    snapshotsDir: options.snapshotsDir ?? join(options.dir, "snapshots"),
+    snapshotsDir: snapshotsDirOf(options),
     viewFile: join(options.dir, "view"),
     signer: { nodeId: identity.nodeId, certPem: identity.nodeCertPem, privateKeyPem: identity.nodePrivateKeyPem },
     ...(hooks.onAppended ? { onAppended: hooks.onAppended } : {}),
@@ -115,6 +119,23 @@ export async function startNodeCore(
   }
   const history = await History.open(historyOptions);
   return { identity, encryptionKey, history, ledgerDir, close: () => history.close() };
+}
+
+function snapshotsDirOf(options: Pick<NodeOptions, "dir" | "snapshotsDir">): string {
+  return options.snapshotsDir ?? join(options.dir, "snapshots");
+}
+
+/** CCF's join.fetch_recent_snapshot: the target's latest committed snapshot, checked, into this node's snapshots directory. */
+async function fetchJoinSnapshot(target: JoinTarget, snapshotsDir: string, log: Log): Promise<void> {
+  mkdirSync(snapshotsDir, { recursive: true });
+  try {
+    const fetched = await fetchLatestSnapshot({ targetRpcAddress: target.targetRpcAddress, serviceCertPem: target.serviceCertPem }, snapshotsDir);
+    if (fetched) log.info(`join: fetched snapshot ${fetched.name} from ${target.targetRpcAddress}: replicating only the ledger after seqno ${fetched.seqno}`);
+    else log.info(`join: ${target.targetRpcAddress} has no committed snapshot: replicating the whole ledger`);
+  } catch (error) {
+    // Refused, not kept: the node starts from what it verified itself (a local snapshot, or the ledger from seqno 1).
+    log.error(`join: ${(error as Error).message}`);
+  }
 }
 
 /** The first ledger secret of a new service; refuses a ledger that already has entries (its secrets are not on disk). */
@@ -138,6 +159,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
         `${options.dir} holds a node that joined its service before: its ledger secrets were never written to disk, so it cannot restart; as in CCF, retire it (remove_node) and join a new node with a fresh workspace`,
       );
     }
+    if (network.join.fetchRecentSnapshot !== false) await fetchJoinSnapshot(network.join, snapshotsDirOf(options), log);
     joined = await joinAndWriteIdentity(options.dir, network.join, {
       rpcAddress,
       nodeToNodeAddress: network.nodeToNodeAddress,
@@ -163,7 +185,7 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   let core: NodeCore;
   try {
     core = await startNodeCore(
-      { ...options, startAs: "backup", commitSource: consensus, ...(joined ? { ledgerSecrets: joined.secrets } : {}) },
+      { ...options, startAs: "backup", commitSource: consensus, ...(joined ? { ledgerSecrets: joined.secrets, previousServiceIdentities: joined.previousServiceIdentities } : {}) },
       { identity, encryptionKey, onAppended: consensus.appended },
     );
   } catch (error) {
@@ -171,10 +193,10 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
     throw error;
   }
   const { history } = core;
-  for (const pem of joined?.previousServiceIdentities ?? []) history.trustServiceIdentity(pem);
   // A recovering node is its service's only node: the old ones are retired by its first transaction.
   const trusted = options.recover ? [identity.nodeId] : trustedNodes(history.store);
-  if (history.lastSeqno > 0 && !sameNodes(trusted, [identity.nodeId])) {
+  // A joiner that installed a snapshot holds no ledger entry yet: it is starting, not restarting.
+  if (history.holdsLedgerEntries && !sameNodes(trusted, [identity.nodeId])) {
     // As CCF: a node of a multi-node service does not restart from its own ledger (its unsigned
     // suffix may have been acknowledged, or rolled back by the others); it is replaced.
     await consensus.close();
@@ -186,7 +208,9 @@ async function startNetworkCore(options: NodeOptions & { network: NetworkOptions
   if (joined) {
     const configuration = [...joined.nodes.keys()].filter((id) => id !== identity.nodeId);
     if (configuration.length === 0) throw new Error("the join response named no trusted node to replicate from");
-    consensus.start(history, { configuration, fromHistory: false });
+    // From a snapshot, the log starts after it, in the configuration its state holds; else empty.
+    if (history.lastSeqno > 0) consensus.start(history, { configuration: trusted, fromHistory: true });
+    else consensus.start(history, { configuration, fromHistory: false });
   } else {
     consensus.start(history, { configuration: trusted.length > 0 ? trusted : [identity.nodeId], fromHistory: true });
     await consensus.campaign();
@@ -331,6 +355,7 @@ export function serviceFrontend(
     ...(network.recovery ? { appOpen: () => network.recovery!.isOpen } : {}),
     // A deployment by proposal loads the new app right after it commits, not on its first request.
     routers: [
+      snapshotRouter(history),
       joinRouter({
         history,
         secrets: () => ({

@@ -38,7 +38,7 @@ export const Tables = {
   encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
   /** Sentinel → every earlier service identity of this ledger (PEMs, oldest first): their nodes signed its older entries. */
   previousServiceIdentities: "public:ccf.internal.previous_service_identities",
-  /** Sentinel → for each earlier identity (same order), its endorsement by the identity after it (recovery/service-endorsements.ts). */
+  /** Sentinel → for each earlier identity (same order), its endorsement by the identity after it (history/service-endorsements.ts). */
   previousServiceIdentityEndorsements: "public:ccf.internal.previous_service_identity_endorsements",
 } as const;
 

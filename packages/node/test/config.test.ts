@@ -253,7 +253,7 @@ describe("loadConfig", () => {
     return file;
   };
 
-  it("reads CCF's Join command: node-to-node interface, target, retry timeout, service certificate and consensus timeouts", () => {
+  it("reads CCF's Join command: node-to-node interface, target, retry timeout, fetch_recent_snapshot, service certificate and consensus timeouts", () => {
     const { node } = loadConfig(
       write({
         network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:8010" } }, node_to_node_interface: { bind_address: "127.0.0.1:8011" } },
@@ -264,8 +264,18 @@ describe("loadConfig", () => {
     assert.deepEqual(node.network, {
       nodeToNodeAddress: "127.0.0.1:8011",
       consensus: { messageTimeoutMs: 50, electionTimeoutMs: 1000 },
-      join: { targetRpcAddress: "127.0.0.1:8000", retryMs: 200, serviceCertPem: certPem },
+      join: { targetRpcAddress: "127.0.0.1:8000", retryMs: 200, fetchRecentSnapshot: true, serviceCertPem: certPem },
     });
+    const joinWith = (join: Record<string, unknown>) =>
+      write({
+        network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:8010" } }, node_to_node_interface: { bind_address: "127.0.0.1:8011" } },
+        command: { type: "Join", service_certificate_file: "member0_cert.pem", join: { target_rpc_address: "127.0.0.1:8000", ...join } },
+      });
+    assert.equal(loadConfig(joinWith({ fetch_recent_snapshot: false })).node.network?.join?.fetchRecentSnapshot, false, "CCF's switch to replicate the whole ledger instead");
+    assert.throws(
+      () => loadConfig(joinWith({ fetch_recent_snapshot: "yes" })),
+      (error: unknown) => error instanceof ConfigError && error.field === "command.join.fetch_recent_snapshot",
+    );
     const started = loadConfig(write({ network: { rpc_interfaces: { main: { bind_address: "127.0.0.1:0" } }, node_to_node_interface: { bind_address: "127.0.0.1:0" } } })).node;
     assert.deepEqual(started.network, { nodeToNodeAddress: "127.0.0.1:0", consensus: {} }, "Start with channels: CCF's default timeouts");
     assert.equal(loadConfig(write({})).node.network, undefined, "no node-to-node interface: a node alone");

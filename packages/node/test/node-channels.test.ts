@@ -191,6 +191,28 @@ describe("node-to-node channels: reconnect", () => {
     await new Promise<void>((resolve) => refuser.close(() => resolve()));
   });
 
+  it("redials a peer at once when that peer connects to it, instead of waiting out the backoff", async () => {
+    // x dials y before y listens (a joiner listens only once trusted); the clock never moves, so only y's connection can trigger the redial.
+    const clock = new SimulatedClock(0);
+    const placeholder = await new Promise<number>((resolve) => {
+      const server = createTcpServer();
+      server.listen(0, "127.0.0.1", () => {
+        const free = (server.address() as AddressInfo).port;
+        server.close(() => resolve(free));
+      });
+    });
+    const yAddress = `127.0.0.1:${placeholder}`;
+    const x = await start(a, { clock, limits: { reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 } });
+    x.channels.setPeers(peersOf([b, yAddress]));
+    assert.equal(x.channels.send(b.nodeId, Buffer.from("queued while y was down")), true);
+    await until(() => clock.nextDueMs !== undefined, "x's first dial failed and a redial is set");
+    const y = await start(b, { listenAddress: yAddress });
+    y.channels.setPeers(peersOf([a, x.channels.address]));
+    await until(() => y.received.length === 1, "x's message, without the clock moving");
+    assert.equal(y.received[0]!.text, "queued while y was down");
+    await Promise.all([x.channels.close(), y.channels.close()]);
+  });
+
   it("drops a message queued longer than the age bound, and sends later ones", async () => {
     const clock = new SimulatedClock(0);
     const limits = { reconnectBaseMs: 10, reconnectMaxMs: 10, messageAgeMsMax: 1000 };

@@ -239,6 +239,7 @@ export class NodeChannels implements Transport {
     const previous = this.incoming.get(from);
     this.incoming.set(from, socket);
     previous?.destroy();
+    this.redialNow(from);
     const reader = new FrameReader(this.limits.messageBytesMax);
     socket.on("data", (chunk: Buffer) => {
       let frames: Buffer[];
@@ -295,6 +296,19 @@ export class NodeChannels implements Transport {
     });
     socket.on("error", (error) => this.log.debug(`node-to-node: connection to ${peer.id}: ${error.message}`));
     socket.once("close", () => this.lost(peer, socket));
+  }
+
+  /**
+   * A peer that just connected to us is up and listening: a redial waiting out its backoff goes now.
+   * (A node that joins listens only once it is trusted, while its primary has been dialling it since
+   * the trust entry: without this, its first entries waited up to a second of backoff.)
+   */
+  private redialNow(id: NodeId): void {
+    const peer = this.outgoing.get(id);
+    if (peer === undefined || peer.socket !== undefined || peer.retry === undefined) return;
+    peer.retry.cancel();
+    peer.failures = 0;
+    this.dial(peer);
   }
 
   /** A connection ended (or never opened): redial after a backoff, unless the peer is gone. */

@@ -87,6 +87,8 @@ export class ConsensusDriver implements CommitSource {
   private readonly knownAddresses: Map<NodeId, string>;
   /** Waiting for this node to become primary (a genesis node elects itself before writing genesis). */
   private primaryWaiters: Array<() => void> = [];
+  /** Backups that need entries from before this node's ledger (each reported once). */
+  private readonly unservable = new Set<NodeId>();
   /** Why consensus stopped (a broken invariant or a refused replicated entry): the node must be replaced. */
   failure: Error | undefined;
 
@@ -216,7 +218,8 @@ export class ConsensusDriver implements CommitSource {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running || this.state === undefined) return;
+    // Stopped or failed: inputs left in the queue are never stepped (rescheduling them would spin forever).
+    if (this.scheduled || this.running || this.state === undefined || this.stopped || this.failure) return;
     this.scheduled = true;
     // A microtask later: the inputs of one turn of the event loop (a burst of commits) are stepped together.
     queueMicrotask(() => {
@@ -336,7 +339,17 @@ export class ConsensusDriver implements CommitSource {
     const { lastSeqno, ...message } = header;
     const last = Math.min(lastSeqno, history.lastSeqno);
     const entries: LogEntry[] = [];
-    if (last > message.prevSeqno) {
+    if (last > message.prevSeqno && message.prevSeqno + 1 < history.firstLedgerSeqno) {
+      // This node started from a snapshot and holds nothing before it: it cannot serve that backup, which
+      // must join again from a snapshot. The AppendEntries goes without entries (a heartbeat), so the
+      // backup keeps its primary and this node keeps serving the others.
+      if (!this.unservable.has(to)) {
+        this.unservable.add(to);
+        this.log.error(
+          `consensus: ${to} needs entries from seqno ${message.prevSeqno + 1}, but this node's ledger starts at ${history.firstLedgerSeqno} (after the snapshot it joined from); retire that node and join a new one`,
+        );
+      }
+    } else if (last > message.prevSeqno) {
       let bytes = 0;
       let seqno = message.prevSeqno;
       for (const frame of history.frames(message.prevSeqno + 1, last)) {

@@ -17,7 +17,7 @@ import type { Store } from "../kv/store.ts";
 import type { Tx } from "../kv/tx.ts";
 import { encodeWriteSet, splitByDomain, writeSetBytes, type WriteSet } from "../kv/write-set.ts";
 import { decodeFrame, encodeFrameInto, type DecodedEntry, frameBytesOf, leafInputOf, NO_PRIVATE_WRITES, txIdBytes, type NewEntry } from "../ledger/entry.ts";
-import { Ledger } from "../ledger/ledger.ts";
+import { EntryNotHeldError, Ledger } from "../ledger/ledger.ts";
 import { FileLedgerStorage, type LedgerStorage } from "../ledger/storage.ts";
 import { MERKLE_LEAVES_IN_MEMORY, PENDING_SNAPSHOTS_MAX, SIGNATURE_INTERVAL_MS, SIGNATURE_INTERVAL_TX, SNAPSHOT_INTERVAL_TX, TX_WRITE_BYTES_MAX } from "../limits.ts";
 import { serviceKeyId, signMerkleRoot } from "../merkle/cose-receipt.ts";
@@ -57,6 +57,11 @@ export interface HistoryOptions {
   signer: Signer;
   /** Service certificate: every signature found at replay must come from a node it endorsed (and COSE signatures from its key). */
   serviceCertPem?: string;
+  /**
+   * A recovered service's earlier identities (a joiner is handed them): a snapshot whose evidence a node
+   * of one of them signed is accepted, and so are the entries such nodes signed.
+   */
+  previousServiceCertPems?: readonly string[];
   /** The service key: each signature transaction also carries its COSE signature over the root, for COSE receipts. */
   serviceKey?: { privateKeyPem: string };
   signatureIntervalTx?: number;
@@ -200,10 +205,12 @@ export class History {
     if (!options.storage) mkdirSync(options.ledgerDir, { recursive: true });
     const log = options.log ?? ((message: string) => console.warn(message));
     let snapshot: SnapshotState | undefined;
-    if (options.snapshotsDir !== undefined && !options.recovering) {
+    if (options.snapshotsDir !== undefined) {
+      // A recovering node writes snapshots too (once its private state is restored), but starts from none.
       mkdirSync(options.snapshotsDir, { recursive: true });
-      if (options.serviceCertPem !== undefined) {
-        snapshot = loadLatestSnapshot(options.snapshotsDir, { secrets: options.secrets, serviceCertPem: options.serviceCertPem, log });
+      if (options.serviceCertPem !== undefined && !options.recovering) {
+        const serviceCertPems = [options.serviceCertPem, ...(options.previousServiceCertPems ?? [])];
+        snapshot = loadLatestSnapshot(options.snapshotsDir, { secrets: options.secrets, serviceCertPems, log });
       }
     }
     // Taken before replay extends the snapshot's tree: the entries behind it must rebuild exactly this.
@@ -219,6 +226,7 @@ export class History {
       options.secrets.add(parts.store.lastSeqno + 1, LedgerSecret.generate());
       if (options.serviceCertPem !== undefined) parts.verifier.trustServiceIdentity(options.serviceCertPem);
     }
+    for (const pem of options.previousServiceCertPems ?? []) parts.verifier.trustServiceIdentity(pem);
     const history = new History(parts.store, options, storage, parts);
     // Durable before any tx id of the view is handed out: even if nothing of this view reaches the
     // ledger before a crash, the next start picks a later view.
@@ -239,6 +247,10 @@ export class History {
 
   /** Starts the background check of entries 1..snapshotSeqno, which replay skipped. */
   private checkBeforeSnapshot(snapshotSeqno: number, snapshotFrontier: Buffer, log: (message: string) => void): void {
+    if (this.ledger.firstSeqno > snapshotSeqno) {
+      this.preSnapshot = { state: "notHeld", snapshotSeqno };
+      return;
+    }
     this.preSnapshot = { state: "checking" };
     this.preSnapshotPass = checkBeforeSnapshot(this.storage, {
       secrets: this.options.secrets,
@@ -400,6 +412,16 @@ export class History {
     return this.store.lastSeqno;
   }
 
+  /** The first seqno whose entry this node's ledger holds (1, or the one after the snapshot it joined from). */
+  get firstLedgerSeqno(): number {
+    return this.ledger.firstSeqno;
+  }
+
+  /** Whether the ledger holds any entry (a node that only installed a snapshot holds none yet). */
+  get holdsLedgerEntries(): boolean {
+    return this.ledger.firstSeqno <= this.ledger.lastSeqno;
+  }
+
   get lastCommitted(): TxId {
     const committed = this.pipeline.committedSeqno;
     return { view: toView(this.viewOf(committed) ?? 0), seqno: committed };
@@ -472,6 +494,9 @@ export class History {
           break;
         }
         case "snapshot":
+          // A recovering node's store lacks the private state of the old entries until the members'
+          // shares restore it: a snapshot of it would hand a joiner empty private maps. The next signature tries again.
+          if (this.options.secrets.heldFrom > 1) break;
           if (this.pendingSnapshots.size < PENDING_SNAPSHOTS_MAX) this.takeSnapshot(effect.seqno);
           else (this.options.log ?? console.warn)(`snapshot at ${effect.seqno} skipped: ${this.pendingSnapshots.size} snapshots already await commit; the next signature tries again`);
           break;
@@ -521,6 +546,11 @@ export class History {
       txId: formatTxId(id),
       issuedAtS: Math.floor((this.options.clock ?? systemClock).now() / 1000),
     });
+  }
+
+  /** Where this node's snapshots are (undefined: it takes none). */
+  get snapshotsDir(): string | undefined {
+    return this.options.snapshotsDir;
   }
 
   /** Whether this node writes snapshots (a snapshots directory is configured). */
@@ -622,6 +652,7 @@ export class History {
   /** Its JSON receipt and its COSE receipt (undefined for a signature transaction or one whose signature has no COSE signature). */
   receipts(seqno: number): Receipts {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < this.ledger.firstSeqno) throw new EntryNotHeldError(seqno, this.ledger.firstSeqno);
     return buildReceipts(seqno, {
       ledger: this.ledger,
       tree: this.tree,
@@ -634,11 +665,6 @@ export class History {
   /** The service's ledger secrets as this node holds them. */
   get ledgerSecrets(): LedgerSecrets {
     return this.options.secrets;
-  }
-
-  /** Accepts entries signed by nodes of an earlier identity of this service (a recovered one's). */
-  trustServiceIdentity(pem: string): void {
-    this.verifier.trustServiceIdentity(pem);
   }
 
   /**
@@ -686,6 +712,7 @@ export class History {
   /** The writes of a committed transaction, read back from its ledger entry (private ones decrypted). */
   writesAt(seqno: number): WriteSet {
     if (seqno < 1 || seqno > this.pipeline.committedSeqno) throw new NotCommittedError(`transaction at seqno ${seqno} is not committed`);
+    if (seqno < this.ledger.firstSeqno) throw new EntryNotHeldError(seqno, this.ledger.firstSeqno);
     return entryWrites(this.ledger.readEntry(seqno), this.options.secrets.at(seqno));
   }
 

@@ -29,6 +29,8 @@ export interface PreSnapshotCheckOptions {
 export type PreSnapshotCheck =
   | { state: "checking" }
   | { state: "verified"; throughSeqno: number }
+  /** The ledger holds nothing up to the snapshot (a node that joined from it, as CCF): there is nothing to check. */
+  | { state: "notHeld"; snapshotSeqno: number }
   | { state: "stopped" }
   | { state: "damaged"; error: LedgerCorruptionError };
 

@@ -94,6 +94,31 @@ export function commitSnapshot(path: string, receipt: Receipt): void {
   fsyncDirectory(dirname(path));
 }
 
+/** A committed snapshot file in a snapshots directory, by its name snapshot_<seqno>_<evidenceSeqno>.committed. */
+export interface SnapshotFile {
+  name: string;
+  seqno: number;
+  evidenceSeqno: number;
+}
+
+/** The name's seqnos if it names a committed snapshot, else undefined. */
+export function parseCommittedSnapshotName(name: string): SnapshotFile | undefined {
+  const match = SNAPSHOT_NAME.exec(name);
+  if (match?.[3] === undefined) return undefined;
+  return { name, seqno: Number(match[1]), evidenceSeqno: Number(match[2]) };
+}
+
+/** The committed snapshots in `dir`, newest first (none if there is no such directory). */
+export function committedSnapshots(dir: string): SnapshotFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => parseCommittedSnapshotName(name) ?? []).sort((a, b) => b.seqno - a.seqno);
+}
+
 /**
  * The newest committed snapshot that verifies, or undefined. A snapshot that
  * fails to verify is reported through `log` and the next older one is tried:
@@ -101,22 +126,11 @@ export function commitSnapshot(path: string, receipt: Receipt): void {
  */
 export function loadLatestSnapshot(
   dir: string,
-  options: { secrets: LedgerSecrets; serviceCertPem: string; log: (message: string) => void },
+  options: { secrets: LedgerSecrets; serviceCertPems: readonly string[]; log: (message: string) => void },
 ): SnapshotState | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
-  const committed = names
-    .map((name) => ({ name, match: SNAPSHOT_NAME.exec(name) }))
-    .filter((s) => s.match?.[3] !== undefined)
-    .map((s) => ({ name: s.name, seqno: Number(s.match![1]), evidence: Number(s.match![2]) }))
-    .sort((a, b) => b.seqno - a.seqno);
-  for (const snapshot of committed) {
+  for (const snapshot of committedSnapshots(dir)) {
     try {
-      const state = readCommittedSnapshot(join(dir, snapshot.name), snapshot.seqno, snapshot.evidence, options);
+      const state = verifySnapshotFile(readFileSync(join(dir, snapshot.name)), snapshot, options);
       options.log(`snapshot: starting from ${snapshot.name}, replaying the ledger after seqno ${snapshot.seqno}`);
       return state;
     } catch (error) {
@@ -126,26 +140,61 @@ export function loadLatestSnapshot(
   return undefined;
 }
 
-function readCommittedSnapshot(
-  path: string,
-  seqno: number,
-  evidenceSeqno: number,
-  options: { secrets: LedgerSecrets; serviceCertPem: string },
-): SnapshotState {
-  const bytes = readFileSync(path);
+/**
+ * Checks a committed snapshot file's bytes against the service's identities alone (what a joiner can
+ * check before it holds the ledger secrets): its evidence receipt, signed by a node endorsed by one
+ * of `serviceCertPems` (the current identity, then a recovered service's earlier ones), and the
+ * digest that evidence committed against the bytes. Returns the snapshot body; throws SnapshotError
+ * (or the receipt's error).
+ */
+export function checkSnapshotEvidence(bytes: Buffer, file: SnapshotFile, serviceCertPems: readonly string[]): Buffer {
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new SnapshotError("not a snapshot file");
   const [body, receiptJson] = splitSections(bytes.subarray(MAGIC.length), 2);
-  const receipt = JSON.parse(receiptJson!.toString("utf8")) as Receipt;
-  verifyReceipt(receipt, options.serviceCertPem);
+  let receipt: Receipt;
+  try {
+    receipt = JSON.parse(receiptJson!.toString("utf8")) as Receipt;
+  } catch {
+    throw new SnapshotError("its evidence receipt is not JSON");
+  }
+  verifyReceiptUnderAny(receipt, serviceCertPems);
   const evidence = receipt.leaf_components;
-  if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(evidenceSeqno)) {
-    throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${evidenceSeqno}`);
+  if (!evidence || /^ce:\d+\.(\d+):/.exec(evidence.commit_evidence)?.[1] !== String(file.evidenceSeqno)) {
+    throw new SnapshotError(`receipt is not for the evidence transaction at seqno ${file.evidenceSeqno}`);
   }
   if (evidence.claims_digest !== snapshotDigest(body!).toString("hex")) {
     throw new SnapshotError("snapshot bytes do not match the digest its evidence transaction committed");
   }
-  const state = decodeSnapshot(body!, options.secrets);
-  if (state.seqno !== seqno) throw new SnapshotError(`file name says seqno ${seqno}, content says ${state.seqno}`);
+  return body!;
+}
+
+/** A snapshot taken after a recovery is signed under the new identity; one taken before, under an earlier one. */
+function verifyReceiptUnderAny(receipt: Receipt, serviceCertPems: readonly string[]): void {
+  let failure: unknown = new SnapshotError("no service identity to check its evidence receipt against");
+  for (const pem of serviceCertPems) {
+    try {
+      verifyReceipt(receipt, pem);
+      return;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
+}
+
+/**
+ * Checks a committed snapshot file (checkSnapshotEvidence, then the seqno its name says) and decodes it
+ * with the ledger secret valid at its seqno; a snapshot whose secret this node does not hold is refused.
+ */
+export function verifySnapshotFile(bytes: Buffer, file: SnapshotFile, options: { secrets: LedgerSecrets; serviceCertPems: readonly string[] }): SnapshotState {
+  const body = checkSnapshotEvidence(bytes, file, options.serviceCertPems);
+  if (options.secrets.find(file.seqno) === undefined) {
+    const from = options.secrets.heldFrom;
+    throw new SnapshotError(
+      `this node holds no ledger secret for seqno ${file.seqno}, so it cannot read the snapshot's private maps (${from === Infinity ? "it holds no ledger secret" : `its ledger secrets cover seqno ${from} on`})`,
+    );
+  }
+  const state = decodeSnapshot(body, options.secrets);
+  if (state.seqno !== file.seqno) throw new SnapshotError(`file name says seqno ${file.seqno}, content says ${state.seqno}`);
   return state;
 }
 

@@ -8,6 +8,7 @@ import type { History } from "../history/history.ts";
 import { formatTxId, parseTxId, seqNo, view as toView, type TxId } from "../ids.ts";
 import type { Tx } from "../kv/tx.ts";
 import type { Log } from "../log.ts";
+import { EntryNotHeldError } from "../ledger/ledger.ts";
 import { HISTORICAL_RETRY_AFTER_S, JS_CACHED_INTERPRETERS_MAX } from "../limits.ts";
 import { readAppTables, type AppDefinition, type EndpointProperties } from "../runtime/bundle.ts";
 import { CallState } from "../runtime/call-state.ts";
@@ -220,6 +221,9 @@ export function historicalOrRetry(history: History, historical: HistoricalStates
     state = historical.get(id);
   } catch (error) {
     if (error instanceof DamagedEntryError) throw new CcfError(500, ErrorCode.InternalError, error.message);
+    if (error instanceof EntryNotHeldError) {
+      throw new CcfError(404, ErrorCode.TransactionNotFound, `Transaction ${formatTxId(id)} is committed, but this node does not hold its ledger entry: ${error.message}; ask a node that holds the whole ledger.`);
+    }
     throw error;
   }
   if (state === undefined) {

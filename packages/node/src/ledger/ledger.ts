@@ -34,6 +34,20 @@ export interface LedgerOptions {
 /** Spare write buffers kept for reuse; more are left to the GC. */
 const SPARE_BUFFERS_MAX = 2;
 
+/** An entry this node's ledger does not hold: it is behind the snapshot the node joined from. */
+export class EntryNotHeldError extends Error {
+  constructor(
+    readonly seqno: number,
+    readonly firstHeldSeqno: number,
+  ) {
+    super(
+      firstHeldSeqno > seqno
+        ? `seqno ${seqno} is not in this node's ledger, which starts at seqno ${firstHeldSeqno} (the node started from a snapshot)`
+        : `seqno ${seqno} is not in the ledger`,
+    );
+  }
+}
+
 export class Ledger {
   private readonly chunkBytes: number;
   private readonly writer: BackgroundWriter;
@@ -81,6 +95,11 @@ export class Ledger {
 
   get lastSeqno(): number {
     return this.nextSeqno - 1;
+  }
+
+  /** The first seqno the ledger files hold: 1, or later for a node that joined from a snapshot (CCF keeps no ledger before it). */
+  get firstSeqno(): number {
+    return this.chunks[0]?.start ?? this.nextSeqno;
   }
 
   /**
@@ -307,7 +326,7 @@ export class Ledger {
     let seqno = first;
     while (seqno <= last) {
       const chunk = this.chunkOf(seqno);
-      if (!chunk) throw new Error(`seqno ${seqno} is not in the ledger`);
+      if (!chunk) throw new EntryNotHeldError(seqno, this.firstSeqno);
       const offsets = this.indexOf(chunk);
       const firstIndex = seqno - chunk.start;
       const lastIndex = Math.min(last - chunk.start, offsets.length - 1);

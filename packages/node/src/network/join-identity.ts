@@ -22,6 +22,8 @@ export interface JoinTarget {
   serviceCertPem: string;
   /** CCF's join.retry_timeout. */
   retryMs: number;
+  /** CCF's join.fetch_recent_snapshot: once trusted, start from the target's latest committed snapshot (true unless false). */
+  fetchRecentSnapshot?: boolean;
 }
 
 export interface JoinedService {

@@ -22,7 +22,7 @@ import type { Log } from "../log.ts";
 import { idKey, SENTINEL_KEY, Tables } from "../tables.ts";
 import { issueRecoveryShares, serviceStatus } from "./refresh.ts";
 import { readRecoveryShares, restoreLedgerSecrets, shareDigest } from "./shares.ts";
-import { appendServiceEndorsement } from "./service-endorsements.ts";
+import { appendServiceEndorsement } from "../history/service-endorsements.ts";
 import { certPublicKeyPem, createServiceEndorsement } from "../crypto/certs.ts";
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));

@@ -7,10 +7,11 @@
 // and every time, never "not yet" forever.
 import { formatTxId, type TxId } from "../ids.ts";
 import type { History } from "../history/history.ts";
+import { EntryNotHeldError } from "../ledger/ledger.ts";
 import type { WriteSet } from "../kv/write-set.ts";
 import { HISTORICAL_CACHE_ENTRIES } from "../limits.ts";
 import type { Receipt } from "../merkle/receipt.ts";
-import { serviceEndorsementsFor } from "../recovery/service-endorsements.ts";
+import { serviceEndorsementsFor } from "../history/service-endorsements.ts";
 
 export interface HistoricalTx {
   seqno: number;
@@ -58,6 +59,9 @@ export class HistoricalStates {
   }
 
   private range(start: number, end: number): HistoricalTx[] | undefined {
+    // Behind the snapshot this node joined from there is no entry to fetch: say so now, not "not yet" forever.
+    const held = this.history.firstLedgerSeqno;
+    if (start < held) throw new EntryNotHeldError(start, held);
     const states: HistoricalTx[] = [];
     for (let seqno = start; seqno <= end; seqno++) {
       const damage = this.damaged.get(seqno);

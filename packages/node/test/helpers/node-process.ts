@@ -24,8 +24,9 @@ export class NodeProcess {
   stderr = "";
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, ["--import", "tsx", "bin/confide-node.ts", ...args], { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "pipe"] });
+  /** `nodeArgs` go to Node itself (e.g. --cpu-prof for a benchmark's profile). */
+  constructor(args: string[], nodeArgs: string[] = []) {
+    this.child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "bin/confide-node.ts", ...args], { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
     this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));
     this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));

@@ -74,17 +74,18 @@ export class ProcessCluster {
    * Disaster recovery: a new node started (command.type "Recover") on a copy of `from`'s ledger
    * files; it serves a new service identity, which the cluster's clients trust from then on.
    */
-  async recover(name: string, fromLedgerOf: string): Promise<ClusterNode> {
+  async recover(name: string, fromLedgerOf: string, extra: Record<string, unknown> = {}): Promise<ClusterNode> {
     mkdirSync(join(this.root, name), { recursive: true });
     cpSync(join(this.root, fromLedgerOf, "ledger"), join(this.root, name, "ledger"), { recursive: true });
     this.serviceCertPem = undefined;
-    return this.launch(name, { type: "Recover" }, {});
+    return this.launch(name, { type: "Recover" }, extra);
   }
 
-  /** A joiner: started, Pending on `via`, trusted by the member's proposal, then serving. */
-  async join(name: string, via: ClusterNode): Promise<ClusterNode> {
-    const command = { type: "Join", service_certificate_file: join(this.root, this.nodes[0]!.name, "service_cert.pem"), join: { target_rpc_address: via.rpcAddress, retry_timeout: "100ms" } };
-    return this.launch(name, command, {}, async () => {
+  /** A joiner: started, Pending on `via`, trusted by the member's proposal, then serving (`extra`: more of its config). */
+  async join(name: string, via: ClusterNode, extra: Record<string, unknown> = {}): Promise<ClusterNode> {
+    // The service's current certificate, as `via` serves it (a recovered service's is not its first node's).
+    const command = { type: "Join", service_certificate_file: join(this.root, via.name, "service_cert.pem"), join: { target_rpc_address: via.rpcAddress, retry_timeout: "100ms" } };
+    return this.launch(name, command, extra, async () => {
       const pendingId = await eventually(`${name} Pending`, async () => {
         const nodes = (await via.client.get("/node/network/nodes")).json.nodes as Array<{ node_id: string; status: string }>;
         return nodes.find((node) => node.status === "Pending")?.node_id;

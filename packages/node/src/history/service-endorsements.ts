@@ -7,18 +7,23 @@
 // endorsements from its node certificate's issuer up to the current identity,
 // so that it verifies against the current service certificate alone.
 import { isCertIssuedBy } from "../crypto/certs.ts";
-import { readJson } from "../governance/operations.ts";
 import type { Tx } from "../kv/tx.ts";
 import { SENTINEL_KEY, Tables } from "../tables.ts";
 
+/** A sentinel-keyed JSON record (governance's readJson is a layer above history). */
+function readRecord<T>(tx: Tx, table: string): T | undefined {
+  const value = tx.map(table).get(SENTINEL_KEY);
+  return value === undefined ? undefined : (JSON.parse(value.toString("utf8")) as T);
+}
+
 /** The certificate of the service whose ledger this is, as its latest entries say. */
 export function currentServiceCert(tx: Tx): string | undefined {
-  return readJson<{ cert: string }>(tx, Tables.serviceInfo, SENTINEL_KEY)?.cert;
+  return readRecord<{ cert: string }>(tx, Tables.serviceInfo)?.cert;
 }
 
 /** Records the recovering identity's endorsement of the one it replaces (just appended to previous_service_identities). */
 export function appendServiceEndorsement(tx: Tx, endorsementPem: string): void {
-  const earlier = readJson<string[]>(tx, Tables.previousServiceIdentityEndorsements, SENTINEL_KEY) ?? [];
+  const earlier = readRecord<string[]>(tx, Tables.previousServiceIdentityEndorsements) ?? [];
   tx.map(Tables.previousServiceIdentityEndorsements).set(SENTINEL_KEY, Buffer.from(JSON.stringify([...earlier, endorsementPem])));
 }
 
@@ -30,8 +35,8 @@ export function appendServiceEndorsement(tx: Tx, endorsementPem: string): void {
 export function serviceEndorsementsFor(tx: Tx, nodeCertPem: string): string[] {
   const current = currentServiceCert(tx);
   if (current === undefined || isCertIssuedBy(nodeCertPem, current)) return [];
-  const identities = readJson<string[]>(tx, Tables.previousServiceIdentities, SENTINEL_KEY) ?? [];
-  const endorsements = readJson<string[]>(tx, Tables.previousServiceIdentityEndorsements, SENTINEL_KEY) ?? [];
+  const identities = readRecord<string[]>(tx, Tables.previousServiceIdentities) ?? [];
+  const endorsements = readRecord<string[]>(tx, Tables.previousServiceIdentityEndorsements) ?? [];
   // Ledgers recovered before endorsements were recorded have fewer: only a complete chain helps.
   if (endorsements.length !== identities.length) return [];
   const issuer = identities.findIndex((identity) => isCertIssuedBy(nodeCertPem, identity));
