@@ -14,13 +14,12 @@ import { formatTxId, type TxId } from "../src/ids.ts";
 import { txIdBytes } from "../src/ledger/entry.ts";
 import { readLedger } from "../src/ledger/reader.ts";
 import type { Log } from "../src/log.ts";
-import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
+import { startNode, type ServingNode } from "../src/node.ts";
 import { idKey, Tables } from "../src/tables.ts";
-import { freePort } from "./helpers/free-port.ts";
+import { joinTarget, TEST_CONSENSUS, waitFor } from "./helpers/in-process-network.ts";
 import { GovMember } from "./helpers/gov-member.ts";
 import { HttpsClient } from "./helpers/https-client.ts";
 
-const CONSENSUS = { electionTimeoutMs: 600, messageTimeoutMs: 50 };
 /** CONFIDE_TEST_LOG=1 shows each node's log on stderr. */
 const logOf = (name: string): Log | undefined =>
   process.env.CONFIDE_TEST_LOG
@@ -39,16 +38,6 @@ function clientOf(node: ServingNode): HttpsClient {
   const c = new HttpsClient(node.url, node.core.identity.serviceCertPem);
   clients.push(c);
   return c;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function passProposal(via: HttpsClient, actions: unknown[]): Promise<void> {
@@ -111,30 +100,9 @@ function primaryOf(): ServingNode {
 }
 
 async function joinNode(name: string, target: ServingNode): Promise<ServingNode> {
-  const [rpc, n2n] = [await freePort(), await freePort()];
-  const options: ServingNodeOptions = {
-    dir: join(root, name),
-    port: rpc,
-    signatureIntervalMs: 20,
-    ...withLog(name),
-    network: {
-      nodeToNodeAddress: `127.0.0.1:${n2n}`,
-      join: { targetRpcAddress: target.server.address, serviceCertPem: target.core.identity.serviceCertPem, retryMs: 50 },
-      consensus: CONSENSUS,
-    },
-  };
-  const starting = startNode(options);
-  // Trust it once it is Pending in the node table.
-  const via = clientOf(target);
-  const nodeId = await waitFor(`${name} pending`, () => {
-    let found: string | undefined;
-    target.core.history.store.beginReadOnly().map(Tables.nodesInfo).forEach((value, key) => {
-      if ((JSON.parse(value.toString()) as { status: string }).status === "Pending") found = key.toString();
-    });
-    return found;
-  });
-  await passProposal(via, [{ name: "transition_node_to_trusted", args: { node_id: nodeId, valid_from: "20260101000000Z" } }]);
-  const node = await starting;
+  const node = await joinTarget(target, { dir: join(root, name), signatureIntervalMs: 20, ...withLog(name) }, (nodeId) =>
+    passProposal(clientOf(target), [{ name: "transition_node_to_trusted", args: { node_id: nodeId, valid_from: "20260101000000Z" } }]),
+  );
   nodes.push(node);
   return node;
 }
@@ -148,7 +116,7 @@ before(async () => {
     members: [{ certPem: member.certPem }],
     signatureIntervalMs: 20,
     ...withLog("n0"),
-    network: { nodeToNodeAddress: "127.0.0.1:0", consensus: CONSENSUS },
+    network: { nodeToNodeAddress: "127.0.0.1:0", consensus: TEST_CONSENSUS },
   });
   nodes.push(first);
   await member.activate(clientOf(first));

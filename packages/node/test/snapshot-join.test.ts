@@ -10,19 +10,17 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { formatTxId, type TxId } from "../src/ids.ts";
 import type { Log } from "../src/log.ts";
-import { startNode, type ServingNode, type ServingNodeOptions } from "../src/node.ts";
+import { startNode, type ServingNode } from "../src/node.ts";
 import { committedSnapshots } from "../src/history/snapshots.ts";
 import { History } from "../src/history/history.ts";
 import { LedgerSecret } from "../src/crypto/ledger-secret.ts";
 import { LedgerSecrets } from "../src/crypto/ledger-secrets.ts";
 import { fetchLatestSnapshot, SnapshotFetchError } from "../src/network/snapshot-transfer.ts";
-import { Tables } from "../src/tables.ts";
 import type { Store } from "../src/kv/store.ts";
-import { freePort } from "./helpers/free-port.ts";
+import { joinTarget, TEST_CONSENSUS, waitFor } from "./helpers/in-process-network.ts";
 import { GovMember } from "./helpers/gov-member.ts";
 import { HttpsClient } from "./helpers/https-client.ts";
 
-const CONSENSUS = { electionTimeoutMs: 600, messageTimeoutMs: 50 };
 const SNAPSHOT_INTERVAL_TX = 20;
 let root: string;
 let member: GovMember;
@@ -45,16 +43,6 @@ function clientOf(node: ServingNode): HttpsClient {
   const c = new HttpsClient(node.url, node.core.identity.serviceCertPem);
   clients.push(c);
   return c;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function writeRecords(node: ServingNode, count: number, prefix: string): Promise<TxId> {
@@ -82,33 +70,14 @@ function contents(store: Store): string {
 const ledgerStarts = (node: ServingNode) => readdirSync(node.core.ledgerDir).map((name) => Number(/^ledger_(\d+)/.exec(name)?.[1])).sort((a, b) => a - b);
 
 async function joinNode(name: string, target: ServingNode): Promise<ServingNode> {
-  const [rpc, n2n] = [await freePort(), await freePort()];
-  const options: ServingNodeOptions = {
-    dir: join(root, name),
-    port: rpc,
-    signatureIntervalMs: 20,
-    snapshotIntervalTx: SNAPSHOT_INTERVAL_TX,
-    log: logOf(name),
-    network: {
-      nodeToNodeAddress: `127.0.0.1:${n2n}`,
-      join: { targetRpcAddress: target.server.address, serviceCertPem: target.core.identity.serviceCertPem, retryMs: 50 },
-      consensus: CONSENSUS,
-    },
-  };
-  const starting = startNode(options);
-  const nodeId = await waitFor(`${name} pending`, () => {
-    let found: string | undefined;
-    target.core.history.store.beginReadOnly().map(Tables.nodesInfo).forEach((value, key) => {
-      if ((JSON.parse(value.toString()) as { status: string }).status === "Pending") found = key.toString();
-    });
-    return found;
+  const options = { dir: join(root, name), signatureIntervalMs: 20, snapshotIntervalTx: SNAPSHOT_INTERVAL_TX, log: logOf(name) };
+  const node = await joinTarget(target, options, async (nodeId) => {
+    const via = clientOf(target);
+    const created = await member.propose(via, [{ name: "transition_node_to_trusted", args: { node_id: nodeId, valid_from: "20260101000000Z" } }]);
+    assert.equal(created.status, 200, created.text);
+    const voted = await member.vote(via, created.json.proposalId);
+    assert.equal(voted.json.proposalState, "Accepted", voted.text);
   });
-  const via = clientOf(target);
-  const created = await member.propose(via, [{ name: "transition_node_to_trusted", args: { node_id: nodeId, valid_from: "20260101000000Z" } }]);
-  assert.equal(created.status, 200, created.text);
-  const voted = await member.vote(via, created.json.proposalId);
-  assert.equal(voted.json.proposalState, "Accepted", voted.text);
-  const node = await starting;
   nodes.push(node);
   return node;
 }
@@ -130,7 +99,7 @@ before(async () => {
     signatureIntervalMs: 20,
     snapshotIntervalTx: SNAPSHOT_INTERVAL_TX,
     log: logOf("n0"),
-    network: { nodeToNodeAddress: "127.0.0.1:0", consensus: CONSENSUS },
+    network: { nodeToNodeAddress: "127.0.0.1:0", consensus: TEST_CONSENSUS },
   });
   nodes.push(first);
   await member.activate(clientOf(first));
