@@ -387,12 +387,7 @@ export async function createOrOpenService(
   if (history.lastSeqno === 0) {
     const tx = history.begin();
     writeGenesis(tx, {
-      serviceCertPem: identity.serviceCertPem,
-      nodeId: identity.nodeId,
-      nodeCertPem: identity.nodeCertPem,
-      rpcAddress,
-      ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
-      nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
+      ...ownNodeRecord(core, rpcAddress, nodeToNodeAddress),
       members: options.members ?? [],
       users: options.users ?? [],
       serviceData: options.serviceData,
@@ -432,6 +427,19 @@ function recordOwnEncryptionKey(core: NodeCore): void {
   history.commit(tx);
 }
 
+/** What a service's first transaction (genesis, or a recovery's start) records of this node. */
+function ownNodeRecord(core: NodeCore, rpcAddress: string, nodeToNodeAddress: string | undefined) {
+  const { identity } = core;
+  return {
+    serviceCertPem: identity.serviceCertPem,
+    nodeId: identity.nodeId,
+    nodeCertPem: identity.nodeCertPem,
+    rpcAddress,
+    ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
+    nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
+  };
+}
+
 /**
  * A recovering node's first transaction (a new identity, status Recovering, the old nodes retired),
  * committed before it serves, so members can propose transition_service_to_open at once.
@@ -440,15 +448,7 @@ async function startRecovery(core: NodeCore, rpcAddress: string, log: Log, nodeT
   const { identity, history } = core;
   const previousIdentityEndorsementPem = await endorsePreviousIdentity(history.store.beginReadOnly(), identity);
   const tx = history.begin();
-  const previous = writeRecoveryStart(tx, {
-    previousIdentityEndorsementPem,
-    serviceCertPem: identity.serviceCertPem,
-    nodeId: identity.nodeId,
-    nodeCertPem: identity.nodeCertPem,
-    rpcAddress,
-    ...(nodeToNodeAddress ? { nodeToNodeAddress } : {}),
-    nodeEncryptionPublicKeyPem: core.encryptionKey.publicKeyPem,
-  });
+  const previous = writeRecoveryStart(tx, { previousIdentityEndorsementPem, ...ownNodeRecord(core, rpcAddress, nodeToNodeAddress) });
   history.commit(tx);
   await history.waitForCommit(history.emitSignature());
   log.info(

@@ -33,9 +33,11 @@ export function appendServiceEndorsement(tx: Tx, endorsementPem: string): void {
  * either if no identity of this ledger issued it (the receipt then fails verification, as it should).
  */
 export function serviceEndorsementsFor(tx: Tx, nodeCertPem: string): string[] {
+  // A service never recovered has one identity: no certificate check per receipt.
+  const identities = readRecord<string[]>(tx, Tables.previousServiceIdentities) ?? [];
+  if (identities.length === 0) return [];
   const current = currentServiceCert(tx);
   if (current === undefined || isCertIssuedBy(nodeCertPem, current)) return [];
-  const identities = readRecord<string[]>(tx, Tables.previousServiceIdentities) ?? [];
   const endorsements = readRecord<string[]>(tx, Tables.previousServiceIdentityEndorsements) ?? [];
   // Ledgers recovered before endorsements were recorded have fewer: only a complete chain helps.
   if (endorsements.length !== identities.length) return [];
